@@ -1,0 +1,92 @@
+"""Range coding of integer symbols under integer frequency tables (constriction glue).
+
+Encoder and decoder must see bit-identical tables, so tables are *integer* arrays of
+positive frequencies; the float64 probabilities handed to constriction are
+``freqs / freqs.sum()``, an IEEE-exact division that every platform rounds the same
+way, and constriction's (deterministic, ``perfect=False``) quantizer does the rest.
+
+A symbol is an integer ``v`` in ``[offset, offset + alphabet)``; it is coded as index
+``v - offset`` of its table row. Each :class:`RangeEncoder` produces one self-contained
+byte string (coder state resets per packet).
+"""
+from __future__ import annotations
+
+import numpy as np
+import constriction
+
+from .errors import MalformedError
+
+_FAMILY = constriction.stream.model.Categorical(perfect=False)
+
+
+def _probabilities(freqs: np.ndarray) -> np.ndarray:
+    """Integer table(s) ``(alphabet,)`` or ``(n, alphabet)`` → float64 rows summing to 1."""
+    f = np.asarray(freqs)
+    if f.dtype.kind not in "iu" or f.ndim not in (1, 2) or f.shape[-1] < 2 or (f <= 0).any():
+        raise ValueError("frequency tables must be positive integers, shape (alphabet,) or (n, alphabet)")
+    f = f.astype(np.float64)
+    return f / f.sum(axis=-1, keepdims=True)
+
+
+def _rows(freqs: np.ndarray, n: int) -> np.ndarray:
+    p = _probabilities(freqs)
+    if p.ndim == 1:
+        p = np.broadcast_to(p, (n, p.shape[0]))
+    elif p.shape[0] != n:
+        raise ValueError(f"got {p.shape[0]} table rows for {n} symbols")
+    return np.ascontiguousarray(p)
+
+
+class RangeEncoder:
+    """Collects symbols for one packet; :meth:`finish` returns its bytes."""
+
+    def __init__(self) -> None:
+        self._coder = constriction.stream.queue.RangeEncoder()
+
+    def encode(self, symbols, freqs, offset: int = 0) -> None:
+        """Encode ``symbols`` (ints in ``[offset, offset+alphabet)``) under ``freqs``.
+
+        ``freqs`` is one table ``(alphabet,)`` shared by all symbols, or one row per
+        symbol ``(n, alphabet)``.
+        """
+        idx = np.asarray(symbols, dtype=np.int64).reshape(-1) - offset
+        if idx.size == 0:
+            return
+        p = _rows(freqs, idx.size)
+        if idx.min() < 0 or idx.max() >= p.shape[1]:
+            raise ValueError(f"symbol outside its alphabet [{offset}, {offset + p.shape[1]})")
+        idx = idx.astype(np.int32)
+        self._coder.encode(idx, _FAMILY, p)
+
+    def finish(self) -> bytes:
+        """The packet's bytes (big-endian 32-bit words of the range coder)."""
+        return self._coder.get_compressed().astype(">u4").tobytes()
+
+
+def _words(data: bytes) -> np.ndarray:
+    if len(data) % 4:
+        raise MalformedError(f"range-coded payload of {len(data)} bytes is not a whole number of 32-bit words")
+    return np.frombuffer(bytes(data), dtype=">u4").astype(np.uint32)
+
+
+class RangeDecoder:
+    """Decodes symbols from one packet's bytes, in the order they were encoded."""
+
+    def __init__(self, data: bytes) -> None:
+        self._coder = constriction.stream.queue.RangeDecoder(_words(data))
+
+    def decode(self, freqs, n: int | None = None, offset: int = 0) -> np.ndarray:
+        """Decode ``n`` symbols (``n`` defaults to the number of table rows) → int64 array."""
+        f = np.asarray(freqs)
+        if n is None:
+            if f.ndim != 2:
+                raise ValueError("n is required with a single shared table")
+            n = f.shape[0]
+        if n == 0:
+            return np.zeros(0, dtype=np.int64)
+        p = _rows(f, n)
+        try:
+            idx = self._coder.decode(_FAMILY, p)
+        except Exception as exc:  # constriction raises on exhausted/invalid data
+            raise MalformedError(f"range decoder failed: {exc}") from None
+        return idx.astype(np.int64) + offset

@@ -1,0 +1,13 @@
+"""ldcodec: neural speech codec for 0.3–6 kbps.
+
+    import codec
+    data = codec.encode(wav, sample_rate=48000, kbps=3)   # bytes
+    wav16k, sr = codec.decode(data)                       # float32 numpy, sr == 16000
+    codec.info(data)                                      # header facts, no model needed
+"""
+from .api import DamagedStreamWarning, decode, encode, info
+from .audio import AudioInputError
+from .modes import LADDER, Mode, mode_for
+
+__all__ = ["encode", "decode", "info", "AudioInputError", "DamagedStreamWarning", "LADDER", "Mode", "mode_for"]
+__version__ = "0.1.0"

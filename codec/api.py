@@ -1,0 +1,155 @@
+"""Public API: ``encode`` PCM → bytes, ``decode`` bytes → 16 kHz PCM, ``info`` bytes → header facts."""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+import torch
+
+import bitstream
+from bitstream import Header, MalformedError
+
+from . import bundle as bundles
+from . import decoders
+from .audio import SAMPLE_RATE, prepare
+from .features import LogMel
+from .mel_repr import MEL_MEAN, coef_weights, coefs_to_mel, frames_for, groups_for, mel_to_coefs
+from .melcoder import decode_packet, dequantize, encode_packet, quantize
+from .modes import LADDER, MEL_HOP, Mode, mode_by_id, mode_for
+
+G_MIN, G_MAX = 48, 255  # step-index range the rate control searches (steps 0.125 … ~7.8)
+SILENCE_LOGMEL = math.log(1e-5)
+
+
+class DamagedStreamWarning(UserWarning):
+    """decode(strict=False) concealed packets that were damaged or missing."""
+
+
+def _packets(coefs: np.ndarray, mode: Mode, g: int) -> tuple[list[bytes], np.ndarray]:
+    """Quantise and code (groups, K) coefficients → (payloads, dequantised coefficients)."""
+    w = coef_weights(mode.n_coefs).numpy()
+    payloads, recon = [], []
+    for start in range(0, len(coefs), mode.groups_per_packet):
+        payload, q = encode_packet(quantize(coefs[start:start + mode.groups_per_packet], w, g), g)
+        payloads.append(payload)
+        recon.append(dequantize(q, w, g))
+    return payloads, np.concatenate(recon)
+
+
+def encode(wav, sample_rate: int = SAMPLE_RATE, kbps: float = 3.0, *, bundle=None, seed: int = 0) -> bytes:
+    """Encode speech to an ``.ldc`` byte string.
+
+    ``wav``: numpy array or torch tensor, int or float PCM, shape (samples,) or
+    (samples, channels) / (channels, samples); any ``sample_rate`` (Hz). ``kbps`` (0.3–6) is the
+    target average rate: the rate control picks the finest quantiser whose file, header included,
+    stays at or under it.
+    """
+    mode = mode_for(kbps)
+    b = bundles.resolve(bundle)
+    if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
+    x, source_channels = prepare(wav, sample_rate)
+    frames = frames_for(len(x), MEL_HOP)
+    padded = np.pad(x, (0, max(0, b.mel_config.n_fft - len(x))))  # the STFT needs one window of audio
+    with torch.inference_mode():
+        mel = LogMel(b.mel_config)(torch.from_numpy(padded)[None])[..., :frames]
+        coefs = mel_to_coefs(mel, mode.n_coefs, mode.decimation)[0].T.numpy()
+    n_packets = math.ceil(len(coefs) / mode.groups_per_packet)
+    hdr = Header(sample_rate=SAMPLE_RATE, mode_id=mode.id, representation=mode.representation,
+                 bundle_id=b.id, frames_per_packet=mode.groups_per_packet, num_samples=len(x),
+                 num_packets=n_packets, seed=int(seed), decoder=mode.default_decoder,
+                 source_rate=int(sample_rate), source_channels=int(source_channels))
+
+    budget_bits = kbps * 1000 * len(x) / SAMPLE_RATE
+    cache: dict[int, bytes] = {}
+
+    def file_at(g: int) -> bytes:
+        if g not in cache:
+            cache[g] = bitstream.write_file(hdr, _packets(coefs, mode, g)[0])
+        return cache[g]
+
+    lo, hi = G_MIN, G_MAX  # find the smallest g (finest step) whose file fits the budget
+    if len(file_at(lo)) * 8 <= budget_bits:
+        return file_at(lo)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if len(file_at(mid)) * 8 <= budget_bits:
+            hi = mid
+        else:
+            lo = mid
+    return file_at(hi)
+
+
+def _check_layout(header: Header) -> Mode:
+    """The header's mode, checked against its own packet count and sizes."""
+    try:
+        mode = mode_by_id(header.mode_id)
+    except KeyError:
+        raise MalformedError(f"unknown mode id {header.mode_id} (this ldcodec knows 0..{len(LADDER) - 1})") from None
+    groups = groups_for(frames_for(header.num_samples, MEL_HOP), mode.decimation)
+    if (header.representation != mode.representation or header.frames_per_packet != mode.groups_per_packet
+            or header.num_packets != math.ceil(groups / mode.groups_per_packet)):
+        raise MalformedError(f"header layout does not match mode {mode.id} "
+                             f"({header.num_packets} packets of {header.frames_per_packet} groups for "
+                             f"{header.num_samples} samples)")
+    return mode
+
+
+def decode(data: bytes, *, decoder: str | None = None, steps: int | None = None, bundle=None,
+           strict: bool = True) -> tuple[np.ndarray, int]:
+    """Decode an ``.ldc`` byte string → (float32 waveform (samples,), 16000).
+
+    ``decoder`` overrides the stream's default (see ``ldcodec modes``); ``steps`` is the
+    diffusion decoders' cost knob. With ``strict=True`` any damage raises a
+    ``bitstream.BitstreamError``; with ``strict=False`` damaged or missing packets are
+    concealed as silence and a :class:`DamagedStreamWarning` names them.
+    """
+    container = bitstream.read_file(bytes(data), strict=strict)
+    header = container.header
+    mode = _check_layout(header)
+    b = bundles.for_stream(header.bundle_id, bundle)
+    cls = decoders.get(decoder or header.decoder, header.representation)
+    steps = decoders.check_steps(cls, steps)
+
+    frames = frames_for(header.num_samples, MEL_HOP)
+    groups = groups_for(frames, mode.decimation)
+    w = coef_weights(mode.n_coefs).numpy()
+    silence = mel_to_coefs(torch.full((1, b.mel_config.n_mels, 1), SILENCE_LOGMEL), mode.n_coefs, 1)[0, :, 0].numpy()
+    coefs, lost = [], []
+    for i, packet in enumerate(container.packets):
+        n = min(mode.groups_per_packet, groups - i * mode.groups_per_packet)
+        if packet is not None:
+            try:
+                q, g = decode_packet(packet.payload, n, mode.n_coefs)
+                coefs.append(dequantize(q, w, g))
+                continue
+            except bitstream.BitstreamError:
+                if strict:
+                    raise
+        lost.append(i)
+        coefs.append(np.tile(silence, (n, 1)))
+    if lost:
+        warnings.warn(f"concealed {len(lost)} damaged or missing packet(s) as silence: {lost}",
+                      DamagedStreamWarning, stacklevel=2)
+    feats = torch.from_numpy(np.concatenate(coefs).T.copy())[None]
+    mel = coefs_to_mel(feats, b.mel_config.n_mels, mode.decimation, frames)
+    short = b.mel_config.n_fft // MEL_HOP + 1 - frames  # the iSTFT needs a few frames
+    if short > 0:
+        mel = torch.nn.functional.pad(mel, (0, short), value=SILENCE_LOGMEL)
+    wav = cls(b).decode(mel, steps, header.seed)
+    out = np.zeros(header.num_samples, dtype=np.float32)
+    out[: min(len(wav), len(out))] = wav[: len(out)]
+    return out, SAMPLE_RATE
+
+
+def info(data: bytes) -> dict:
+    """Header fields, achieved kbps (from the bytes), packet health and the mode; no model needed."""
+    facts = bitstream.info(bytes(data))
+    try:
+        mode = mode_by_id(facts["mode_id"])
+        facts["mode"] = {"kbps_range": [mode.min_kbps, mode.max_kbps], "n_coefs": mode.n_coefs,
+                         "group_rate_hz": mode.group_rate, "packet_ms": mode.packet_ms}
+    except KeyError:
+        facts["mode"] = None
+    return facts

@@ -1,0 +1,99 @@
+"""Input handling: any PCM (numpy/torch, int/float, any rate, any channels) → mono float32 at 16 kHz."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from scipy.signal import resample_poly
+
+SAMPLE_RATE = 16000
+MIN_RATE, MAX_RATE = 1000, 768000
+
+
+class AudioInputError(ValueError):
+    """The PCM handed to the codec is unusable (empty, non-finite, wrong dtype or rate)."""
+
+
+def _to_numpy(wav) -> np.ndarray:
+    if hasattr(wav, "detach") and hasattr(wav, "cpu"):  # torch.Tensor without importing torch here
+        wav = wav.detach().cpu().numpy()
+    if not isinstance(wav, np.ndarray):
+        try:
+            wav = np.asarray(wav)
+        except Exception as exc:  # noqa: BLE001
+            raise AudioInputError(f"audio must be a numpy array or torch tensor, got {type(wav).__name__}") from exc
+    return wav
+
+
+def to_float(wav) -> np.ndarray:
+    """PCM → float32 in [-1, 1]; integer PCM is scaled by its full range."""
+    wav = _to_numpy(wav)
+    kind = wav.dtype.kind
+    if kind == "i":
+        return (wav.astype(np.float64) / -np.iinfo(wav.dtype).min).astype(np.float32)
+    if kind == "u":
+        info = np.iinfo(wav.dtype)
+        mid = (info.max + 1) / 2
+        return ((wav.astype(np.float64) - mid) / mid).astype(np.float32)
+    if kind == "f":
+        wav = wav.astype(np.float32, copy=False)
+        if not np.isfinite(wav).all():
+            raise AudioInputError("audio contains NaN or infinite samples")
+        return wav
+    raise AudioInputError(f"unsupported audio dtype {wav.dtype} (use int16/int32/uint8 or float)")
+
+
+def to_mono(wav: np.ndarray, channels_first: bool | None = None) -> np.ndarray:
+    """(samples,), (samples, channels) or (channels, samples) → (samples,) by averaging channels.
+
+    A 2-D array is read as (samples, channels) like soundfile, unless its first axis is much
+    shorter (≤ 16 rows and more columns), which is the torch/torchaudio (channels, samples) layout.
+    """
+    if wav.ndim == 1:
+        return wav
+    if wav.ndim != 2:
+        raise AudioInputError(f"audio must be 1-D (samples,) or 2-D (samples, channels), got shape {wav.shape}")
+    if channels_first is None:
+        channels_first = wav.shape[0] <= 16 and wav.shape[1] > wav.shape[0]
+    return (wav if not channels_first else wav.T).mean(axis=1, dtype=np.float32)
+
+
+def resample(wav: np.ndarray, rate_in: int, rate_out: int = SAMPLE_RATE) -> np.ndarray:
+    """Polyphase resampling (scipy resample_poly) between integer rates."""
+    if rate_in == rate_out:
+        return wav
+    ratio = Fraction(rate_out, rate_in)
+    return resample_poly(wav, ratio.numerator, ratio.denominator).astype(np.float32)
+
+
+def check_rate(sample_rate) -> int:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)):
+        if isinstance(sample_rate, float) and sample_rate.is_integer():
+            sample_rate = int(sample_rate)
+        else:
+            raise AudioInputError(f"sample_rate must be an integer number of Hz, got {sample_rate!r}")
+    if not MIN_RATE <= sample_rate <= MAX_RATE:
+        raise AudioInputError(f"sample_rate {sample_rate} Hz is outside {MIN_RATE}..{MAX_RATE} Hz")
+    return int(sample_rate)
+
+
+def prepare(wav, sample_rate) -> tuple[np.ndarray, int]:
+    """Validate and convert input audio → (mono float32 16 kHz samples, input channel count)."""
+    sample_rate = check_rate(sample_rate)
+    x = to_float(wav)
+    channels = 1 if x.ndim == 1 else min(x.shape)
+    x = to_mono(x)
+    if x.size == 0:
+        raise AudioInputError("audio is empty (0 samples)")
+    return resample(x, sample_rate), channels
+
+
+def load(path) -> tuple[np.ndarray, int]:
+    """Read an audio file with soundfile → (float32 (samples,) or (samples, channels), rate)."""
+    import soundfile as sf
+
+    try:
+        wav, sr = sf.read(str(path), dtype="float32", always_2d=False)
+    except Exception as exc:  # noqa: BLE001 - soundfile raises several types
+        raise AudioInputError(f"cannot read audio file {path}: {exc}") from None
+    return wav, sr

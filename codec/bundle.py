@@ -1,0 +1,99 @@
+"""Model bundles: a folder with ``config.json``, ``vocoder.safetensors`` and ``MODEL_CARD.md``.
+
+The bundle id (8 bytes, written into every file header) is the start of the SHA-256 of the
+config and weight files, so a stream always names the exact weights it was made for.
+Shipped bundles live in ``codec/bundles/``; the first one (``default``) encodes by default.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from bitstream import BundleMismatchError
+
+from .features import MelConfig
+from .vocoder import Vocoder, VocoderConfig
+
+SHIPPED = Path(__file__).parent / "bundles"
+DEFAULT_NAME = "default"
+WEIGHT_FILES = ("vocoder.safetensors",)
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle; models are built on first use and kept on this object."""
+
+    path: Path
+    config: dict = field(repr=False)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Bundle":
+        path = Path(path)
+        try:
+            config = json.loads((path / "config.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise FileNotFoundError(f"{path} is not a model bundle (config.json: {exc})") from None
+        return cls(path, config)
+
+    @cached_property
+    def id(self) -> bytes:
+        h = hashlib.sha256((self.path / "config.json").read_bytes())
+        for name in WEIGHT_FILES:
+            if (self.path / name).exists():
+                h.update((self.path / name).read_bytes())
+        return h.digest()[:8]
+
+    @property
+    def name(self) -> str:
+        return self.config.get("name", self.path.name)
+
+    @cached_property
+    def mel_config(self) -> MelConfig:
+        return MelConfig(**self.config["mel"])
+
+    @cached_property
+    def vocoder(self) -> Vocoder:
+        model = Vocoder(VocoderConfig(**self.config["vocoder"]))
+        state = {k: v.float() for k, v in load_file(str(self.path / "vocoder.safetensors")).items()}
+        model.load_state_dict(state)
+        return model.eval().requires_grad_(False)
+
+
+def shipped_bundles() -> list[Path]:
+    """Folders of the bundles shipped in the package, the default first."""
+    found = sorted(p for p in SHIPPED.iterdir() if (p / "config.json").exists()) if SHIPPED.exists() else []
+    return sorted(found, key=lambda p: p.name != DEFAULT_NAME)
+
+
+def resolve(bundle: "Bundle | str | Path | None" = None) -> Bundle:
+    """A Bundle object, a bundle folder, or None for the shipped default."""
+    if isinstance(bundle, Bundle):
+        return bundle
+    if bundle is None:
+        paths = shipped_bundles()
+        if not paths:
+            raise FileNotFoundError(f"no model bundle shipped in {SHIPPED}")
+        bundle = paths[0]
+    return Bundle.load(bundle)
+
+
+def for_stream(bundle_id: bytes, bundle: "Bundle | str | Path | None" = None) -> Bundle:
+    """The bundle a stream needs: the one given (checked), else the shipped one with that id."""
+    if bundle is not None:
+        b = resolve(bundle)
+        if b.id != bundle_id:
+            raise BundleMismatchError(
+                f"stream was encoded with bundle {bundle_id.hex()}, but bundle {b.name} is {b.id.hex()}")
+        return b
+    for path in shipped_bundles():
+        b = Bundle.load(path)
+        if b.id == bundle_id:
+            return b
+    raise BundleMismatchError(
+        f"stream needs model bundle {bundle_id.hex()}, which is not shipped with this ldcodec; pass bundle=PATH")

@@ -1,0 +1,213 @@
+"""``ldcodec`` command line: encode | decode | info | modes, on files or whole folders.
+
+Exit codes: 0 all done, 1 some file failed (one line each on stderr), 2 bad usage.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from tqdm import tqdm
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
+LDC_SUFFIX = ".ldc"
+
+
+def _jobs(inputs: list[str], output: str | None, suffixes: set[str], out_suffix: str) -> list[tuple[Path, Path]]:
+    """(source, destination) pairs; folders are walked recursively and mirrored under ``output``."""
+    pairs = []
+    for raw in inputs:
+        src = Path(raw)
+        if src.is_dir():
+            root = Path(output) if output else src
+            for f in sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in suffixes):
+                pairs.append((f, (root / f.relative_to(src)).with_suffix(out_suffix)))
+        elif src.exists():
+            if output and len(inputs) > 1:
+                dst = Path(output) / src.with_suffix(out_suffix).name
+            elif output:
+                dst = Path(output)
+                if dst.is_dir() or output.endswith(("/", os.sep)):  # "-o newdir/" names a folder
+                    dst = dst / src.with_suffix(out_suffix).name
+            else:
+                dst = src.with_suffix(out_suffix)
+            pairs.append((src, dst))
+        else:
+            raise FileNotFoundError(f"no such file or folder: {src}")
+    return pairs
+
+
+def _encode_one(src: Path, dst: Path, kbps: float, threads: int) -> str:
+    from . import api, audio
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    wav, sr = audio.load(src)
+    data = api.encode(wav, sr, kbps=kbps)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_bytes(data)
+    seconds = len(wav) / sr
+    return f"{src} -> {dst}: {len(data)} bytes, {len(data) * 8 / seconds / 1000:.3f} kbps"
+
+
+def _decode_one(src: Path, dst: Path, decoder: str | None, steps: int | None, allow_damaged: bool,
+                threads: int) -> str:
+    import warnings
+
+    import soundfile as sf
+    import torch
+
+    from . import api
+
+    if threads:
+        torch.set_num_threads(threads)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", api.DamagedStreamWarning)
+        wav, sr = api.decode(src.read_bytes(), decoder=decoder, steps=steps, strict=not allow_damaged)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    # soundfile infers the format from the suffix and raises TypeError when it cannot: default to WAV
+    fmt = None if dst.suffix[1:].upper() in sf.available_formats() else "WAV"
+    sf.write(str(dst), wav, sr, subtype="PCM_16", format=fmt)
+    note = "".join(f" (warning: {w.message})" for w in caught)
+    return f"{src} -> {dst}: {len(wav) / sr:.2f} s{note}"
+
+
+def _run(tasks, fn, jobs: int, *extra) -> int:
+    """Run ``fn(src, dst, *extra)`` over tasks with a progress bar; returns the exit code."""
+    from bitstream import BitstreamError
+
+    from .audio import AudioInputError
+
+    failures = 0
+    expected = (BitstreamError, AudioInputError, ValueError, OSError)
+    bar = tqdm(total=len(tasks), unit="file", disable=None if len(tasks) > 1 else True, file=sys.stderr)
+
+    def report(src, result=None, exc=None):
+        nonlocal failures
+        if exc is not None:
+            failures += 1
+            tqdm.write(f"ldcodec: error: {src}: {exc}", file=sys.stderr)
+        else:
+            tqdm.write(result, file=sys.stdout)
+        bar.update(1)
+
+    if jobs > 1 and len(tasks) > 1:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            futures = [(src, pool.submit(fn, src, dst, *extra, 1)) for src, dst in tasks]
+            for src, fut in futures:
+                try:
+                    report(src, fut.result())
+                except expected as exc:
+                    report(src, exc=exc)
+    else:
+        for src, dst in tasks:
+            try:
+                report(src, fn(src, dst, *extra, 0))
+            except expected as exc:
+                report(src, exc=exc)
+    bar.close()
+    return 1 if failures else 0
+
+
+def cmd_encode(args) -> int:
+    from .modes import check_kbps
+
+    kbps = check_kbps(args.kbps)
+    return _run(_jobs(args.inputs, args.output, AUDIO_SUFFIXES, LDC_SUFFIX), _encode_one, args.jobs, kbps)
+
+
+def cmd_decode(args) -> int:
+    tasks = _jobs(args.inputs, args.output, {LDC_SUFFIX}, ".wav")
+    return _run(tasks, _decode_one, args.jobs, args.decoder, args.steps, args.allow_damaged)
+
+
+def cmd_info(args) -> int:
+    from bitstream import BitstreamError
+
+    from . import api
+
+    code = 0
+    for src, _ in _jobs(args.inputs, None, {LDC_SUFFIX}, LDC_SUFFIX):
+        try:
+            facts = api.info(src.read_bytes())
+        except (BitstreamError, OSError) as exc:
+            print(f"ldcodec: error: {src}: {exc}", file=sys.stderr)
+            code = 1
+            continue
+        if args.json:
+            print(json.dumps({"file": str(src), **facts}))
+        else:
+            print(f"{src}:")
+            for key, value in facts.items():
+                print(f"  {key}: {value}")
+        if facts.get("packets_damaged"):
+            print(f"ldcodec: error: {src}: {facts['packets_damaged']} damaged packet(s)", file=sys.stderr)
+            code = 1
+    return code
+
+
+def cmd_modes(args) -> int:
+    from . import decoders
+    from .modes import LADDER
+
+    available = decoders.available()
+    print("| mode | kbps | representation | coefficients | frame rate (Hz) | packet (ms) | default decoder | decoders |")
+    print("|---|---|---|---|---|---|---|---|")
+    for m in LADDER:
+        names = ", ".join(sorted(n for n, c in available.items() if m.representation in c.representations))
+        print(f"| {m.id} | {m.min_kbps:g}–{m.max_kbps:g} | {m.representation} | {m.n_coefs} | {m.group_rate:g} "
+              f"| {m.packet_ms:.0f} | {m.default_decoder} | {names} |")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="ldcodec", description="Neural speech codec, 0.3–6 kbps.")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("encode", help="audio file(s) or folder(s) → .ldc")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("-o", "--output", help="output file, or folder for several inputs / a folder input")
+    p.add_argument("--kbps", type=float, default=3.0, help="target average bitrate, 0.3–6 (default 3)")
+    p.add_argument("--jobs", type=int, default=1, help="files encoded in parallel")
+    p.set_defaults(func=cmd_encode)
+
+    p = sub.add_parser("decode", help=".ldc file(s) or folder(s) → 16 kHz WAV")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("-o", "--output")
+    p.add_argument("--decoder", help="override the stream's default decoder (see `ldcodec modes`)")
+    p.add_argument("--steps", type=int, help="diffusion steps (diffusion decoders only)")
+    p.add_argument("--allow-damaged", action="store_true", help="conceal damaged packets instead of failing")
+    p.add_argument("--jobs", type=int, default=1)
+    p.set_defaults(func=cmd_decode)
+
+    p = sub.add_parser("info", help="print .ldc header facts (no model needed)")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("modes", help="the bitrate ladder and the decoders each mode allows")
+    p.set_defaults(func=cmd_modes)
+    return ap
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "jobs", 1) < 1:
+        print("ldcodec: error: --jobs must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        return args.func(args)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"ldcodec: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

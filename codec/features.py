@@ -1,0 +1,65 @@
+"""Log-mel front end: 16 kHz waveform → (batch, mels, frames) natural-log mel magnitudes."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class MelConfig:
+    """STFT/mel parameters. Frame rate = sample_rate / hop (62.5 Hz by default)."""
+
+    sample_rate: int = 16000
+    n_fft: int = 1024
+    hop: int = 256
+    n_mels: int = 80
+    fmin: float = 0.0
+    fmax: float = 8000.0
+    floor: float = 1e-5
+
+    @property
+    def frame_rate(self) -> float:
+        return self.sample_rate / self.hop
+
+
+def _hz_to_mel(f):
+    """Slaney mel scale (linear below 1 kHz, log above)."""
+    f = np.asarray(f, dtype=np.float64)
+    lin = f / (200.0 / 3)
+    log = 15.0 + np.log(np.maximum(f, 1e-9) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log, lin)
+
+
+def _mel_to_hz(m):
+    m = np.asarray(m, dtype=np.float64)
+    lin = m * (200.0 / 3)
+    log = 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0))
+    return np.where(m >= 15.0, log, lin)
+
+
+def mel_filterbank(cfg: MelConfig) -> np.ndarray:
+    """Slaney-normalised triangular filters, shape (n_mels, n_fft // 2 + 1)."""
+    freqs = np.linspace(0, cfg.sample_rate / 2, cfg.n_fft // 2 + 1)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(cfg.fmin), _hz_to_mel(cfg.fmax), cfg.n_mels + 2))
+    lower = (freqs[None, :] - edges[:-2, None]) / (edges[1:-1, None] - edges[:-2, None])
+    upper = (edges[2:, None] - freqs[None, :]) / (edges[2:, None] - edges[1:-1, None])
+    fb = np.maximum(0.0, np.minimum(lower, upper))
+    fb *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return fb.astype(np.float32)
+
+
+class LogMel(torch.nn.Module):
+    """(batch, samples) float waveform at 16 kHz → (batch, n_mels, samples // hop + 1) log-mel."""
+
+    def __init__(self, cfg: MelConfig = MelConfig()):
+        super().__init__()
+        self.cfg = cfg
+        self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
+        self.register_buffer("fb", torch.from_numpy(mel_filterbank(cfg)), persistent=False)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        spec = torch.stft(wav, self.cfg.n_fft, self.cfg.hop, window=self.window, center=True,
+                          pad_mode="reflect", return_complex=True).abs()
+        return torch.log(torch.clamp(self.fb @ spec, min=self.cfg.floor))

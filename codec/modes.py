@@ -1,0 +1,70 @@
+"""The bitrate ladder: requested kbps → mode (representation, cepstral size, frame rate, packets).
+
+A mode fixes the bitstream layout; the encoder's rate control then picks the quantiser step
+(per file) so that the achieved rate, counted from file bytes, lands at or under the request.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MIN_KBPS, MAX_KBPS = 0.3, 6.0
+MEL_HOP = 256  # samples per mel frame at 16 kHz, fixed for every mode
+MEL_FRAME_RATE = 16000 / MEL_HOP  # 62.5 Hz
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One rung of the ladder. ``decimation`` mel frames form one coded group."""
+
+    id: int
+    min_kbps: float
+    max_kbps: float
+    representation: str
+    n_coefs: int
+    decimation: int
+    groups_per_packet: int
+    default_decoder: str = "direct"
+
+    @property
+    def group_rate(self) -> float:
+        """Coded groups per second (Hz)."""
+        return MEL_FRAME_RATE / self.decimation
+
+    @property
+    def packet_ms(self) -> float:
+        return 1000.0 * self.groups_per_packet / self.group_rate
+
+
+LADDER: tuple[Mode, ...] = (
+    Mode(0, 0.30, 0.45, "mel", n_coefs=10, decimation=4, groups_per_packet=20),
+    Mode(1, 0.45, 0.90, "mel", n_coefs=12, decimation=3, groups_per_packet=24),
+    Mode(2, 0.90, 2.00, "mel", n_coefs=20, decimation=2, groups_per_packet=32),
+    Mode(3, 2.00, 4.00, "mel", n_coefs=28, decimation=1, groups_per_packet=50),
+    Mode(4, 4.00, 6.00, "mel", n_coefs=48, decimation=1, groups_per_packet=50),
+)
+
+
+def check_kbps(kbps) -> float:
+    try:
+        k = float(kbps)
+    except (TypeError, ValueError):
+        raise ValueError(f"kbps must be a number, got {kbps!r}") from None
+    if not MIN_KBPS <= k <= MAX_KBPS:
+        raise ValueError(f"kbps {kbps} is outside the supported range {MIN_KBPS}..{MAX_KBPS}")
+    return k
+
+
+def mode_for(kbps: float) -> Mode:
+    """The ladder rung whose [min_kbps, max_kbps) holds ``kbps`` (the top rung includes 6)."""
+    k = check_kbps(kbps)
+    for mode in LADDER:
+        if k < mode.max_kbps:
+            return mode
+    return LADDER[-1]
+
+
+def mode_by_id(mode_id: int) -> Mode:
+    for mode in LADDER:
+        if mode.id == mode_id:
+            return mode
+    raise KeyError(mode_id)

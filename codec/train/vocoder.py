@@ -1,0 +1,119 @@
+"""Train the mel vocoder on codec-degraded mels.
+
+    python -m codec.train.vocoder --data ../shared/data/synthetic --data ../shared/data/real/ljspeech:8 \
+        --exclude 'LJ001-00(2[5-9]|3)' --out runs/vocoder --steps 30000 --threads 2
+
+Resumes from ``OUT/last.safetensors`` when it exists. Each batch mixes clean mels with mels
+passed through the codec's quantiser at random settings, so the vocoder learns to render what
+the ``direct`` decoder will feed it. Works on CPU (``--threads``) or one CUDA GPU.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..features import LogMel, MelConfig
+from ..mel_repr import degrade
+from ..vocoder import Vocoder, VocoderConfig
+from . import checkpoint
+from .data import Corpus
+from .losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
+
+
+def parse_sources(values: list[str]) -> list[tuple[str, float]]:
+    """'DIR' or 'DIR:WEIGHT' → (dir, weight)."""
+    out = []
+    for v in values:
+        folder, _, weight = v.partition(":")
+        out.append((folder, float(weight or 1)))
+    return out
+
+
+def random_degrade(mel: torch.Tensor, rng: np.random.Generator, p_clean: float) -> torch.Tensor:
+    """Per example: keep clean with probability ``p_clean``, else quantise at random codec settings."""
+    out = mel.clone()
+    for i in range(mel.shape[0]):
+        if rng.random() < p_clean:
+            continue
+        n_coefs = int(rng.integers(10, 41))
+        decimation = int(rng.choice([1, 1, 2, 3, 4]))
+        step = float(np.exp(rng.uniform(np.log(0.25), np.log(4.0))))
+        out[i:i + 1] = degrade(mel[i:i + 1], n_coefs, decimation, step)
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", action="append", required=True, help="DIR[:WEIGHT], repeatable")
+    ap.add_argument("--exclude", default=None, help="regex of file names held out (dev set)")
+    ap.add_argument("--out", default="runs/vocoder")
+    ap.add_argument("--steps", type=int, default=30000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--segment", type=int, default=8192, help="samples per crop")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--p-clean", type=float, default=0.3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--save-every", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    corpus = Corpus(parse_sources(args.data), args.exclude, seed=args.seed)
+    print(f"corpus: {len(corpus.clips)} clips, {corpus.seconds / 60:.1f} min", flush=True)
+    mel_cfg, voc_cfg = MelConfig(), VocoderConfig()
+    logmel = LogMel(mel_cfg).to(device)
+    model = Vocoder(voc_cfg).to(device)
+    ema = copy.deepcopy(model).requires_grad_(False)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01)
+    stft_loss, mel_loss = MultiResolutionSTFTLoss().to(device), MultiScaleMelLoss().to(device)
+    step = 0
+    if (out / "last.safetensors").exists():
+        step = checkpoint.load(out / "last.safetensors", model, ema, opt)
+        print(f"resumed at step {step}", flush=True)
+    (out / "config.json").write_text(json.dumps({"mel": asdict(mel_cfg), "vocoder": asdict(voc_cfg)}, indent=1))
+
+    rng = np.random.default_rng(args.seed + step)
+    corpus.rng = np.random.default_rng(args.seed + step + 1)
+    t0, running = time.time(), 0.0
+    while step < args.steps:
+        lr = args.lr * min(1.0, (step + 1) / 500) * (0.5 * (1 + math.cos(math.pi * step / args.steps)) * 0.95 + 0.05)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        wav = torch.from_numpy(corpus.batch(args.batch, args.segment)).to(device)
+        with torch.no_grad():
+            mel = random_degrade(logmel(wav), rng, args.p_clean)
+        y = model(mel)
+        x = wav[:, : y.shape[-1]]
+        loss = mel_loss(y, x) + stft_loss(y, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+        opt.step()
+        with torch.no_grad():
+            decay = min(0.999, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - decay)
+        step += 1
+        running += loss.item()
+        if step % 50 == 0:
+            print(f"step {step} loss {running / 50:.4f} lr {lr:.2e} {(time.time() - t0) / 50:.2f}s/step", flush=True)
+            running, t0 = 0.0, time.time()
+        if step % args.save_every == 0 or step == args.steps:
+            checkpoint.save(out / "last.safetensors", model, ema, opt, step)
+
+
+if __name__ == "__main__":
+    main()
