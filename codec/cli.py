@@ -38,6 +38,13 @@ def _jobs(inputs: list[str], output: str | None, suffixes: set[str], out_suffix:
             pairs.append((src, dst))
         else:
             raise FileNotFoundError(f"no such file or folder: {src}")
+    if not pairs:
+        raise FileNotFoundError(f"no {'/'.join(sorted(suffixes))} files in {' '.join(inputs)}")
+    seen: dict[Path, Path] = {}
+    for src, dst in pairs:
+        if dst.resolve() in seen:
+            raise ValueError(f"{src} and {seen[dst.resolve()]} would both be written to {dst}")
+        seen[dst.resolve()] = src
     return pairs
 
 
@@ -79,19 +86,16 @@ def _decode_one(src: Path, dst: Path, decoder: str | None, steps: int | None, al
 
 def _run(tasks, fn, jobs: int, *extra) -> int:
     """Run ``fn(src, dst, *extra)`` over tasks with a progress bar; returns the exit code."""
-    from bitstream import BitstreamError
-
-    from .audio import AudioInputError
-
     failures = 0
-    expected = (BitstreamError, AudioInputError, ValueError, OSError)
     bar = tqdm(total=len(tasks), unit="file", disable=None if len(tasks) > 1 else True, file=sys.stderr)
 
     def report(src, result=None, exc=None):
         nonlocal failures
         if exc is not None:
             failures += 1
-            tqdm.write(f"ldcodec: error: {src}: {exc}", file=sys.stderr)
+            expected = isinstance(exc, (ValueError, OSError))  # BitstreamError, AudioInputError, ...
+            msg = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+            tqdm.write(f"ldcodec: error: {src}: {msg}", file=sys.stderr)
         else:
             tqdm.write(result, file=sys.stdout)
         bar.update(1)
@@ -102,13 +106,13 @@ def _run(tasks, fn, jobs: int, *extra) -> int:
             for src, fut in futures:
                 try:
                     report(src, fut.result())
-                except expected as exc:
+                except Exception as exc:  # noqa: BLE001 - one line per failed file, batch goes on
                     report(src, exc=exc)
     else:
         for src, dst in tasks:
             try:
                 report(src, fn(src, dst, *extra, 0))
-            except expected as exc:
+            except Exception as exc:  # noqa: BLE001
                 report(src, exc=exc)
     bar.close()
     return 1 if failures else 0
@@ -202,7 +206,7 @@ def main(argv=None) -> int:
         return 2
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError) as exc:
+    except (FileNotFoundError, ValueError, ImportError) as exc:
         print(f"ldcodec: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

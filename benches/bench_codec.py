@@ -1,0 +1,37 @@
+"""Speed of encode and of each decoder, per mode, on one CPU thread (pytest-benchmark).
+
+    python -m pytest benches/bench_codec.py --benchmark-enable
+
+``extra_info`` holds the real-time factor (processing seconds per second of audio).
+"""
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+import torch
+
+import codec
+
+CLIP = Path(__file__).parents[1] / "tests" / "data" / "LJ001-0028.flac"
+RATES = [0.3, 0.6, 1.2, 3.0, 6.0]
+
+
+@pytest.fixture(scope="module")
+def wav():
+    torch.set_num_threads(1)
+    return sf.read(CLIP, dtype="float32")[0]
+
+
+@pytest.mark.parametrize("kbps", RATES)
+def test_encode(benchmark, wav, kbps):
+    benchmark.pedantic(codec.encode, args=(wav,), kwargs={"kbps": kbps}, rounds=3, iterations=1)
+    if benchmark.stats:
+        benchmark.extra_info["rtf"] = benchmark.stats["mean"] / (len(wav) / 16000)
+
+
+@pytest.mark.parametrize("kbps", RATES)
+def test_decode_direct(benchmark, wav, kbps):
+    data = codec.encode(wav, kbps=kbps)
+    benchmark.pedantic(codec.decode, args=(data,), kwargs={"decoder": "direct"}, rounds=3, iterations=1)
+    if benchmark.stats:
+        benchmark.extra_info["rtf"] = benchmark.stats["mean"] / (len(wav) / 16000)
