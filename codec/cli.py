@@ -1,4 +1,4 @@
-"""``ldcodec`` command line: encode | decode | info | modes, on files or whole folders.
+"""``ldcodec`` command line: encode | decode | info | modes | eval, on files or whole folders.
 
 Exit codes: 0 all done, 1 some file failed (one line each on stderr), 2 bad usage.
 """
@@ -169,6 +169,57 @@ def cmd_modes(args) -> int:
     return 0
 
 
+def cmd_eval(args) -> int:
+    import importlib.util
+
+    from . import decoders
+    from . import evaluate as ev
+    from .modes import check_kbps, mode_for
+
+    rates = list(dict.fromkeys(check_kbps(k) for k in args.kbps))
+    for name in args.decoder or []:
+        for k in rates:
+            decoders.get(name, mode_for(k).representation)  # unknown/incompatible decoder → usage error
+    missing = [m for m in ("pesq", "pystoi") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise ImportError(f"eval needs {', '.join(missing)}: {ev.INSTALL_HINT}")
+    if args.plot:
+        try:
+            ev.pyplot()
+        except RuntimeError as exc:
+            print(f"ldcodec: error: {exc}", file=sys.stderr)
+            return 2
+    files = []
+    for raw in args.inputs:
+        src = Path(raw)
+        if not src.exists():
+            raise FileNotFoundError(f"no such file or folder: {src}")
+        files += sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES) \
+            if src.is_dir() else [src]
+    files = list(dict.fromkeys(files))
+    if not files:
+        raise FileNotFoundError(f"no {'/'.join(sorted(AUDIO_SUFFIXES))} files in {' '.join(args.inputs)}")
+    decs = list(dict.fromkeys(args.decoder or [None]))
+    examples: dict = {}
+    bar = tqdm(total=len(rates) * len(decs) * len(files), unit="run", disable=None, file=sys.stderr)
+    try:
+        results = ev.evaluate(files, rates, decs, progress=lambda: bar.update(1), examples=examples)
+        if args.plot:
+            ev.plot(files[0], results, examples, args.plot)
+        if args.json:
+            Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.json).write_text(json.dumps(ev.jsonable(
+                {"files": [str(f) for f in files], "kbps": rates, "results": results}), indent=1))
+    except Exception as exc:  # noqa: BLE001 - one line, no traceback
+        expected = isinstance(exc, (ValueError, OSError, RuntimeError))
+        print(f"ldcodec: error: {exc if expected else f'{type(exc).__name__}: {exc}'}", file=sys.stderr)
+        return 1
+    finally:
+        bar.close()
+    print(ev.table(results))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="ldcodec", description="Neural speech codec, 0.3–6 kbps.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -196,6 +247,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("modes", help="the bitrate ladder and the decoders each mode allows")
     p.set_defaults(func=cmd_modes)
+
+    p = sub.add_parser("eval", help="rate–quality table (PESQ, STOI, mel, RTF) of audio at several rates")
+    p.add_argument("inputs", nargs="+", help="audio files or folders (walked recursively)")
+    p.add_argument("--kbps", type=float, nargs="+", default=[0.6, 1.5, 3.0, 6.0],
+                   help="rates to evaluate, each 0.3–6 (default 0.6 1.5 3 6)")
+    p.add_argument("--decoder", action="append", help="decoder to evaluate (repeatable; default: each mode's)")
+    p.add_argument("--plot", metavar="PNG", help="write log-mel spectrograms + bitrate–quality curve here")
+    p.add_argument("--json", metavar="FILE", help="write means and per-file rows as JSON")
+    p.set_defaults(func=cmd_eval)
     return ap
 
 

@@ -1,0 +1,141 @@
+"""``ldcodec eval``: rate–quality table, JSON, PNG plot, and its errors (codec/evaluate.py + cli).
+
+One in-process run on a 4 s cut of a shipped clip at 0.6 and 3 kbps feeds most tests; the error
+cases stop before any model runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import struct
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from codec import evaluate as ev
+from codec.cli import main
+
+DATA = Path(__file__).parent / "data"
+KBPS = (0.6, 3.0)
+SECONDS = 4.0
+HEADER = "| kbps asked | real kbps | decoder | WB-PESQ | STOI | mel dist | RTF enc | RTF dec |"
+
+
+def run(*argv) -> tuple[int, str, str]:
+    """``ldcodec *argv`` in-process → (exit code, stdout, stderr); no traceback may reach stderr."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main([str(a) for a in argv])
+        except SystemExit as exc:  # argparse usage errors
+            code = exc.code
+    assert "Traceback" not in err.getvalue()
+    return code, out.getvalue(), err.getvalue()
+
+
+def one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("ldcodec: error:"), err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    """(stdout, JSON, PNG path, clip path) of one ``ldcodec eval`` run."""
+    tmp = tmp_path_factory.mktemp("eval")
+    wav, sr = sf.read(DATA / "LJ001-0028.flac", dtype="float32")
+    clip = tmp / "clip.wav"
+    sf.write(clip, wav[: int(SECONDS * sr)], sr)
+    png, js = tmp / "plots" / "eval.png", tmp / "eval.json"  # plots/ does not exist yet
+    code, out, err = run("eval", clip, "--kbps", *KBPS, "--plot", png, "--json", js)
+    assert code == 0, err
+    return out, json.loads(js.read_text()), png, clip
+
+
+def test_table(evaluated):
+    out, data, _, _ = evaluated
+    lines = out.strip().splitlines()
+    assert lines[0] == HEADER
+    assert lines[1] == "|---|---|---|---|---|---|---|---|"
+    assert len(lines) == 2 + len(KBPS)
+    for line, kbps, r in zip(lines[2:], KBPS, data["results"]):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        assert len(cells) == 8
+        assert float(cells[0]) == kbps
+        assert cells[2] == "direct"
+        assert float(cells[1]) == pytest.approx(r["real_kbps"], abs=0.006)  # table shows the JSON means
+        assert float(cells[4]) == pytest.approx(r["stoi"], abs=6e-4)
+
+
+def test_json(evaluated):
+    _, data, _, clip = evaluated
+    assert data["files"] == [str(clip)]
+    assert data["kbps"] == list(KBPS)
+    assert [r["kbps"] for r in data["results"]] == list(KBPS)
+    for r in data["results"]:
+        assert r["decoder"] == "direct"  # None → the mode's default, named
+        assert {"real_kbps", "pesq", "stoi", "mel", "si_sdr", "rtf_enc", "rtf_dec", "rows"} <= set(r)
+        (row,) = r["rows"]
+        assert row["file"] == str(clip)
+        assert row["seconds"] == pytest.approx(SECONDS)
+        assert row["real_kbps"] == pytest.approx(row["bytes"] * 8 / SECONDS / 1000)
+        assert r["real_kbps"] == pytest.approx(row["real_kbps"])  # one file: mean == row
+        assert 0.0 <= r["stoi"] <= 1.0 and r["mel"] > 0
+        assert r["pesq"] is None or 1.0 <= r["pesq"] <= 4.7
+        assert r["rtf_enc"] > 0 and r["rtf_dec"] > 0
+    by_rate = {r["kbps"]: r for r in data["results"]}
+    assert by_rate[3.0]["real_kbps"] <= 3.0  # 0.6 may not fit: the 40-byte header alone is 0.08 kbps
+    assert by_rate[3.0]["rows"][0]["bytes"] > by_rate[0.6]["rows"][0]["bytes"]
+
+
+def test_png(evaluated):
+    _, _, png, _ = evaluated
+    blob = png.read_bytes()
+    assert blob[:8] == b"\x89PNG\r\n\x1a\n"
+    assert blob[12:16] == b"IHDR"
+    width, height = struct.unpack(">II", blob[16:24])
+    assert 600 <= width <= 4000 and 400 <= height <= 2000
+    assert 20_000 < len(blob) < 5_000_000
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--kbps", "10"], "outside the supported range"),
+    (["--kbps", "3", "--decoder", "nosuch"], "unknown decoder"),
+])
+def test_usage_errors(tmp_path, argv, needle):
+    clip = tmp_path / "x.wav"
+    sf.write(clip, [0.0] * 1600, 16000)
+    code, out, err = run("eval", clip, *argv)
+    assert code == 2 and not out
+    assert needle in one_line_error(err)
+
+
+def test_missing_and_empty_inputs(tmp_path):
+    code, _, err = run("eval", tmp_path / "nope.wav")
+    assert code == 2 and "no such file" in one_line_error(err)
+    (tmp_path / "notes.txt").write_text("not audio")
+    code, _, err = run("eval", tmp_path)
+    assert code == 2 and "files in" in one_line_error(err)
+
+
+def test_unreadable_file_in_subfolder_fails(tmp_path):
+    bad = tmp_path / "sub" / "bad.wav"  # found by the recursive walk, then fails to decode
+    bad.parent.mkdir()
+    bad.write_bytes(b"RIFF not really a wave file")
+    code, out, err = run("eval", tmp_path, "--kbps", "3")
+    assert code == 1 and not out
+    assert str(bad) in one_line_error(err)
+
+
+def test_plot_without_matplotlib(monkeypatch):
+    monkeypatch.setitem(__import__("sys").modules, "matplotlib", None)  # `import matplotlib` → ImportError
+    with pytest.raises(RuntimeError, match=r"pip install 'ldcodec\[eval\]'"):
+        ev.pyplot()
+
+
+def test_jsonable_nan():
+    assert ev.jsonable({"a": [float("nan"), 1.0], "b": (math.inf, "x")}) == {"a": [None, 1.0], "b": [None, "x"]}
