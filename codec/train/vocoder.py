@@ -3,9 +3,13 @@
     python -m codec.train.vocoder --data ../shared/data/synthetic --data ../shared/data/real/ljspeech:8 \
         --exclude 'LJ001-00(2[5-9]|3)' --out runs/vocoder --steps 30000 --threads 2
 
+Several GPUs (or CPU processes) with DistributedDataParallel:
+
+    torchrun --nproc_per_node=4 -m codec.train.vocoder --data ... --out runs/vocoder
+
 Resumes from ``OUT/last.safetensors`` when it exists. Each batch mixes clean mels with mels
 passed through the codec's quantiser at random settings, so the vocoder learns to render what
-the ``direct`` decoder will feed it. Works on CPU (``--threads``) or one CUDA GPU.
+the ``direct`` decoder will feed it. Works on CPU (``--threads``), one CUDA GPU, or several under ``torchrun``.
 """
 from __future__ import annotations
 
@@ -13,12 +17,15 @@ import argparse
 import copy
 import json
 import math
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 
 from ..features import LogMel, MelConfig
 from ..mel_repr import degrade
@@ -66,27 +73,36 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    cuda = torch.cuda.is_available()
+    device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu"
+    if world > 1:  # launched by torchrun
+        dist.init_process_group("nccl" if cuda else "gloo")
+        if cuda:
+            torch.cuda.set_device(device)
+    torch.manual_seed(args.seed)  # same initial weights on every rank
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     corpus = Corpus(parse_sources(args.data), args.exclude, seed=args.seed)
-    print(f"corpus: {len(corpus.clips)} clips, {corpus.seconds / 60:.1f} min", flush=True)
+    log = print if rank == 0 else (lambda *a, **k: None)
+    log(f"corpus: {len(corpus.clips)} clips, {corpus.seconds / 60:.1f} min", flush=True)
     mel_cfg, voc_cfg = MelConfig(), VocoderConfig()
     logmel = LogMel(mel_cfg).to(device)
     model = Vocoder(voc_cfg).to(device)
     ema = copy.deepcopy(model).requires_grad_(False)
+    net = DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01)
     stft_loss, mel_loss = MultiResolutionSTFTLoss().to(device), MultiScaleMelLoss().to(device)
     step = 0
     if (out / "last.safetensors").exists():
         step = checkpoint.load(out / "last.safetensors", model, ema, opt)
-        print(f"resumed at step {step}", flush=True)
-    (out / "config.json").write_text(json.dumps({"mel": asdict(mel_cfg), "vocoder": asdict(voc_cfg)}, indent=1))
+        log(f"resumed at step {step}", flush=True)
+    if rank == 0:
+        (out / "config.json").write_text(json.dumps({"mel": asdict(mel_cfg), "vocoder": asdict(voc_cfg)}, indent=1))
 
-    rng = np.random.default_rng(args.seed + step)
-    corpus.rng = np.random.default_rng(args.seed + step + 1)
+    rng = np.random.default_rng([args.seed, step, rank])  # different crops per rank and resume
+    corpus.rng = np.random.default_rng([args.seed, step, rank, 1])
     t0, running = time.time(), 0.0
     while step < args.steps:
         lr = args.lr * min(1.0, (step + 1) / 500) * (0.5 * (1 + math.cos(math.pi * step / args.steps)) * 0.95 + 0.05)
@@ -95,7 +111,7 @@ def main(argv=None) -> None:
         wav = torch.from_numpy(corpus.batch(args.batch, args.segment)).to(device)
         with torch.no_grad():
             mel = random_degrade(logmel(wav), rng, args.p_clean)
-        y = model(mel)
+        y = net(mel)
         x = wav[:, : y.shape[-1]]
         loss = mel_loss(y, x) + stft_loss(y, x)
         opt.zero_grad(set_to_none=True)
@@ -109,10 +125,12 @@ def main(argv=None) -> None:
         step += 1
         running += loss.item()
         if step % 50 == 0:
-            print(f"step {step} loss {running / 50:.4f} lr {lr:.2e} {(time.time() - t0) / 50:.2f}s/step", flush=True)
+            log(f"step {step} loss {running / 50:.4f} lr {lr:.2e} {(time.time() - t0) / 50:.2f}s/step", flush=True)
             running, t0 = 0.0, time.time()
-        if step % args.save_every == 0 or step == args.steps:
+        if rank == 0 and (step % args.save_every == 0 or step == args.steps):
             checkpoint.save(out / "last.safetensors", model, ema, opt, step)
+    if world > 1:
+        dist.destroy_process_group()
 
 
 if __name__ == "__main__":
