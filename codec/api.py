@@ -11,7 +11,7 @@ import bitstream
 from bitstream import Header, MalformedError
 
 from . import bundle as bundles
-from . import decoders
+from . import decoders, pitch
 from .audio import SAMPLE_RATE, prepare
 from .features import LogMel
 from .mel_repr import MEL_MEAN, coef_weights, coefs_to_mel, frames_for, groups_for, mel_to_coefs
@@ -26,15 +26,14 @@ class DamagedStreamWarning(UserWarning):
     """decode(strict=False) concealed packets that were damaged or missing."""
 
 
-def _packets(coefs: np.ndarray, mode: Mode, g: int) -> tuple[list[bytes], np.ndarray]:
-    """Quantise and code (groups, K) coefficients → (payloads, dequantised coefficients)."""
+def _packets(coefs: np.ndarray, pitch_index: np.ndarray, voiced: np.ndarray, mode: Mode, g: int) -> list[bytes]:
+    """Quantise and code (groups, K) coefficients and (groups,) pitch → packet payloads."""
     w = coef_weights(mode.n_coefs).numpy()
-    payloads, recon = [], []
+    payloads = []
     for start in range(0, len(coefs), mode.groups_per_packet):
-        payload, q = encode_packet(quantize(coefs[start:start + mode.groups_per_packet], w, g), g)
-        payloads.append(payload)
-        recon.append(dequantize(q, w, g))
-    return payloads, np.concatenate(recon)
+        sl = slice(start, start + mode.groups_per_packet)
+        payloads.append(encode_packet(quantize(coefs[sl], w, g), g, pitch_index[sl], voiced[sl])[0])
+    return payloads
 
 
 def encode(wav, sample_rate: int = SAMPLE_RATE, kbps: float = 3.0, *, bundle=None, seed: int = 0) -> bytes:
@@ -55,6 +54,7 @@ def encode(wav, sample_rate: int = SAMPLE_RATE, kbps: float = 3.0, *, bundle=Non
     with torch.inference_mode():
         mel = LogMel(b.mel_config)(torch.from_numpy(padded)[None])[..., :frames]
         coefs = mel_to_coefs(mel, mode.n_coefs, mode.decimation)[0].T.numpy()
+    pitch_index, voiced = pitch.group(*pitch.estimate(x), mode.decimation)
     n_packets = math.ceil(len(coefs) / mode.groups_per_packet)
     hdr = Header(sample_rate=SAMPLE_RATE, mode_id=mode.id, representation=mode.representation,
                  bundle_id=b.id, frames_per_packet=mode.groups_per_packet, num_samples=len(x),
@@ -66,7 +66,7 @@ def encode(wav, sample_rate: int = SAMPLE_RATE, kbps: float = 3.0, *, bundle=Non
 
     def file_at(g: int) -> bytes:
         if g not in cache:
-            cache[g] = bitstream.write_file(hdr, _packets(coefs, mode, g)[0])
+            cache[g] = bitstream.write_file(hdr, _packets(coefs, pitch_index, voiced, mode, g))
         return cache[g]
 
     lo, hi = G_MIN, G_MAX  # find the smallest g (finest step) whose file fits the budget
@@ -116,28 +116,36 @@ def decode(data: bytes, *, decoder: str | None = None, steps: int | None = None,
     groups = groups_for(frames, mode.decimation)
     w = coef_weights(mode.n_coefs).numpy()
     silence = mel_to_coefs(torch.full((1, b.mel_config.n_mels, 1), SILENCE_LOGMEL), mode.n_coefs, 1)[0, :, 0].numpy()
-    coefs, lost = [], []
+    coefs, pitch_index, voiced, lost = [], [], [], []
     for i, packet in enumerate(container.packets):
         n = min(mode.groups_per_packet, groups - i * mode.groups_per_packet)
         if packet is not None:
             try:
-                q, g = decode_packet(packet.payload, n, mode.n_coefs)
+                q, g, p, v = decode_packet(packet.payload, n, mode.n_coefs)
                 coefs.append(dequantize(q, w, g))
+                pitch_index.append(p)
+                voiced.append(v)
                 continue
             except bitstream.BitstreamError:
                 if strict:
                     raise
         lost.append(i)
         coefs.append(np.tile(silence, (n, 1)))
+        pitch_index.append(np.full(n, pitch.REF_INDEX))
+        voiced.append(np.zeros(n, bool))
     if lost:
         warnings.warn(f"concealed {len(lost)} damaged or missing packet(s) as silence: {lost}",
                       DamagedStreamWarning, stacklevel=2)
     feats = torch.from_numpy(np.concatenate(coefs).T.copy())[None]
     mel = coefs_to_mel(feats, b.mel_config.n_mels, mode.decimation, frames)
+    aux = pitch.features(np.concatenate(pitch_index), np.concatenate(voiced), mode.decimation, frames)
+    features = torch.cat([mel, torch.from_numpy(aux)[None]], dim=1)
     short = b.mel_config.n_fft // MEL_HOP + 1 - frames  # the iSTFT needs a few frames
     if short > 0:
-        mel = torch.nn.functional.pad(mel, (0, short), value=SILENCE_LOGMEL)
-    wav = cls(b).decode(mel, steps, header.seed)
+        pad = torch.zeros(1, features.shape[1], short)
+        pad[:, : mel.shape[1]] = SILENCE_LOGMEL
+        features = torch.cat([features, pad], dim=-1)
+    wav = cls(b).decode(features, steps, header.seed)
     out = np.zeros(header.num_samples, dtype=np.float32)
     out[: min(len(wav), len(out))] = wav[: len(out)]
     return out, SAMPLE_RATE

@@ -81,3 +81,20 @@ def decode_residuals(decoder, steps: int, coefs: int) -> np.ndarray:
         out[t] = decoder.decode(tables[table_index(state)], offset=-MAX_RESIDUAL)
         state = update(state, out[t])
     return out
+
+
+# Voicing flags: a first-order Markov model, row = previous flag (0 before a packet's first group).
+FLAG_TABLES = np.array([[7, 1], [1, 7]], dtype=np.int64)
+
+
+def flag_tables(flags: np.ndarray) -> np.ndarray:
+    """Frequency rows (n, 2) for coding the 0/1 ``flags`` in order."""
+    prev = np.concatenate([[0], flags[:-1]]).astype(np.int64)
+    return FLAG_TABLES[prev]
+
+
+def decode_flags(decoder, n: int) -> np.ndarray:
+    out, prev = np.empty(n, dtype=np.int64), 0
+    for t in range(n):
+        prev = out[t] = decoder.decode(FLAG_TABLES[prev], n=1)[0]
+    return out

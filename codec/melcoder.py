@@ -1,9 +1,16 @@
-"""Packet payload of the mel representation: quantised cepstral groups ↔ bytes.
+"""Packet payload of the mel representation: quantised cepstral groups + pitch ↔ bytes.
 
 Payload = step index ``g`` (u8; step = 2^((g - 128) / 16) in natural-log-mel units) followed
-by range-coded residuals. Coefficients are quantised to integers ``q[t, k] = round(c / (step·w_k))``
-and coded as closed-loop integer differences from the previous group of the same packet
-(``r = clip(q[t] - q̂[t-1])``, ``q̂[-1] = 0``), so every packet decodes on its own.
+by one range-coded stream of, in order:
+
+1. cepstral residuals: coefficients are quantised to integers ``q[t, k] = round(c / (step·w_k))``
+   and coded as closed-loop integer differences from the previous group of the same packet
+   (``r = clip(q[t] - q̂[t-1])``, ``q̂[-1] = 0``), group by group;
+2. one voicing flag per group (Markov tables on the previous flag);
+3. for each voiced group, its pitch index minus the previous voiced group's (the first one
+   minus ``pitch.REF_INDEX``).
+
+Every packet decodes on its own.
 """
 from __future__ import annotations
 
@@ -11,7 +18,8 @@ import numpy as np
 
 from bitstream import MalformedError, RangeDecoder, RangeEncoder
 
-from .entropy import MAX_RESIDUAL, decode_residuals, encode_tables
+from .entropy import MAX_RESIDUAL, decode_flags, decode_residuals, encode_tables, flag_tables
+from .pitch import REF_INDEX
 
 
 def step_size(g: int) -> float:
@@ -39,17 +47,29 @@ def _residuals(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return res, rec
 
 
-def encode_packet(q: np.ndarray, g: int) -> tuple[bytes, np.ndarray]:
-    """Quantised groups (groups, K) → (payload bytes, what the decoder will reconstruct)."""
+def encode_packet(q: np.ndarray, g: int, pitch: np.ndarray, voiced: np.ndarray) -> tuple[bytes, np.ndarray]:
+    """Quantised groups (groups, K), pitch indices and voicing (groups,) → (payload bytes,
+    the cepstral integers the decoder will reconstruct)."""
     res, rec = _residuals(q)
+    flags = voiced.astype(np.int64)
+    steps = np.diff(pitch[voiced], prepend=REF_INDEX)[:, None]
     enc = RangeEncoder()
     enc.encode(res.reshape(-1), encode_tables(res), offset=-MAX_RESIDUAL)
+    enc.encode(flags, flag_tables(flags))
+    enc.encode(steps.reshape(-1), encode_tables(steps), offset=-MAX_RESIDUAL)
     return bytes([g]) + enc.finish(), rec
 
 
-def decode_packet(payload: bytes, groups: int, n_coefs: int) -> tuple[np.ndarray, int]:
-    """Payload → (quantised groups (groups, K) int64, step index g)."""
+def decode_packet(payload: bytes, groups: int, n_coefs: int) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """Payload → (quantised groups (groups, K) int64, step index g, pitch (groups,), voiced (groups,)).
+
+    Unvoiced groups repeat the last voiced pitch index (``REF_INDEX`` before the first)."""
     if len(payload) < 1:
         raise MalformedError("mel packet payload is empty")
-    res = decode_residuals(RangeDecoder(payload[1:]), groups, n_coefs)
-    return np.cumsum(res, axis=0), payload[0]
+    dec = RangeDecoder(payload[1:])
+    q = np.cumsum(decode_residuals(dec, groups, n_coefs), axis=0)
+    voiced = decode_flags(dec, groups).astype(bool)
+    steps = decode_residuals(dec, int(voiced.sum()), 1)[:, 0]
+    values = np.concatenate([[REF_INDEX], REF_INDEX + np.cumsum(steps)])
+    pitch = values[np.cumsum(voiced)]  # the last voiced group's index so far
+    return q, payload[0], pitch, voiced

@@ -1,4 +1,8 @@
-"""Vocos-style vocoder: ConvNeXt backbone + iSTFT head, (batch, mels, frames) → (batch, samples)."""
+"""Vocos-style vocoder: ConvNeXt backbone + iSTFT head.
+
+Input (batch, n_mels + n_aux, frames): log-mel stacked with ``n_aux`` conditioning rows
+(voicing and log-F0, see ``codec.pitch.features``); output (batch, (frames - 1) · hop) at 16 kHz.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,6 +14,7 @@ from torch import nn
 @dataclass(frozen=True)
 class VocoderConfig:
     n_mels: int = 80
+    n_aux: int = 2
     dim: int = 256
     intermediate: int = 768
     layers: int = 6
@@ -53,20 +58,20 @@ class ISTFTHead(nn.Module):
 
 
 class Vocoder(nn.Module):
-    """Log-mel (batch, n_mels, frames) → waveform (batch, (frames - 1) * hop) at 16 kHz."""
+    """Features (batch, n_mels + n_aux, frames) → waveform (batch, (frames - 1) * hop) at 16 kHz."""
 
     def __init__(self, cfg: VocoderConfig = VocoderConfig()):
         super().__init__()
         self.cfg = cfg
-        self.embed = nn.Conv1d(cfg.n_mels, cfg.dim, cfg.kernel, padding=cfg.kernel // 2)
+        self.embed = nn.Conv1d(cfg.n_mels + cfg.n_aux, cfg.dim, cfg.kernel, padding=cfg.kernel // 2)
         self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.blocks = nn.ModuleList(
             ConvNeXtBlock(cfg.dim, cfg.intermediate, cfg.kernel, 1.0 / cfg.layers) for _ in range(cfg.layers))
         self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.head = ISTFTHead(cfg.dim, cfg.n_fft, cfg.hop)
 
-    def forward(self, mel: torch.Tensor) -> torch.Tensor:
-        x = self.norm(self.embed(mel).transpose(1, 2)).transpose(1, 2)
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        x = self.norm(self.embed(features).transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
         return self.head(self.final_norm(x.transpose(1, 2)))

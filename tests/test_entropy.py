@@ -3,6 +3,7 @@ from hypothesis import given, settings, strategies as st
 
 from codec.entropy import MAX_RESIDUAL, N_TABLES, bank_digest, table_bank
 from codec.melcoder import decode_packet, encode_packet
+from codec.pitch import N_LEVELS
 
 # The bitstream depends on these exact integers: changing them breaks every stored file.
 BANK_SHA256 = "f886535338a498c4dabf7722e53e8dc21d38a444a7e10aaed2949f071e0e6b81"
@@ -20,9 +21,12 @@ def test_mel_packet_round_trip(groups, coefs, g, seed):
     rng = np.random.default_rng(seed)
     scale = rng.choice([0.3, 3, 30, 300])
     q = np.round(rng.laplace(0, scale, size=(groups, coefs))).astype(np.int64)
-    payload, rec = encode_packet(q, g)
-    out, g2 = decode_packet(payload, groups, coefs)
+    voiced = rng.random(groups) < 0.6
+    pitch = rng.integers(0, N_LEVELS, size=groups)
+    payload, rec = encode_packet(q, g, pitch, voiced)
+    out, g2, pitch2, voiced2 = decode_packet(payload, groups, coefs)
     assert g2 == g and np.array_equal(out, rec)
+    assert np.array_equal(voiced2, voiced) and np.array_equal(pitch2[voiced], pitch[voiced])
     # reconstruction is exact wherever successive values move less than the clip range
     if np.abs(np.diff(q, axis=0, prepend=0)).max() <= MAX_RESIDUAL:
         assert np.array_equal(rec, q)

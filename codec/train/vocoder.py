@@ -28,6 +28,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from ..features import LogMel, MelConfig
+from .. import pitch
 from ..mel_repr import degrade
 from ..vocoder import Vocoder, VocoderConfig
 from . import checkpoint
@@ -44,17 +45,23 @@ def parse_sources(values: list[str]) -> list[tuple[str, float]]:
     return out
 
 
-def random_degrade(mel: torch.Tensor, rng: np.random.Generator, p_clean: float) -> torch.Tensor:
-    """Per example: keep clean with probability ``p_clean``, else quantise at random codec settings."""
-    out = mel.clone()
+def codec_features(wav: torch.Tensor, mel: torch.Tensor, rng: np.random.Generator, p_clean: float) -> torch.Tensor:
+    """(B, samples), (B, n_mels, frames) → vocoder input (B, n_mels + 2, frames) as the decoder sees it.
+
+    Per example: with probability ``p_clean`` the exact mel (pitch at the full frame rate), else
+    mel and pitch passed through the codec's quantiser and decimation at random settings.
+    """
+    out = []
     for i in range(mel.shape[0]):
-        if rng.random() < p_clean:
-            continue
-        n_coefs = int(rng.integers(10, 41))
-        decimation = int(rng.choice([1, 1, 2, 3, 4]))
-        step = float(np.exp(rng.uniform(np.log(0.25), np.log(4.0))))
-        out[i:i + 1] = degrade(mel[i:i + 1], n_coefs, decimation, step)
-    return out
+        m, decimation = mel[i:i + 1], 1
+        if rng.random() >= p_clean:
+            decimation = int(rng.choice([1, 1, 2, 3, 4]))
+            step = float(np.exp(rng.uniform(np.log(0.25), np.log(4.0))))
+            m = degrade(m, int(rng.integers(10, 49)), decimation, step)
+        f0, voiced = pitch.estimate(wav[i].cpu().numpy())
+        aux = pitch.features(*pitch.group(f0, voiced, decimation), decimation, m.shape[-1])
+        out.append(torch.cat([m, torch.from_numpy(aux)[None].to(m)], dim=1))
+    return torch.cat(out)
 
 
 def main(argv=None) -> None:
@@ -110,8 +117,8 @@ def main(argv=None) -> None:
             g["lr"] = lr
         wav = torch.from_numpy(corpus.batch(args.batch, args.segment)).to(device)
         with torch.no_grad():
-            mel = random_degrade(logmel(wav), rng, args.p_clean)
-        y = net(mel)
+            feats = codec_features(wav, logmel(wav), rng, args.p_clean)
+        y = net(feats)
         x = wav[:, : y.shape[-1]]
         loss = mel_loss(y, x) + stft_loss(y, x)
         opt.zero_grad(set_to_none=True)

@@ -1,0 +1,105 @@
+"""Pitch (F0) and voicing: estimation (YIN), the integer pitch grid, and vocoder features.
+
+The mel cepstrum the codec keeps is too short to resolve harmonics, so pitch travels as side
+information: per coded group a voicing flag and, when voiced, an index on a 1/24-octave grid
+from 60 Hz (``f0 = 60 · 2^(i/24)``). Frames are the mel frames (16 kHz, hop 256, centred).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+F0_MIN, F0_MAX = 60.0, 420.0
+STEPS_PER_OCTAVE = 24
+N_LEVELS = int(np.ceil(STEPS_PER_OCTAVE * np.log2(F0_MAX / F0_MIN))) + 1  # 69
+REF_INDEX = 36  # ~170 Hz: the prediction for a packet's first voiced group
+YIN_THRESHOLD = 0.25
+HOP, WIN, SR = 256, 1024, 16000
+
+
+def estimate(wav: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """YIN on (samples,) 16 kHz float → (f0 Hz (frames,), voiced bool (frames,)), frames = samples // 256 + 1."""
+    frames = len(wav) // HOP + 1
+    x = np.pad(wav.astype(np.float64), (WIN // 2, WIN // 2 + HOP))
+    idx = np.arange(frames)[:, None] * HOP + np.arange(WIN)[None, :]
+    seg = x[idx]
+    seg = seg - seg.mean(axis=1, keepdims=True)
+    lag_min, lag_max = int(SR / F0_MAX), int(SR / F0_MIN) + 1
+    w = WIN - lag_max  # integration window
+    spec = np.fft.rfft(seg, 2 * WIN)
+    acf = np.fft.irfft(spec[:, :] * np.conj(np.fft.rfft(seg[:, :w], 2 * WIN)))[:, : lag_max + 1]
+    energy = np.cumsum(np.pad(seg ** 2, ((0, 0), (1, 0))), axis=1)
+    e0 = energy[:, w]
+    e_lag = energy[:, np.arange(lag_max + 1) + w] - energy[:, np.arange(lag_max + 1)]
+    diff = e0[:, None] + e_lag - 2 * acf  # d(τ) = Σ (x_j - x_{j+τ})²
+    diff[:, 0] = 0
+    cum = np.cumsum(diff[:, 1:], axis=1) / np.arange(1, lag_max + 1)
+    cmnd = np.ones_like(diff)
+    cmnd[:, 1:] = diff[:, 1:] / np.maximum(cum, 1e-12)
+    search = cmnd[:, lag_min: lag_max + 1]
+    below = search < YIN_THRESHOLD
+    # first dip under the threshold (then its local minimum), else the global minimum
+    first = np.where(below.any(axis=1), below.argmax(axis=1), search.argmin(axis=1))
+    lag = first.copy()
+    for _ in range(lag_max):  # walk down to the local minimum (vectorised, bounded)
+        nxt = np.minimum(lag + 1, search.shape[1] - 1)
+        move = search[np.arange(frames), nxt] < search[np.arange(frames), lag]
+        if not move.any():
+            break
+        lag = np.where(move, nxt, lag)
+    best = search[np.arange(frames), lag]
+    tau = (lag + lag_min).astype(np.float64)
+    # parabolic interpolation of the minimum
+    l, r = np.clip(lag - 1, 0, search.shape[1] - 1), np.clip(lag + 1, 0, search.shape[1] - 1)
+    a, b, c = search[np.arange(frames), l], best, search[np.arange(frames), r]
+    den = a - 2 * b + c
+    tau += np.where(np.abs(den) > 1e-12, 0.5 * (a - c) / np.where(np.abs(den) > 1e-12, den, 1), 0)
+    rms = np.sqrt(e0 / w)
+    voiced = (best < YIN_THRESHOLD) & (rms > 10 ** (-50 / 20))
+    return (SR / np.maximum(tau, 1)).astype(np.float32), voiced
+
+
+def to_index(f0: np.ndarray) -> np.ndarray:
+    """Hz → nearest grid index (int64, clipped to the grid)."""
+    i = np.round(STEPS_PER_OCTAVE * np.log2(np.maximum(f0, 1e-3) / F0_MIN))
+    return np.clip(i, 0, N_LEVELS - 1).astype(np.int64)
+
+
+def to_hz(index: np.ndarray) -> np.ndarray:
+    return (F0_MIN * 2.0 ** (np.asarray(index, dtype=np.float64) / STEPS_PER_OCTAVE)).astype(np.float32)
+
+
+def group(f0: np.ndarray, voiced: np.ndarray, decimation: int) -> tuple[np.ndarray, np.ndarray]:
+    """Frame track → per group (ceil(frames / decimation),): (pitch index int64, voiced bool).
+
+    A group is voiced when at least half its frames are; its index is the rounded mean index of
+    its voiced frames. Unvoiced groups repeat the previous index (it is not transmitted).
+    """
+    frames = len(f0)
+    n = -(-frames // decimation)
+    idx = to_index(f0).astype(np.float64)
+    out_i, out_v, prev = np.empty(n, np.int64), np.empty(n, bool), REF_INDEX
+    for g in range(n):
+        sl = slice(g * decimation, min(frames, (g + 1) * decimation))
+        v = voiced[sl]
+        out_v[g] = v.mean() >= 0.5
+        if out_v[g]:
+            prev = int(np.round(idx[sl][v].mean()))
+        out_i[g] = prev
+    return out_i, out_v
+
+
+def features(index: np.ndarray, voiced: np.ndarray, decimation: int, frames: int) -> np.ndarray:
+    """Per-group pitch → vocoder conditioning (2, frames) float32: [voicing, octaves re 170 Hz].
+
+    Voicing is held over each group's frames; log-F0 is interpolated linearly between the
+    centres of voiced groups (and held flat beyond them).
+    """
+    centres = (np.arange(len(index)) + 0.5) * decimation - 0.5
+    t = np.arange(frames)
+    v = np.repeat(voiced, decimation)[:frames].astype(np.float32)
+    octaves = (index - REF_INDEX) / STEPS_PER_OCTAVE
+    if voiced.any():
+        lf0 = np.interp(t, centres[voiced], octaves[voiced]).astype(np.float32)
+    else:
+        lf0 = np.zeros(frames, np.float32)
+    return np.stack([v, lf0])
