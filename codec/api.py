@@ -14,11 +14,11 @@ from . import bundle as bundles
 from . import decoders, pitch
 from .audio import SAMPLE_RATE, prepare
 from .features import LogMel
-from .mel_repr import MEL_MEAN, coef_weights, coefs_to_mel, frames_for, groups_for, mel_to_coefs
+from .mel_repr import coef_weights, coefs_to_mel, frames_for, groups_for, mel_to_coefs
 from .melcoder import decode_packet, dequantize, encode_packet, quantize
-from .modes import LADDER, MEL_HOP, Mode, mode_by_id, mode_for
+from .modes import LADDER, MEL_HOP, Mode, check_kbps, mode_by_id, mode_for
 
-G_MIN, G_MAX = 48, 255  # step-index range the rate control searches (steps 0.125 … ~7.8)
+G_MIN, G_MAX = 48, 255  # step-index range the rate control searches (steps 2^-5 … 2^7.9)
 SILENCE_LOGMEL = math.log(1e-5)
 
 
@@ -44,6 +44,7 @@ def encode(wav, sample_rate: int = SAMPLE_RATE, kbps: float = 3.0, *, bundle=Non
     target average rate: the rate control picks the finest quantiser whose file, header included,
     stays at or under it.
     """
+    kbps = check_kbps(kbps)
     mode = mode_for(kbps)
     b = bundles.resolve(bundle)
     if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:

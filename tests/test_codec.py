@@ -166,3 +166,24 @@ def test_entry_point_plugin_is_found(coded, tmp_path, monkeypatch):
     data, _ = coded[3.0][0]
     out, _ = codec.decode(data, decoder="silence", steps=3)
     assert not out.any()
+
+
+def test_hostile_payloads_with_valid_crcs(coded):
+    """Garbage payloads that pass every CRC decode to finite audio of the stated length, or raise BitstreamError."""
+    data, _ = coded[0.6][0]
+    c = bitstream.read_file(data)
+    rng = np.random.default_rng(1)
+    for case in range(30):
+        payloads = [bytearray(p.payload) for p in c.packets]
+        k = case % len(payloads)
+        if case % 3 == 0:
+            payloads[k] = bytearray(rng.integers(0, 256, size=rng.integers(0, 80)).astype(np.uint8).tobytes())
+        else:
+            for _ in range(1 + case % 5):
+                if payloads[k]:
+                    payloads[k][rng.integers(len(payloads[k]))] ^= 1 << int(rng.integers(8))
+        try:
+            out, _ = codec.decode(bitstream.write_file(c.header, [bytes(p) for p in payloads]))
+        except bitstream.BitstreamError:
+            continue
+        assert out.shape == (c.header.num_samples,) and np.isfinite(out).all()
