@@ -28,3 +28,16 @@ def test_train_resume_export(tmp_path):
     wav = np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
     out_wav, _ = codec.decode(codec.encode(wav, kbps=3, bundle=b), bundle=b)
     assert out_wav.shape == wav.shape
+
+
+def test_fine_tune_from_shipped_bundle(tmp_path):
+    from codec.bundle import resolve
+
+    out = tmp_path / "ft"
+    vocoder.main(["--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "4096", "--threads", "1",
+                  "--steps", "1", "--lr", "0", "--init", str(resolve().path)])
+    export.main([str(out / "last.safetensors"), str(tmp_path / "b")])
+    shipped = resolve().vocoder.state_dict()
+    tuned = Bundle.load(tmp_path / "b").vocoder.state_dict()
+    # lr 0: the weights are the shipped ones (up to the fp16 storage of bundles)
+    assert all(np.allclose(shipped[k], tuned[k], atol=1e-3) for k in shipped)

@@ -29,6 +29,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..features import LogMel, MelConfig
 from .. import pitch
+from ..bundle import Bundle
 from ..mel_repr import degrade
 from ..vocoder import Vocoder, VocoderConfig
 from . import checkpoint
@@ -77,6 +78,7 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-every", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init", help="start from this bundle's vocoder (fine-tuning) instead of random weights")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -94,9 +96,13 @@ def main(argv=None) -> None:
     corpus = Corpus(parse_sources(args.data), args.exclude, seed=args.seed)
     log = print if rank == 0 else (lambda *a, **k: None)
     log(f"corpus: {len(corpus.clips)} clips, {corpus.seconds / 60:.1f} min", flush=True)
-    mel_cfg, voc_cfg = MelConfig(), VocoderConfig()
+    init = Bundle.load(args.init) if args.init else None
+    mel_cfg = init.mel_config if init else MelConfig()
+    voc_cfg = VocoderConfig(**init.config["vocoder"]) if init else VocoderConfig()
     logmel = LogMel(mel_cfg).to(device)
     model = Vocoder(voc_cfg).to(device)
+    if init:
+        model.load_state_dict(init.vocoder.state_dict())
     ema = copy.deepcopy(model).requires_grad_(False)
     net = DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01)
