@@ -1,6 +1,6 @@
 """The ``ldcodec`` command line: encode / decode / info / modes on files and folder trees, and its errors.
 
-Everything runs ``codec.cli.main`` in-process (fast, output through ``capsys``) except one test
+Everything runs ``codec.cli.main`` in-process (fast, output captured by cli_run.run) except one test
 that starts the installed ``ldcodec`` console script to prove the entry point works.
 """
 from __future__ import annotations
@@ -18,37 +18,18 @@ from scipy.signal import resample_poly
 
 import codec
 from bitstream import read_header
-from codec.cli import main
+from cli_run import one_line_error, run
 
 DATA = Path(__file__).parent / "data"
 CLIP = DATA / "LJ001-0028.flac"
 KBPS = 1.2
 
 
-def run(capsys, *argv) -> tuple[int, str, str]:
-    """``ldcodec *argv`` in-process → (exit code, stdout, stderr); no traceback may reach stderr."""
-    capsys.readouterr()  # drop anything printed before
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse usage errors
-        code = exc.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
-
-
-def one_line_error(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("ldcodec: error:"), err
-    return lines[0]
-
-
 @pytest.fixture(scope="module")
 def encoded(tmp_path_factory) -> Path:
     """CLIP encoded once through the CLI at KBPS."""
     out = tmp_path_factory.mktemp("enc") / "out.ldc"
-    assert main(["encode", str(CLIP), "-o", str(out), "--kbps", str(KBPS)]) == 0
+    assert run("encode", CLIP, "-o", out, "--kbps", KBPS)[0] == 0
     return out
 
 
@@ -66,16 +47,16 @@ def damaged(encoded, tmp_path) -> Path:
 # ------------------------------------------------------------------ single file
 
 
-def test_encode_single_file(capsys, tmp_path):
+def test_encode_single_file(tmp_path):
     out = tmp_path / "sub" / "one.ldc"  # missing parent folders are created
-    code, stdout, err = run(capsys, "encode", CLIP, "-o", out, "--kbps", KBPS)
+    code, stdout, err = run("encode", CLIP, "-o", out, "--kbps", KBPS)
     assert code == 0, err
     assert out.is_file() and out.read_bytes()[:4] == b"LDCF"
     assert str(out) in stdout and "kbps" in stdout
 
 
-def test_info_text(capsys, encoded):
-    code, out, err = run(capsys, "info", encoded)
+def test_info_text(encoded):
+    code, out, err = run("info", encoded)
     assert code == 0 and err == ""
     assert out.splitlines()[0] == f"{encoded}:"
     n = len(sf.read(CLIP)[0])
@@ -83,8 +64,8 @@ def test_info_text(capsys, encoded):
     assert "  mode_id: 2" in out and "  packets_damaged: 0" in out
 
 
-def test_info_json(capsys, encoded):
-    code, out, err = run(capsys, "info", "--json", encoded)
+def test_info_json(encoded):
+    code, out, err = run("info", "--json", encoded)
     assert code == 0 and err == ""
     facts = json.loads(out)
     mode = codec.mode_for(KBPS)
@@ -97,9 +78,9 @@ def test_info_json(capsys, encoded):
     assert facts["sample_rate"] == 16000 and facts["packets_damaged"] == 0
 
 
-def test_decode_to_wav(capsys, encoded, tmp_path):
+def test_decode_to_wav(encoded, tmp_path):
     wav_path = tmp_path / "decoded.wav"
-    code, out, err = run(capsys, "decode", encoded, "-o", wav_path)
+    code, out, err = run("decode", encoded, "-o", wav_path)
     assert code == 0, err
     wav, sr = sf.read(wav_path)
     assert sr == 16000 and wav.ndim == 1
@@ -107,11 +88,11 @@ def test_decode_to_wav(capsys, encoded, tmp_path):
     assert np.abs(wav).max() > 0.01  # not silence
 
 
-def test_decode_output_without_suffix_or_to_new_folder(capsys, encoded, tmp_path):
-    code, _, err = run(capsys, "decode", encoded, "-o", tmp_path / "plain")
+def test_decode_output_without_suffix_or_to_new_folder(encoded, tmp_path):
+    code, _, err = run("decode", encoded, "-o", tmp_path / "plain")
     assert code == 0, err
     assert sf.info(str(tmp_path / "plain")).format == "WAV"
-    code, _, err = run(capsys, "decode", encoded, "-o", f"{tmp_path / 'newdir'}/")
+    code, _, err = run("decode", encoded, "-o", f"{tmp_path / 'newdir'}/")
     assert code == 0, err
     assert sf.info(str(tmp_path / "newdir" / "out.wav")).samplerate == 16000
 
@@ -119,7 +100,7 @@ def test_decode_output_without_suffix_or_to_new_folder(capsys, encoded, tmp_path
 # ------------------------------------------------------------------ folder trees
 
 
-def test_folder_tree_encode_decode(capsys, clips, tmp_path):
+def test_folder_tree_encode_decode(clips, tmp_path):
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)
     sf.write(src / "a.flac", clips[0][:32000], 16000)  # 2 s
@@ -131,7 +112,7 @@ def test_folder_tree_encode_decode(capsys, clips, tmp_path):
     expected_len = {"a": 32000, "sub/b": 24000, "sub/c48k": 16000}
 
     enc = tmp_path / "enc"
-    code, out, err = run(capsys, "encode", src, "-o", enc, "--kbps", KBPS, "--jobs", 2)
+    code, out, err = run("encode", src, "-o", enc, "--kbps", KBPS, "--jobs", 2)
     assert code == 0, err
     assert sorted(p.relative_to(enc).as_posix() for p in enc.rglob("*") if p.is_file()) == \
         ["a.ldc", "sub/b.ldc", "sub/c48k.ldc"]
@@ -143,7 +124,7 @@ def test_folder_tree_encode_decode(capsys, clips, tmp_path):
     assert (facts["source_rate"], facts["source_channels"]) == (48000, 2)
 
     wavs = tmp_path / "wavs"
-    code, out, err = run(capsys, "decode", enc, "-o", wavs)
+    code, out, err = run("decode", enc, "-o", wavs)
     assert code == 0, err
     assert sorted(p.relative_to(wavs).as_posix() for p in wavs.rglob("*") if p.is_file()) == \
         ["a.wav", "sub/b.wav", "sub/c48k.wav"]
@@ -155,8 +136,8 @@ def test_folder_tree_encode_decode(capsys, clips, tmp_path):
 # ------------------------------------------------------------------ modes
 
 
-def test_modes_table(capsys):
-    code, out, err = run(capsys, "modes")
+def test_modes_table():
+    code, out, err = run("modes")
     assert code == 0 and err == ""
     rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| mode")]
     assert [int(r.split("|")[1]) for r in rows] == [m.id for m in codec.LADDER]
@@ -167,71 +148,71 @@ def test_modes_table(capsys):
 # ------------------------------------------------------------------ errors
 
 
-def test_info_damaged_file(capsys, damaged):
-    code, out, err = run(capsys, "info", damaged)
+def test_info_damaged_file(damaged):
+    code, out, err = run("info", damaged)
     assert code == 1
     line = one_line_error(err)
     assert str(damaged) in line and "damaged" in line
     assert "packets_damaged: 1" in out  # the facts are still printed
 
-    code, out, err = run(capsys, "info", "--json", damaged)
+    code, out, err = run("info", "--json", damaged)
     assert code == 1 and str(damaged) in one_line_error(err)
     facts = json.loads(out)
     assert facts["packets_damaged"] == 1 and "CRC" in facts["errors"][0]
 
 
-def test_decode_damaged_file(capsys, damaged, tmp_path):
+def test_decode_damaged_file(damaged, tmp_path):
     wav_path = tmp_path / "d.wav"
-    code, out, err = run(capsys, "decode", damaged, "-o", wav_path)
+    code, out, err = run("decode", damaged, "-o", wav_path)
     assert code == 1
     line = one_line_error(err)
     assert str(damaged) in line and "packet 0" in line and "CRC" in line
     assert not wav_path.exists()
 
-    code, out, err = run(capsys, "decode", damaged, "-o", wav_path, "--allow-damaged")
+    code, out, err = run("decode", damaged, "-o", wav_path, "--allow-damaged")
     assert code == 0, err
     assert "concealed 1 damaged" in out + err
     assert sf.info(str(wav_path)).samplerate == 16000
 
 
 @pytest.mark.parametrize("command", ["encode", "decode", "info"])
-def test_missing_input_exits_2(capsys, tmp_path, command):
+def test_missing_input_exits_2(tmp_path, command):
     missing = tmp_path / "nope.ldc"
-    code, _, err = run(capsys, command, missing)
+    code, _, err = run(command, missing)
     assert code == 2
     assert str(missing) in one_line_error(err)
 
 
-def test_kbps_out_of_range_exits_2(capsys, tmp_path):
-    code, _, err = run(capsys, "encode", CLIP, "-o", tmp_path / "x.ldc", "--kbps", 9)
+def test_kbps_out_of_range_exits_2(tmp_path):
+    code, _, err = run("encode", CLIP, "-o", tmp_path / "x.ldc", "--kbps", 9)
     assert code == 2
     line = one_line_error(err)
     assert "0.3" in line and "6" in line
     assert not (tmp_path / "x.ldc").exists()
 
 
-def test_jobs_zero_exits_2(capsys):
-    code, _, err = run(capsys, "encode", CLIP, "--jobs", 0)
+def test_jobs_zero_exits_2():
+    code, _, err = run("encode", CLIP, "--jobs", 0)
     assert code == 2 and "--jobs" in one_line_error(err)
 
 
-def test_non_audio_file(capsys, tmp_path):
+def test_non_audio_file(tmp_path):
     bogus = tmp_path / "x.wav"
     bogus.write_bytes(bytes(range(256)) * 8)
-    code, _, err = run(capsys, "encode", bogus, "-o", tmp_path / "x.ldc")
+    code, _, err = run("encode", bogus, "-o", tmp_path / "x.ldc")
     assert code == 1
     assert str(bogus) in one_line_error(err)
 
 
-def test_unknown_decoder(capsys, encoded, tmp_path):
-    code, _, err = run(capsys, "decode", encoded, "-o", tmp_path / "x.wav", "--decoder", "nope")
+def test_unknown_decoder(encoded, tmp_path):
+    code, _, err = run("decode", encoded, "-o", tmp_path / "x.wav", "--decoder", "nope")
     assert code == 1
     line = one_line_error(err)
     assert "nope" in line and "direct" in line
 
 
-def test_steps_with_direct_decoder(capsys, encoded, tmp_path):
-    code, _, err = run(capsys, "decode", encoded, "-o", tmp_path / "x.wav", "--decoder", "direct", "--steps", 4)
+def test_steps_with_direct_decoder(encoded, tmp_path):
+    code, _, err = run("decode", encoded, "-o", tmp_path / "x.wav", "--decoder", "direct", "--steps", 4)
     assert code == 1
     line = one_line_error(err)
     assert "direct" in line and "steps" in line

@@ -5,8 +5,6 @@ cases stop before any model runs.
 """
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import math
 import struct
@@ -16,31 +14,12 @@ import pytest
 import soundfile as sf
 
 from codec import evaluate as ev
-from codec.cli import main
+from cli_run import one_line_error, run
 
 DATA = Path(__file__).parent / "data"
 KBPS = (0.6, 3.0)
 SECONDS = 4.0
 HEADER = "| kbps asked | real kbps | decoder | WB-PESQ | STOI | mel dist | RTF enc | RTF dec |"
-
-
-def run(*argv) -> tuple[int, str, str]:
-    """``ldcodec *argv`` in-process → (exit code, stdout, stderr); no traceback may reach stderr."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main([str(a) for a in argv])
-        except SystemExit as exc:  # argparse usage errors
-            code = exc.code
-    assert "Traceback" not in err.getvalue()
-    return code, out.getvalue(), err.getvalue()
-
-
-def one_line_error(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("ldcodec: error:"), err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
