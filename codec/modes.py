@@ -36,7 +36,7 @@ class Mode:
 
 
 LADDER: tuple[Mode, ...] = (
-    Mode(0, 0.30, 0.45, "mel", n_coefs=10, decimation=4, groups_per_packet=40),
+    Mode(0, 0.30, 0.45, "mel", n_coefs=8, decimation=5, groups_per_packet=32),
     Mode(1, 0.45, 0.90, "mel", n_coefs=12, decimation=3, groups_per_packet=36),
     Mode(2, 0.90, 2.00, "mel", n_coefs=20, decimation=2, groups_per_packet=32),
     Mode(3, 2.00, 4.00, "mel", n_coefs=28, decimation=1, groups_per_packet=50),

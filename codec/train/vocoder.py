@@ -8,7 +8,7 @@ Several GPUs (or CPU processes) with DistributedDataParallel:
     torchrun --nproc_per_node=4 -m codec.train.vocoder --data ... --out runs/vocoder
 
 Resumes from ``OUT/last.safetensors`` when it exists. Each batch mixes clean mels with mels
-passed through the codec's quantiser at random settings, so the vocoder learns to render what
+passed through the codec's quantiser at the ladder's operating points, so the vocoder learns to render what
 the ``direct`` decoder will feed it. Works on CPU (``--threads``), one CUDA GPU, or several under ``torchrun``.
 """
 from __future__ import annotations
@@ -31,6 +31,8 @@ from ..features import LogMel, MelConfig
 from .. import pitch
 from ..bundle import Bundle
 from ..mel_repr import degrade
+from ..melcoder import step_size
+from ..modes import LADDER
 from ..vocoder import Vocoder, VocoderConfig
 from . import checkpoint
 from .data import Corpus
@@ -46,19 +48,26 @@ def parse_sources(values: list[str]) -> list[tuple[str, float]]:
     return out
 
 
+# Step index g the rate control settles on for speech in each mode (codec.encode on the LJSpeech
+# dev clips); training quantises around these operating points.
+TYPICAL_G = {0: 163, 1: 146, 2: 132, 3: 117, 4: 97}
+
+
 def codec_features(wav: torch.Tensor, mel: torch.Tensor, rng: np.random.Generator, p_clean: float) -> torch.Tensor:
     """(B, samples), (B, n_mels, frames) → vocoder input (B, n_mels + 2, frames) as the decoder sees it.
 
     Per example: with probability ``p_clean`` the exact mel (pitch at the full frame rate), else
-    mel and pitch passed through the codec's quantiser and decimation at random settings.
+    mel and pitch through the quantiser and decimation of a random mode of the ladder, at a step
+    index near that mode's operating point.
     """
     out = []
     for i in range(mel.shape[0]):
         m, decimation = mel[i:i + 1], 1
         if rng.random() >= p_clean:
-            decimation = int(rng.choice([1, 1, 2, 3, 4]))
-            step = float(np.exp(rng.uniform(np.log(0.25), np.log(4.0))))
-            m = degrade(m, int(rng.integers(10, 49)), decimation, step)
+            mode = LADDER[int(rng.integers(len(LADDER)))]
+            decimation = mode.decimation
+            g = TYPICAL_G[mode.id] + int(rng.integers(-16, 17))
+            m = degrade(m, mode.n_coefs, decimation, step_size(g))
         f0, voiced = pitch.estimate(wav[i].cpu().numpy())
         aux = pitch.features(*pitch.group(f0, voiced, decimation), decimation, m.shape[-1])
         out.append(torch.cat([m, torch.from_numpy(aux)[None].to(m)], dim=1))
