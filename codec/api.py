@@ -70,12 +70,32 @@ def encode(wav, sample_rate: int = SAMPLE_RATE, kbps: float = 3.0, *, bundle=Non
             cache[g] = bitstream.write_file(hdr, _packets(coefs, pitch_index, voiced, mode, g))
         return cache[g]
 
-    lo, hi = G_MIN, G_MAX  # find the smallest g (finest step) whose file fits the budget
-    if len(file_at(lo)) * 8 <= budget_bits:
-        return file_at(lo)
+    def fits(g: int) -> bool:
+        return len(file_at(g)) * 8 <= budget_bits
+
+    # The smallest g (finest step) whose file fits: gallop from the mode's usual operating point
+    # to a bracket (lo does not fit, hi fits), then bisect. Rate falls monotonically with g.
+    lo = hi = mode.typical_g
+    step = 4
+    if fits(hi):
+        while hi > G_MIN:
+            lo = max(G_MIN, hi - step)
+            if not fits(lo):
+                break
+            hi, step = lo, step * 2
+        else:
+            return file_at(G_MIN)
+    else:
+        while lo < G_MAX:
+            hi = min(G_MAX, lo + step)
+            if fits(hi):
+                break
+            lo, step = hi, step * 2
+        else:
+            return file_at(G_MAX)  # even the coarsest step is over budget (very short input)
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if len(file_at(mid)) * 8 <= budget_bits:
+        if fits(mid):
             hi = mid
         else:
             lo = mid

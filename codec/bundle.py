@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import torch
@@ -34,12 +34,10 @@ class Bundle:
 
     @classmethod
     def load(cls, path: str | Path) -> "Bundle":
-        path = Path(path)
-        try:
-            config = json.loads((path / "config.json").read_text())
-        except (OSError, ValueError) as exc:
-            raise FileNotFoundError(f"{path} is not a model bundle (config.json: {exc})") from None
-        return cls(path, config)
+        """The bundle in folder ``path``; loaded once per process while its files are unchanged."""
+        path = Path(path).resolve()
+        stamps = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(path.glob("*")) if p.is_file())
+        return _load(path, stamps)
 
     @cached_property
     def id(self) -> bytes:
@@ -63,6 +61,16 @@ class Bundle:
         state = {k: v.float() for k, v in load_file(str(self.path / "vocoder.safetensors")).items()}
         model.load_state_dict(state)
         return model.eval().requires_grad_(False)
+
+
+@lru_cache(maxsize=8)
+def _load(path: Path, stamps: tuple) -> Bundle:
+    """Cached by path and file stamps, so repeated encode/decode calls reuse the loaded models."""
+    try:
+        config = json.loads((path / "config.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise FileNotFoundError(f"{path} is not a model bundle (config.json: {exc})") from None
+    return Bundle(path, config)
 
 
 def shipped_bundles() -> list[Path]:

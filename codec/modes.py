@@ -23,6 +23,7 @@ class Mode:
     n_coefs: int
     decimation: int
     groups_per_packet: int
+    typical_g: int  # step index the rate control usually settles on for speech (its search start)
     default_decoder: str = "direct"
 
     @property
@@ -36,11 +37,11 @@ class Mode:
 
 
 LADDER: tuple[Mode, ...] = (
-    Mode(0, 0.30, 0.45, "mel", n_coefs=8, decimation=5, groups_per_packet=32),
-    Mode(1, 0.45, 0.90, "mel", n_coefs=12, decimation=3, groups_per_packet=36),
-    Mode(2, 0.90, 2.00, "mel", n_coefs=20, decimation=2, groups_per_packet=32),
-    Mode(3, 2.00, 4.00, "mel", n_coefs=28, decimation=1, groups_per_packet=50),
-    Mode(4, 4.00, 6.00, "mel", n_coefs=48, decimation=1, groups_per_packet=50),
+    Mode(0, 0.30, 0.45, "mel", n_coefs=8, decimation=5, groups_per_packet=32, typical_g=163),
+    Mode(1, 0.45, 0.90, "mel", n_coefs=12, decimation=3, groups_per_packet=36, typical_g=146),
+    Mode(2, 0.90, 2.00, "mel", n_coefs=20, decimation=2, groups_per_packet=32, typical_g=132),
+    Mode(3, 2.00, 4.00, "mel", n_coefs=28, decimation=1, groups_per_packet=50, typical_g=117),
+    Mode(4, 4.00, 6.00, "mel", n_coefs=48, decimation=1, groups_per_packet=50, typical_g=97),
 )
 
 

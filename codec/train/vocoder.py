@@ -48,11 +48,6 @@ def parse_sources(values: list[str]) -> list[tuple[str, float]]:
     return out
 
 
-# Step index g the rate control settles on for speech in each mode (codec.encode on the LJSpeech
-# dev clips); training quantises around these operating points.
-TYPICAL_G = {0: 163, 1: 146, 2: 132, 3: 117, 4: 97}
-
-
 def codec_features(wav: torch.Tensor, mel: torch.Tensor, rng: np.random.Generator, p_clean: float) -> torch.Tensor:
     """(B, samples), (B, n_mels, frames) → vocoder input (B, n_mels + 2, frames) as the decoder sees it.
 
@@ -66,7 +61,7 @@ def codec_features(wav: torch.Tensor, mel: torch.Tensor, rng: np.random.Generato
         if rng.random() >= p_clean:
             mode = LADDER[int(rng.integers(len(LADDER)))]
             decimation = mode.decimation
-            g = TYPICAL_G[mode.id] + int(rng.integers(-16, 17))
+            g = mode.typical_g + int(rng.integers(-16, 17))
             m = degrade(m, mode.n_coefs, decimation, step_size(g))
         f0, voiced = pitch.estimate(wav[i].cpu().numpy())
         aux = pitch.features(*pitch.group(f0, voiced, decimation), decimation, m.shape[-1])
