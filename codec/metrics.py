@@ -9,13 +9,21 @@ from .features import LogMel
 SR = 16000
 
 
+def _envelope(x: np.ndarray, win: int = 160) -> np.ndarray:
+    """Zero-mean amplitude envelope (10 ms Hann-smoothed power, square-rooted): phase-blind."""
+    env = np.sqrt(np.convolve(x.astype(np.float64) ** 2, np.hanning(win) / (win / 2), mode="same"))
+    return env - env.mean()
+
+
 def align(ref: np.ndarray, deg: np.ndarray, max_lag: int = 800) -> np.ndarray:
-    """Shift ``deg`` by the lag (≤ max_lag samples, 50 ms) that best matches ``ref``; same length as ref."""
+    """Shift ``deg`` by the lag (≤ max_lag samples, 50 ms) whose amplitude envelope best matches
+    ``ref``'s; same length as ref. Envelopes, not waveforms: a vocoder's phase is its own, so
+    waveform cross-correlation picks arbitrary lags for neural decoders."""
     n = min(len(ref), len(deg))
-    spec = np.fft.rfft(ref[:n], 2 * n) * np.conj(np.fft.rfft(deg[:n], 2 * n))
-    xc = np.fft.irfft(spec)
+    a, b = _envelope(ref[:n]), _envelope(deg[:n])
+    xc = np.fft.irfft(np.fft.rfft(a, 2 * n) * np.conj(np.fft.rfft(b, 2 * n)))
     lags = np.concatenate([np.arange(0, max_lag + 1), np.arange(-max_lag, 0)])
-    lag = lags[np.argmax(xc[lags])]
+    lag = int(lags[np.argmax(xc[lags])])
     out = np.zeros_like(ref)
     if lag >= 0:
         seg = deg[: len(ref) - lag]
