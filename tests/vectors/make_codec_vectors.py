@@ -2,8 +2,9 @@
 
     python tests/vectors/make_codec_vectors.py [--force]
 
-For each rate: ``v1_codec_<kbps>.ldc`` made by ``codec.encode`` from a shipped test clip, and a
-JSON with the header, each packet's step index and the SHA-256 of its decoded integer symbols,
+For each rate: ``v1_codec_<bps>bps.ldc`` made by ``codec.encode`` from a shipped test clip, and a
+JSON with the header, each packet's step index and the SHA-256 of its decoded integer symbols
+(cepstral integers, voiced pitch indices, voicing flags),
 plus the SHA-256 of the full decode with the bundle named in the header.
 """
 import argparse
@@ -36,8 +37,10 @@ def describe(data: bytes) -> dict:
     packets = []
     for i, p in enumerate(c.packets):
         n = min(mode.groups_per_packet, groups - i * mode.groups_per_packet)
-        q, g = decode_packet(p.payload, n, mode.n_coefs)
-        packets.append({"g": int(g), "groups": n, "q_sha256": hashlib.sha256(q.astype("<i8").tobytes()).hexdigest()})
+        q, g, pitch, voiced = decode_packet(p.payload, n, mode.n_coefs)
+        symbols = np.concatenate([q.reshape(-1), pitch[voiced], voiced]).astype("<i8")
+        packets.append({"g": int(g), "groups": n, "voiced": int(voiced.sum()),
+                        "symbols_sha256": hashlib.sha256(symbols.tobytes()).hexdigest()})
     return {"kind": "codec", "format_version": 1, "header": {**bitstream.info(data), "errors": None},
             "packets": packets}
 
@@ -49,7 +52,7 @@ def main() -> None:
     torch.set_num_threads(1)
     wav, sr = sf.read(CLIP, dtype="float32")
     for kbps in RATES:
-        stem = HERE / f"v1_codec_{kbps:g}kbps"
+        stem = HERE / f"v1_codec_{round(kbps * 1000)}bps"
         if stem.with_suffix(".ldc").exists() and not args.force:
             raise SystemExit(f"{stem}.ldc exists: golden vectors are frozen (use --force only for a new format)")
         data = codec.encode(wav, sr, kbps=kbps)
