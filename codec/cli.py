@@ -17,6 +17,11 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 LDC_SUFFIX = ".ldc"
 
 
+def _walk(folder: Path, suffixes: set[str]) -> list[Path]:
+    """Files below ``folder`` (recursive, sorted) whose suffix is in ``suffixes``."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+
+
 def _jobs(inputs: list[str], output: str | None, suffixes: set[str], out_suffix: str) -> list[tuple[Path, Path]]:
     """(source, destination) pairs; folders are walked recursively and mirrored under ``output``."""
     pairs = []
@@ -24,7 +29,7 @@ def _jobs(inputs: list[str], output: str | None, suffixes: set[str], out_suffix:
         src = Path(raw)
         if src.is_dir():
             root = Path(output) if output else src
-            for f in sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in suffixes):
+            for f in _walk(src, suffixes):
                 pairs.append((f, (root / f.relative_to(src)).with_suffix(out_suffix)))
         elif src.exists():
             if output and len(inputs) > 1:
@@ -194,8 +199,7 @@ def cmd_eval(args) -> int:
         src = Path(raw)
         if not src.exists():
             raise FileNotFoundError(f"no such file or folder: {src}")
-        files += sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES) \
-            if src.is_dir() else [src]
+        files += _walk(src, AUDIO_SUFFIXES) if src.is_dir() else [src]
     files = list(dict.fromkeys(files))
     if not files:
         raise FileNotFoundError(f"no {'/'.join(sorted(AUDIO_SUFFIXES))} files in {' '.join(args.inputs)}")

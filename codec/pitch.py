@@ -26,7 +26,7 @@ def estimate(wav: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     lag_min, lag_max = int(SR / F0_MAX), int(SR / F0_MIN) + 1
     w = WIN - lag_max  # integration window
     spec = np.fft.rfft(seg, 2 * WIN)
-    acf = np.fft.irfft(spec[:, :] * np.conj(np.fft.rfft(seg[:, :w], 2 * WIN)))[:, : lag_max + 1]
+    acf = np.fft.irfft(spec * np.conj(np.fft.rfft(seg[:, :w], 2 * WIN)))[:, : lag_max + 1]
     energy = np.cumsum(np.pad(seg ** 2, ((0, 0), (1, 0))), axis=1)
     e0 = energy[:, w]
     e_lag = energy[:, np.arange(lag_max + 1) + w] - energy[:, np.arange(lag_max + 1)]
@@ -52,7 +52,8 @@ def estimate(wav: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     l, r = np.clip(lag - 1, 0, search.shape[1] - 1), np.clip(lag + 1, 0, search.shape[1] - 1)
     a, b, c = search[np.arange(frames), l], best, search[np.arange(frames), r]
     den = a - 2 * b + c
-    tau += np.where(np.abs(den) > 1e-12, 0.5 * (a - c) / np.where(np.abs(den) > 1e-12, den, 1), 0)
+    curved = np.abs(den) > 1e-12
+    tau[curved] += 0.5 * (a - c)[curved] / den[curved]
     rms = np.sqrt(e0 / w)
     voiced = (best < YIN_THRESHOLD) & (rms > 10 ** (-50 / 20))
     return (SR / np.maximum(tau, 1)).astype(np.float32), voiced
