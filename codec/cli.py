@@ -53,22 +53,46 @@ def _jobs(inputs: list[str], output: str | None, suffixes: set[str], out_suffix:
     return pairs
 
 
-def _encode_one(src: Path, dst: Path, kbps: float, threads: int) -> str:
+def _atomic_write(dst: Path, write) -> None:
+    """``write(tmp_path)`` then rename onto ``dst``: an interrupted run never leaves a half file."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dst.with_name(f".{dst.name}.part")
+    write(tmp)
+    os.replace(tmp, dst)
+
+
+def _done(dst: Path) -> bool:
+    """``--resume``: is ``dst`` already complete? (.ldc files must also read back with every CRC intact)."""
+    if not dst.is_file():
+        return False
+    if dst.suffix != LDC_SUFFIX:
+        return True
+    import bitstream
+
+    try:
+        bitstream.read_file(dst.read_bytes(), strict=True)
+        return True
+    except bitstream.BitstreamError:
+        return False
+
+
+def _encode_one(src: Path, dst: Path, kbps: float, resume: bool, threads: int) -> str:
     from . import api, audio
     import torch
 
+    if resume and _done(dst):
+        return f"{src} -> {dst}: already done"
     if threads:
         torch.set_num_threads(threads)
     wav, sr = audio.load(src)
     data = api.encode(wav, sr, kbps=kbps)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    dst.write_bytes(data)
+    _atomic_write(dst, lambda tmp: tmp.write_bytes(data))
     seconds = len(wav) / sr
     return f"{src} -> {dst}: {len(data)} bytes, {len(data) * 8 / seconds / 1000:.3f} kbps"
 
 
 def _decode_one(src: Path, dst: Path, decoder: str | None, steps: int | None, allow_damaged: bool,
-                threads: int) -> str:
+                resume: bool, threads: int) -> str:
     import warnings
 
     import soundfile as sf
@@ -76,37 +100,46 @@ def _decode_one(src: Path, dst: Path, decoder: str | None, steps: int | None, al
 
     from . import api
 
+    if resume and _done(dst):
+        return f"{src} -> {dst}: already done"
     if threads:
         torch.set_num_threads(threads)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", api.DamagedStreamWarning)
         wav, sr = api.decode(src.read_bytes(), decoder=decoder, steps=steps, strict=not allow_damaged)
-    dst.parent.mkdir(parents=True, exist_ok=True)
     # soundfile infers the format from the suffix and raises TypeError when it cannot: default to WAV
-    fmt = None if dst.suffix[1:].upper() in sf.available_formats() else "WAV"
-    sf.write(str(dst), wav, sr, subtype="PCM_16", format=fmt)
+    fmt = dst.suffix[1:].upper() if dst.suffix[1:].upper() in sf.available_formats() else "WAV"
+    _atomic_write(dst, lambda tmp: sf.write(str(tmp), wav, sr, subtype="PCM_16", format=fmt))
     note = "".join(f" (warning: {w.message})" for w in caught)
     return f"{src} -> {dst}: {len(wav) / sr:.2f} s{note}"
 
 
-def _run(tasks, fn, jobs: int, *extra) -> int:
-    """Run ``fn(src, dst, *extra)`` over tasks with a progress bar; returns the exit code."""
+def _run(tasks, fn, args, *extra) -> int:
+    """Run ``fn(src, dst, *extra, resume, threads)`` over tasks with a progress bar, in this process,
+    ``--jobs`` local processes or on a Dask cluster (``--scheduler``); returns the exit code."""
     failures = 0
     bar = tqdm(total=len(tasks), unit="file", disable=None if len(tasks) > 1 else True, file=sys.stderr)
+    extra = (*extra, args.resume)
 
     def report(src, result=None, exc=None):
         nonlocal failures
         if exc is not None:
             failures += 1
-            expected = isinstance(exc, (ValueError, OSError))  # BitstreamError, AudioInputError, ...
-            msg = str(exc) if expected else f"{type(exc).__name__}: {exc}"
-            tqdm.write(f"ldcodec: error: {src}: {msg}", file=sys.stderr)
+            if isinstance(exc, Exception):
+                expected = isinstance(exc, (ValueError, OSError))  # BitstreamError, AudioInputError, ...
+                exc = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+            tqdm.write(f"ldcodec: error: {src}: {exc}", file=sys.stderr)
         else:
             tqdm.write(result, file=sys.stdout)
         bar.update(1)
 
-    if jobs > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
+    if args.scheduler:
+        from . import cluster
+
+        for src, result, error in cluster.map_files(args.scheduler, fn, tasks, extra):
+            report(src, result, error)
+    elif args.jobs > 1 and len(tasks) > 1:
+        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             futures = [(src, pool.submit(fn, src, dst, *extra, 1)) for src, dst in tasks]
             for src, fut in futures:
                 try:
@@ -127,12 +160,12 @@ def cmd_encode(args) -> int:
     from .modes import check_kbps
 
     kbps = check_kbps(args.kbps)
-    return _run(_jobs(args.inputs, args.output, AUDIO_SUFFIXES, LDC_SUFFIX), _encode_one, args.jobs, kbps)
+    return _run(_jobs(args.inputs, args.output, AUDIO_SUFFIXES, LDC_SUFFIX), _encode_one, args, kbps)
 
 
 def cmd_decode(args) -> int:
     tasks = _jobs(args.inputs, args.output, {LDC_SUFFIX}, ".wav")
-    return _run(tasks, _decode_one, args.jobs, args.decoder, args.steps, args.allow_damaged)
+    return _run(tasks, _decode_one, args, args.decoder, args.steps, args.allow_damaged)
 
 
 def cmd_info(args) -> int:
@@ -224,6 +257,13 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _add_batch_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--jobs", type=int, default=1, help="files processed in parallel on this machine")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a Dask cluster (tcp://host:8786); workers must see the same paths")
+    p.add_argument("--resume", action="store_true", help="skip outputs that already exist complete (.ldc: CRCs verified)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="ldcodec", description="Neural speech codec, 0.3–6 kbps.")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -232,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+")
     p.add_argument("-o", "--output", help="output file, or folder for several inputs / a folder input")
     p.add_argument("--kbps", type=float, default=3.0, help="target average bitrate, 0.3–6 (default 3)")
-    p.add_argument("--jobs", type=int, default=1, help="files encoded in parallel")
+    _add_batch_options(p)
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("decode", help=".ldc file(s) or folder(s) → 16 kHz WAV")
@@ -241,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder", help="override the stream's default decoder (see `ldcodec modes`)")
     p.add_argument("--steps", type=int, help="diffusion steps (diffusion decoders only)")
     p.add_argument("--allow-damaged", action="store_true", help="conceal damaged packets instead of failing")
-    p.add_argument("--jobs", type=int, default=1)
+    _add_batch_options(p)
     p.set_defaults(func=cmd_decode)
 
     p = sub.add_parser("info", help="print .ldc header facts (no model needed)")
@@ -273,6 +313,9 @@ def main(argv=None) -> int:
     except (FileNotFoundError, ValueError, ImportError) as exc:
         print(f"ldcodec: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # e.g. the Dask scheduler is unreachable
+        print(f"ldcodec: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
