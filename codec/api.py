@@ -15,7 +15,7 @@ from . import decoders, pitch
 from .audio import SAMPLE_RATE, prepare
 from .features import LogMel
 from .mel_repr import coef_weights, coefs_to_mel, frames_for, groups_for, mel_to_coefs
-from .melcoder import decode_packet, dequantize, encode_packet, quantize
+from .melcoder import decode_packet, dequantize, encode_packet, quantize, step_size
 from .modes import LADDER, MEL_HOP, Mode, check_kbps, mode_by_id, mode_for
 
 G_MIN, G_MAX = 48, 255  # step-index range the rate control searches (steps 2^-5 … 2^7.9)
@@ -137,7 +137,7 @@ def decode(data: bytes, *, decoder: str | None = None, steps: int | None = None,
     groups = groups_for(frames, mode.decimation)
     w = coef_weights(mode.n_coefs).numpy()
     silence = mel_to_coefs(torch.full((1, b.mel_config.n_mels, 1), SILENCE_LOGMEL), mode.n_coefs, 1)[0, :, 0].numpy()
-    coefs, pitch_index, voiced, lost = [], [], [], []
+    coefs, pitch_index, voiced, steps_g, lost = [], [], [], [], []
     for i, packet in enumerate(container.packets):
         n = min(mode.groups_per_packet, groups - i * mode.groups_per_packet)
         if packet is not None:
@@ -146,6 +146,7 @@ def decode(data: bytes, *, decoder: str | None = None, steps: int | None = None,
                 coefs.append(dequantize(q, w, g))
                 pitch_index.append(p)
                 voiced.append(v)
+                steps_g.append(np.full(n, step_size(g)))
                 continue
             except bitstream.BitstreamError:
                 if strict:
@@ -154,6 +155,7 @@ def decode(data: bytes, *, decoder: str | None = None, steps: int | None = None,
         coefs.append(np.tile(silence, (n, 1)))
         pitch_index.append(np.full(n, pitch.REF_INDEX))
         voiced.append(np.zeros(n, bool))
+        steps_g.append(np.full(n, step_size(mode.typical_g)))
     if lost:
         warnings.warn(f"concealed {len(lost)} damaged or missing packet(s) as silence: {lost}",
                       DamagedStreamWarning, stacklevel=2)
@@ -166,7 +168,9 @@ def decode(data: bytes, *, decoder: str | None = None, steps: int | None = None,
         pad = torch.zeros(1, features.shape[1], short)
         pad[:, : mel.shape[1]] = SILENCE_LOGMEL
         features = torch.cat([features, pad], dim=-1)
-    wav = cls(b).decode(features, steps, header.seed)
+    step = np.repeat(np.concatenate(steps_g), mode.decimation)[:frames]
+    step = np.pad(step, (0, features.shape[-1] - len(step)), mode="edge")
+    wav = cls(b).decode(decoders.Coded(features, step, mode, header.seed), steps)
     out = np.zeros(header.num_samples, dtype=np.float32)
     out[: min(len(wav), len(out))] = wav[: len(out)]
     return out, SAMPLE_RATE

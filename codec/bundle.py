@@ -1,7 +1,8 @@
-"""Model bundles: a folder with ``config.json``, ``vocoder.safetensors`` and ``MODEL_CARD.md``.
+"""Model bundles: a folder with ``config.json``, ``vocoder.safetensors`` and ``MODEL_CARD.md``, plus
+optional decoder add-ons (``mel2mel.json`` + ``mel2mel.safetensors``; ``stream_vocoder.*``).
 
-The bundle id (8 bytes, written into every file header) is the start of the SHA-256 of the
-config and weight files, so a stream always names the exact weights it was made for.
+The bundle id (8 bytes, written into every file header) is the start of the SHA-256 of
+``config.json`` and the vocoder weights, so a stream always names the weights it was made for.
 Shipped bundles live in ``codec/bundles/``; the first one (``default``) encodes by default.
 """
 from __future__ import annotations
@@ -60,6 +61,33 @@ class Bundle:
         model = Vocoder(VocoderConfig(**self.config["vocoder"]))
         state = {k: v.float() for k, v in load_file(str(self.path / "vocoder.safetensors")).items()}
         model.load_state_dict(state)
+        return model.eval().requires_grad_(False)
+
+    @cached_property
+    def stream_vocoder(self) -> Vocoder | None:
+        """The causal vocoder for streaming (``stream_vocoder.json`` + ``.safetensors``), or None."""
+        if not (self.path / "stream_vocoder.safetensors").exists():
+            return None
+        config = json.loads((self.path / "stream_vocoder.json").read_text())
+        model = Vocoder(VocoderConfig(**config["vocoder"]))
+        state = load_file(str(self.path / "stream_vocoder.safetensors"))
+        model.load_state_dict({k: v.float() for k, v in state.items()})
+        return model.eval().requires_grad_(False)
+
+    @cached_property
+    def mel2mel(self):
+        """The mel2mel flow model (``mel2mel.json`` + ``mel2mel.safetensors``), or None if the bundle has none.
+
+        Decoder add-ons are not part of the bundle id: they change how a stream is rendered, not
+        what it means, so adding one keeps every existing stream decodable.
+        """
+        from .mel2mel import Mel2Mel, Mel2MelConfig
+
+        if not (self.path / "mel2mel.safetensors").exists():
+            return None
+        config = json.loads((self.path / "mel2mel.json").read_text())
+        model = Mel2Mel(Mel2MelConfig(**config["mel2mel"]))
+        model.load_state_dict({k: v.float() for k, v in load_file(str(self.path / "mel2mel.safetensors")).items()})
         return model.eval().requires_grad_(False)
 
 

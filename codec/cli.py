@@ -215,9 +215,10 @@ def cmd_eval(args) -> int:
     from .modes import check_kbps, mode_for
 
     rates = list(dict.fromkeys(check_kbps(k) for k in args.kbps))
-    for name in args.decoder or []:
-        for k in rates:
-            decoders.get(name, mode_for(k).representation)  # unknown/incompatible decoder → usage error
+    for spec in args.decoder or []:
+        name, steps = ev.split_spec(spec)
+        for k in rates:  # unknown/incompatible decoder or bad steps → usage error
+            decoders.check_steps(decoders.get(name, mode_for(k).representation), steps)
     missing = [m for m in ("pesq", "pystoi") if importlib.util.find_spec(m) is None]
     if missing:
         raise ImportError(f"eval needs {', '.join(missing)}: {ev.INSTALL_HINT}")
@@ -296,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+", help="audio files or folders (walked recursively)")
     p.add_argument("--kbps", type=float, nargs="+", default=[0.6, 1.5, 3.0, 6.0],
                    help="rates to evaluate, each 0.3–6 (default 0.6 1.5 3 6)")
-    p.add_argument("--decoder", action="append", help="decoder to evaluate (repeatable; default: each mode's)")
+    p.add_argument("--decoder", action="append",
+                   help="decoder to evaluate, NAME or NAME:STEPS (repeatable; default: each mode's)")
     p.add_argument("--plot", metavar="PNG", help="write log-mel spectrograms + bitrate–quality curve here")
     p.add_argument("--json", metavar="FILE", help="write means and per-file rows as JSON")
     p.set_defaults(func=cmd_eval)

@@ -6,13 +6,31 @@ the ``ldcodec.decoders`` entry-point group (``name = "pkg.module:Class"``); the 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import ClassVar
 
 import numpy as np
 import torch
 
+from .modes import Mode
+
 ENTRY_POINT_GROUP = "ldcodec.decoders"
+
+
+@dataclass(frozen=True)
+class Coded:
+    """What a stream carries, dequantised, ready for a decoder.
+
+    ``features``: (1, n_mels + 2, frames) log-mel (nats) at 62.5 Hz stacked with [voicing, log-F0
+    octaves]; ``step``: (frames,) quantiser step (nats) of each frame's packet; ``mode``: the
+    stream's ladder rung; ``seed``: the header's seed for generative decoders.
+    """
+
+    features: torch.Tensor
+    step: np.ndarray
+    mode: Mode
+    seed: int
 
 
 class Decoder:
@@ -26,8 +44,8 @@ class Decoder:
     def __init__(self, bundle):
         self.bundle = bundle
 
-    def decode(self, features: torch.Tensor, steps: int | None, seed: int) -> np.ndarray:
-        """Features (1, channels, frames) → float32 waveform (samples,) at 16 kHz."""
+    def decode(self, coded: Coded, steps: int | None) -> np.ndarray:
+        """Dequantised stream → float32 waveform (samples,) at 16 kHz."""
         raise NotImplementedError
 
 
@@ -37,12 +55,41 @@ class DirectDecoder(Decoder):
     name = "direct"
     representations = ("mel",)
 
-    def decode(self, features, steps, seed):
+    def decode(self, coded, steps):
         with torch.inference_mode():
-            return self.bundle.vocoder(features)[0].numpy()
+            return self.bundle.vocoder(coded.features)[0].numpy()
 
 
-BUILTIN: dict[str, type[Decoder]] = {DirectDecoder.name: DirectDecoder}
+class Mel2MelDecoder(Decoder):
+    """Flow matching in the log-mel domain (``codec.mel2mel``), ``steps`` Euler steps, then the vocoder.
+
+    The prior noise is drawn from a generator seeded with the header's seed, so a stream decodes
+    to the same samples every time on one machine.
+    """
+
+    name = "mel2mel"
+    representations = ("mel",)
+    default_steps = 4
+
+    def __init__(self, bundle):
+        super().__init__(bundle)
+        if bundle.mel2mel is None:
+            raise ValueError(f"bundle {bundle.name} has no mel2mel model (mel2mel.safetensors); use decoder='direct'")
+
+    def decode(self, coded, steps):
+        from .mel2mel import quantiser_rows
+
+        model = self.bundle.mel2mel
+        n_mels = model.cfg.n_mels
+        feats = coded.features
+        rows = quantiser_rows(coded.step, coded.mode.n_coefs, coded.mode.decimation, feats.shape[-1])
+        generator = torch.Generator().manual_seed(coded.seed)
+        with torch.inference_mode():
+            mel = model.sample(torch.cat([feats, rows], dim=1), steps, generator)
+            return self.bundle.vocoder(torch.cat([mel, feats[:, n_mels:]], dim=1))[0].numpy()
+
+
+BUILTIN: dict[str, type[Decoder]] = {cls.name: cls for cls in (DirectDecoder, Mel2MelDecoder)}
 
 
 def available() -> dict[str, type[Decoder]]:

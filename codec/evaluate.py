@@ -5,8 +5,9 @@
     print(table(results))
 
 Real kbps is counted from the ``.ldc`` bytes (header included) over the input duration.
-Metrics (WB-PESQ, STOI, log-mel distance, SI-SDR) are computed after aligning each decode to
-its 16 kHz reference; RTF = seconds of processing per second of audio.
+Metrics (WB-PESQ, STOI, log-mel distance, SI-SDR, energy added in pauses, optionally DNSMOS) are
+computed after aligning each decode to its 16 kHz reference; RTF = seconds of processing per
+second of audio. Decoders are given as specs ``name`` or ``name:steps`` (``mel2mel:8``).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from .audio import SAMPLE_RATE, AudioInputError, load, prepare
 from .metrics import all_metrics
 from .modes import mode_for
 
-MEANS = ("real_kbps", "pesq", "stoi", "mel", "si_sdr", "rtf_enc", "rtf_dec")
+MEANS = ("real_kbps", "pesq", "stoi", "mel", "si_sdr", "pause_db", "rtf_enc", "rtf_dec")
 INSTALL_HINT = "pip install 'ldcodec[eval]'"
 
 
@@ -35,11 +36,23 @@ def read(path: Path) -> np.ndarray:
         raise AudioInputError(str(exc) if str(path) in str(exc) else f"{path}: {exc}") from None
 
 
-def evaluate(files: list[Path], kbps: list[float], decoders: list[str | None], *,
+def split_spec(spec: str | None) -> tuple[str | None, int | None]:
+    """Decoder spec ``"name"`` or ``"name:steps"`` (e.g. ``"mel2mel:8"``) → (name, steps); None → (None, None)."""
+    if spec is None:
+        return None, None
+    name, _, steps = spec.partition(":")
+    try:
+        return name, int(steps) if steps else None
+    except ValueError:
+        raise ValueError(f"decoder spec {spec!r}: steps after ':' must be an integer") from None
+
+
+def evaluate(files: list[Path], kbps: list[float], decoders: list[str | None], *, mos: bool = False,
              progress: Callable[[], None] | None = None, examples: dict | None = None) -> list[dict]:
-    """One dict per (rate, decoder): asked ``kbps``, ``decoder`` (None → the mode's default, named),
-    means of ``MEANS`` over files, and the per-file ``rows``. ``progress()`` is called after each
-    (file, rate, decoder); ``examples``, if given, receives {(kbps, decoder): decode of files[0]}."""
+    """One dict per (rate, decoder spec): asked ``kbps``, ``decoder`` (a spec ``name[:steps]``; None →
+    the mode's default, named), means of ``MEANS`` (+ ``dnsmos`` if ``mos``) over files, and the
+    per-file ``rows``. ``progress()`` is called after each (file, rate, decoder); ``examples``, if
+    given, receives {(kbps, decoder): decode of files[0]}."""
     results = {(k, d): {"kbps": k, "decoder": d or mode_for(k).default_decoder, "rows": []}
                for k in kbps for d in decoders}
     for i, path in enumerate(files):
@@ -50,32 +63,36 @@ def evaluate(files: list[Path], kbps: list[float], decoders: list[str | None], *
             data = api.encode(wav, SAMPLE_RATE, kbps=k)
             t_enc = time.perf_counter() - t0
             for d in decoders:
+                name, steps = split_spec(d)
                 t0 = time.perf_counter()
-                out, _ = api.decode(data, decoder=d)
+                out, _ = api.decode(data, decoder=name, steps=steps)
                 t_dec = time.perf_counter() - t0
                 if i == 0 and examples is not None:
                     examples[(k, results[(k, d)]["decoder"])] = out
                 results[(k, d)]["rows"].append({
                     "file": str(path), "seconds": seconds, "bytes": len(data),
-                    "real_kbps": len(data) * 8 / seconds / 1000, **all_metrics(wav, out),
+                    "real_kbps": len(data) * 8 / seconds / 1000, **all_metrics(wav, out, mos),
                     "rtf_enc": t_enc / seconds, "rtf_dec": t_dec / seconds})
                 if progress:
                     progress()
     for r in results.values():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN PESQ (silent/short input) → NaN mean
-            r.update({m: float(np.nanmean([row[m] for row in r["rows"]])) for m in MEANS})
+            r.update({m: float(np.nanmean([row[m] for row in r["rows"]])) for m in MEANS + ("dnsmos",)
+                      if m in r["rows"][0]})
         r["rows"] = r.pop("rows")  # keep the per-file rows after the means
     return list(results.values())
 
 
 def table(results: list[dict]) -> str:
-    """Markdown table of the per-(rate, decoder) means."""
-    lines = ["| kbps asked | real kbps | decoder | WB-PESQ | STOI | mel dist | RTF enc | RTF dec |",
-             "|---|---|---|---|---|---|---|---|"]
+    """Markdown table of the per-(rate, decoder) means (DNSMOS column when measured)."""
+    mos = all("dnsmos" in r for r in results)
+    lines = ["| kbps asked | real kbps | decoder | WB-PESQ | STOI | mel dist | pause dB |" + (" DNSMOS |" if mos else "")
+             + " RTF enc | RTF dec |", "|---|---|---|---|---|---|---|" + ("---|" if mos else "") + "---|---|"]
     for r in results:
         lines.append(f"| {r['kbps']:g} | {r['real_kbps']:.2f} | {r['decoder']} | {r['pesq']:.2f} | {r['stoi']:.3f} "
-                     f"| {r['mel']:.3f} | {r['rtf_enc']:.3f} | {r['rtf_dec']:.3f} |")
+                     f"| {r['mel']:.3f} | {r['pause_db']:+.1f} |" + (f" {r['dnsmos']:.2f} |" if mos else "")
+                     + f" {r['rtf_enc']:.3f} | {r['rtf_dec']:.3f} |")
     return "\n".join(lines)
 
 

@@ -1,4 +1,4 @@
-"""Quality metrics on 16 kHz speech: WB-PESQ, STOI, log-mel distance, SI-SDR, and alignment."""
+"""Quality metrics on 16 kHz speech: WB-PESQ, STOI, log-mel distance, SI-SDR, energy in pauses, DNSMOS, alignment."""
 from __future__ import annotations
 
 import numpy as np
@@ -63,8 +63,30 @@ def stoi(ref: np.ndarray, deg: np.ndarray) -> float:
     return float(_stoi(ref, deg, SR, extended=False))
 
 
-def all_metrics(ref: np.ndarray, deg: np.ndarray) -> dict[str, float]:
-    """Align ``deg`` to ``ref`` then compute every metric (both float32 16 kHz)."""
+def pause_energy_db(ref: np.ndarray, deg: np.ndarray, below_db: float = 40.0, frame: int = 320) -> float:
+    """Sound a decoder puts into pauses: mean power (dB) of ``deg`` minus that of ``ref`` over the
+    reference's 20 ms frames more than ``below_db`` under its loudest frame (NaN if none)."""
+    n = min(len(ref), len(deg)) // frame * frame
+    p_ref = (ref[:n].astype(np.float64).reshape(-1, frame) ** 2).mean(axis=1)
+    p_deg = (deg[:n].astype(np.float64).reshape(-1, frame) ** 2).mean(axis=1)
+    pause = p_ref < p_ref.max() * 10 ** (-below_db / 10)
+    if not pause.any():
+        return float("nan")
+    return float(10 * np.log10((p_deg[pause].mean() + 1e-12) / (p_ref[pause].mean() + 1e-12)))
+
+
+def dnsmos(deg: np.ndarray) -> float:
+    """No-reference DNSMOS P.835 overall score (1–5) from the ``speechmos`` package (weights ship in its wheel)."""
+    from speechmos import dnsmos as _dnsmos
+
+    return float(_dnsmos.run(np.clip(deg, -1, 1), SR)["ovrl_mos"])
+
+
+def all_metrics(ref: np.ndarray, deg: np.ndarray, mos: bool = False) -> dict[str, float]:
+    """Align ``deg`` to ``ref`` then compute every metric (both float32 16 kHz); DNSMOS if ``mos``."""
     deg = align(ref, deg.astype(np.float32))
-    return {"pesq": pesq_wb(ref, deg), "stoi": stoi(ref, deg), "mel": mel_distance(ref, deg),
-            "si_sdr": si_sdr(ref, deg)}
+    out = {"pesq": pesq_wb(ref, deg), "stoi": stoi(ref, deg), "mel": mel_distance(ref, deg),
+           "si_sdr": si_sdr(ref, deg), "pause_db": pause_energy_db(ref, deg)}
+    if mos:
+        out["dnsmos"] = dnsmos(deg)
+    return out

@@ -156,8 +156,8 @@ def test_entry_point_plugin_is_found(coded, tmp_path, monkeypatch):
         "    name = 'silence'\n"
         "    representations = ('mel',)\n"
         "    default_steps = 2\n"
-        "    def decode(self, features, steps, seed):\n"
-        "        return np.zeros((features.shape[-1] - 1) * 256, np.float32)\n")
+        "    def decode(self, coded, steps):\n"
+        "        return np.zeros((coded.features.shape[-1] - 1) * 256, np.float32)\n")
     dist = pkg / "ldc_dummy-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ldc-dummy\nVersion: 0.1\n")

@@ -19,7 +19,7 @@ from cli_run import one_line_error, run
 DATA = Path(__file__).parent / "data"
 KBPS = (0.6, 3.0)
 SECONDS = 4.0
-HEADER = "| kbps asked | real kbps | decoder | WB-PESQ | STOI | mel dist | RTF enc | RTF dec |"
+HEADER = "| kbps asked | real kbps | decoder | WB-PESQ | STOI | mel dist | pause dB | RTF enc | RTF dec |"
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +39,11 @@ def test_table(evaluated):
     out, data, _, _ = evaluated
     lines = out.strip().splitlines()
     assert lines[0] == HEADER
-    assert lines[1] == "|---|---|---|---|---|---|---|---|"
+    assert lines[1] == "|---|---|---|---|---|---|---|---|---|"
     assert len(lines) == 2 + len(KBPS)
     for line, kbps, r in zip(lines[2:], KBPS, data["results"]):
         cells = [c.strip() for c in line.strip("|").split("|")]
-        assert len(cells) == 8
+        assert len(cells) == 9
         assert float(cells[0]) == kbps
         assert cells[2] == "direct"
         assert float(cells[1]) == pytest.approx(r["real_kbps"], abs=0.006)  # table shows the JSON means
@@ -57,7 +57,7 @@ def test_json(evaluated):
     assert [r["kbps"] for r in data["results"]] == list(KBPS)
     for r in data["results"]:
         assert r["decoder"] == "direct"  # None → the mode's default, named
-        assert {"real_kbps", "pesq", "stoi", "mel", "si_sdr", "rtf_enc", "rtf_dec", "rows"} <= set(r)
+        assert {"real_kbps", "pesq", "stoi", "mel", "si_sdr", "pause_db", "rtf_enc", "rtf_dec", "rows"} <= set(r)
         (row,) = r["rows"]
         assert row["file"] == str(clip)
         assert row["seconds"] == pytest.approx(SECONDS)
@@ -84,6 +84,8 @@ def test_png(evaluated):
 @pytest.mark.parametrize("argv, needle", [
     (["--kbps", "10"], "outside the supported range"),
     (["--kbps", "3", "--decoder", "nosuch"], "unknown decoder"),
+    (["--kbps", "3", "--decoder", "direct:4"], "no steps knob"),
+    (["--kbps", "3", "--decoder", "mel2mel:x"], "must be an integer"),
 ])
 def test_usage_errors(tmp_path, argv, needle):
     clip = tmp_path / "x.wav"
@@ -118,3 +120,11 @@ def test_plot_without_matplotlib(monkeypatch):
 
 def test_jsonable_nan():
     assert ev.jsonable({"a": [float("nan"), 1.0], "b": (math.inf, "x")}) == {"a": [None, 1.0], "b": [None, "x"]}
+
+
+def test_decoder_specs_with_steps(tmp_path):
+    clip = tmp_path / "x.wav"
+    sf.write(clip, sf.read(DATA / "LJ001-0028.flac", dtype="float32")[0][:24000], 16000)
+    code, out, err = run("eval", clip, "--kbps", "3", "--decoder", "direct", "--decoder", "mel2mel:2")
+    assert code == 0, err
+    assert [line.split("|")[3].strip() for line in out.strip().splitlines()[2:]] == ["direct", "mel2mel:2"]
