@@ -4,10 +4,14 @@
     data = codec.encode(wav, sample_rate=48000, kbps=3)   # bytes
     wav16k, sr = codec.decode(data)                       # float32 numpy, sr == 16000
     codec.info(data)                                      # header facts, no model needed
+
+    enc, dec = codec.StreamEncoder(kbps=3), codec.StreamDecoder()   # VoIP: push PCM / packets
 """
 from .api import DamagedStreamWarning, decode, encode, info
 from .audio import AudioInputError
-from .modes import LADDER, Mode, mode_for
+from .modes import LADDER, VOIP_LADDER, Mode, mode_for
+from .stream import StreamDecoder, StreamEncoder, decode_packets
 
-__all__ = ["encode", "decode", "info", "AudioInputError", "DamagedStreamWarning", "LADDER", "Mode", "mode_for"]
+__all__ = ["encode", "decode", "info", "StreamEncoder", "StreamDecoder", "decode_packets", "AudioInputError",
+           "DamagedStreamWarning", "LADDER", "VOIP_LADDER", "Mode", "mode_for"]
 __version__ = "0.1.0"

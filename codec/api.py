@@ -14,12 +14,10 @@ from . import bundle as bundles
 from . import decoders, pitch
 from .audio import SAMPLE_RATE, prepare
 from .features import LogMel
-from .mel_repr import coef_weights, coefs_to_mel, frames_for, groups_for, mel_to_coefs
-from .melcoder import decode_packet, dequantize, encode_packet, quantize, step_size
+from .mel_repr import SILENCE_LOGMEL, coef_weights, coefs_to_mel, frames_for, groups_for, mel_to_coefs, silence_coefs
+from .melcoder import decode_packet, dequantize, encode_packet, quantize, search_step, step_size
 from .modes import LADDER, MEL_HOP, Mode, check_kbps, mode_by_id, mode_for
 
-G_MIN, G_MAX = 48, 255  # step-index range the rate control searches (steps 2^-5 … 2^7.9)
-SILENCE_LOGMEL = math.log(1e-5)
 
 
 class DamagedStreamWarning(UserWarning):
@@ -73,33 +71,7 @@ def encode(wav, sample_rate: int = SAMPLE_RATE, kbps: float = 3.0, *, bundle=Non
     def fits(g: int) -> bool:
         return len(file_at(g)) * 8 <= budget_bits
 
-    # The smallest g (finest step) whose file fits: gallop from the mode's usual operating point
-    # to a bracket (lo does not fit, hi fits), then bisect. Rate falls monotonically with g.
-    lo = hi = mode.typical_g
-    step = 4
-    if fits(hi):
-        while hi > G_MIN:
-            lo = max(G_MIN, hi - step)
-            if not fits(lo):
-                break
-            hi, step = lo, step * 2
-        else:
-            return file_at(G_MIN)
-    else:
-        while lo < G_MAX:
-            hi = min(G_MAX, lo + step)
-            if fits(hi):
-                break
-            lo, step = hi, step * 2
-        else:
-            return file_at(G_MAX)  # even the coarsest step is over budget (very short input)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if fits(mid):
-            hi = mid
-        else:
-            lo = mid
-    return file_at(hi)
+    return file_at(search_step(fits, mode.typical_g))  # the finest step whose file fits
 
 
 def _check_layout(header: Header) -> Mode:
@@ -136,7 +108,7 @@ def decode(data: bytes, *, decoder: str | None = None, steps: int | None = None,
     frames = frames_for(header.num_samples, MEL_HOP)
     groups = groups_for(frames, mode.decimation)
     w = coef_weights(mode.n_coefs).numpy()
-    silence = mel_to_coefs(torch.full((1, b.mel_config.n_mels, 1), SILENCE_LOGMEL), mode.n_coefs, 1)[0, :, 0].numpy()
+    silence = silence_coefs(b.mel_config.n_mels, mode.n_coefs)
     coefs, pitch_index, voiced, steps_g, lost = [], [], [], [], []
     for i, packet in enumerate(container.packets):
         n = min(mode.groups_per_packet, groups - i * mode.groups_per_packet)

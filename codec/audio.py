@@ -4,7 +4,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-from scipy.signal import resample_poly
+from scipy.signal import firwin, lfilter, resample_poly
 
 SAMPLE_RATE = 16000
 MIN_RATE, MAX_RATE = 1000, 768000
@@ -97,3 +97,31 @@ def load(path) -> tuple[np.ndarray, int]:
     except Exception as exc:  # noqa: BLE001 - soundfile raises several types
         raise AudioInputError(f"cannot read audio file {path}: {exc}") from None
     return wav, sr
+
+
+class StreamResampler:
+    """Chunk-by-chunk polyphase resampling (integer ratio) with filter state carried across chunks.
+
+    The same Kaiser-window low-pass as ``resample_poly``; output is delayed by the filter's half
+    length (10 input-rate samples at most per unit of ratio, e.g. 0.6 ms for 48 → 16 kHz).
+    """
+
+    def __init__(self, rate_in: int, rate_out: int = SAMPLE_RATE):
+        ratio = Fraction(rate_out, rate_in)
+        self.up, self.down = ratio.numerator, ratio.denominator
+        if self.up == self.down == 1:
+            return
+        half = 10 * max(self.up, self.down)
+        self.taps = firwin(2 * half + 1, 1.0 / max(self.up, self.down), window=("kaiser", 5.0)) * self.up
+        self.state = np.zeros(len(self.taps) - 1)
+        self.phase = 0  # index, in the next chunk's upsampled samples, of the next output sample
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        if self.up == self.down == 1:
+            return x
+        u = np.zeros(len(x) * self.up)
+        u[:: self.up] = x
+        y, self.state = lfilter(self.taps, 1.0, u, zi=self.state)
+        out = y[self.phase:: self.down]
+        self.phase = (self.phase - len(u)) % self.down
+        return out.astype(np.float32)

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
 
-import torch
 from safetensors.torch import load_file
 
 from bitstream import BundleMismatchError

@@ -195,15 +195,19 @@ def cmd_info(args) -> int:
 
 def cmd_modes(args) -> int:
     from . import decoders
-    from .modes import LADDER
+    from .modes import LADDER, VOIP_LADDER
 
     available = decoders.available()
-    print("| mode | kbps | representation | coefficients | frame rate (Hz) | packet (ms) | default decoder | decoders |")
-    print("|---|---|---|---|---|---|---|---|")
-    for m in LADDER:
+    print("| mode | use | kbps | representation | coefficients | frame rate (Hz) | packet (ms) | default decoder "
+          "| decoders |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for m in LADDER + VOIP_LADDER:
+        use = "file" if m in LADDER else "stream"
         names = ", ".join(sorted(n for n, c in available.items() if m.representation in c.representations))
-        print(f"| {m.id} | {m.min_kbps:g}–{m.max_kbps:g} | {m.representation} | {m.n_coefs} | {m.group_rate:g} "
-              f"| {m.packet_ms:.0f} | {m.default_decoder} | {names} |")
+        if use == "stream":
+            names = "StreamDecoder (causal vocoder)"
+        print(f"| {m.id} | {use} | {m.min_kbps:g}–{m.max_kbps:g} | {m.representation} | {m.n_coefs} | {m.group_rate:g} "
+              f"| {m.packet_ms:.0f} | {m.default_decoder if use == 'file' else 'stream'} | {names} |")
     return 0
 
 

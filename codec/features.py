@@ -59,7 +59,8 @@ class LogMel(torch.nn.Module):
         self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
         self.register_buffer("fb", torch.from_numpy(mel_filterbank(cfg)), persistent=False)
 
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        spec = torch.stft(wav, self.cfg.n_fft, self.cfg.hop, window=self.window, center=True,
+    def forward(self, wav: torch.Tensor, center: bool = True) -> torch.Tensor:
+        """``center=False`` (streaming): ``wav`` is already padded, frame k covers samples [k·hop, k·hop + n_fft)."""
+        spec = torch.stft(wav, self.cfg.n_fft, self.cfg.hop, window=self.window, center=center,
                           pad_mode="reflect", return_complex=True).abs()
         return torch.log(torch.clamp(self.fb @ spec, min=self.cfg.floor))

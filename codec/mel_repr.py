@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from scipy.fft import dct
 
 MEL_MEAN = -5.0  # natural-log units; centres c0 so silence and speech are both near zero
+SILENCE_LOGMEL = math.log(1e-5)  # log-mel of digital silence (the front end's floor)
 
 
 def dct_matrix(n_mels: int) -> torch.Tensor:
@@ -60,3 +61,8 @@ def frames_for(samples: int, hop: int) -> int:
 
 def groups_for(frames: int, decimation: int) -> int:
     return math.ceil(frames / decimation)
+
+
+def silence_coefs(n_mels: int, n_coefs: int) -> np.ndarray:
+    """Cepstral coefficients (n_coefs,) of a silent frame."""
+    return mel_to_coefs(torch.full((1, n_mels, 1), SILENCE_LOGMEL), n_coefs, 1)[0, :, 0].numpy()

@@ -22,6 +22,39 @@ from .entropy import MAX_RESIDUAL, decode_flags, decode_residuals, encode_tables
 from .pitch import REF_INDEX
 
 
+G_MIN, G_MAX = 48, 255  # step indices the rate control searches (steps 2^-5 … 2^7.9)
+
+
+def search_step(fits, start: int) -> int:
+    """Smallest step index g in [G_MIN, G_MAX] with ``fits(g)`` (size falls as g grows): gallop
+    from ``start`` to a bracket, then bisect. G_MAX if nothing fits."""
+    lo = hi = start
+    step = 4
+    if fits(hi):
+        while hi > G_MIN:
+            lo = max(G_MIN, hi - step)
+            if not fits(lo):
+                break
+            hi, step = lo, step * 2
+        else:
+            return G_MIN
+    else:
+        while lo < G_MAX:
+            hi = min(G_MAX, lo + step)
+            if fits(hi):
+                break
+            lo, step = hi, step * 2
+        else:
+            return G_MAX
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
 def step_size(g: int) -> float:
     """Quantiser step for step index ``g`` (0..255), natural-log-mel units."""
     return 2.0 ** ((g - 128) / 16)
@@ -47,27 +80,30 @@ def _residuals(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return res, rec
 
 
-def encode_packet(q: np.ndarray, g: int, pitch: np.ndarray, voiced: np.ndarray) -> tuple[bytes, np.ndarray]:
+def encode_packet(q: np.ndarray, g: int, pitch: np.ndarray, voiced: np.ndarray,
+                  prior=None) -> tuple[bytes, np.ndarray]:
     """Quantised groups (groups, K), pitch indices and voicing (groups,) → (payload bytes,
-    the cepstral integers the decoder will reconstruct)."""
+    the cepstral integers the decoder will reconstruct). ``prior``: the mode's initial coder
+    states (``entropy.PACKET_PRIORS``; streaming modes only)."""
     res, rec = _residuals(q)
     flags = voiced.astype(np.int64)
     steps = np.diff(pitch[voiced], prepend=REF_INDEX)[:, None]
     enc = RangeEncoder()
-    enc.encode(res.reshape(-1), encode_tables(res), offset=-MAX_RESIDUAL)
+    enc.encode(res.reshape(-1), encode_tables(res, prior), offset=-MAX_RESIDUAL)
     enc.encode(flags, flag_tables(flags))
     enc.encode(steps.reshape(-1), encode_tables(steps), offset=-MAX_RESIDUAL)
     return bytes([g]) + enc.finish(), rec
 
 
-def decode_packet(payload: bytes, groups: int, n_coefs: int) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+def decode_packet(payload: bytes, groups: int, n_coefs: int,
+                  prior=None) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """Payload → (quantised groups (groups, K) int64, step index g, pitch (groups,), voiced (groups,)).
 
     Unvoiced groups repeat the last voiced pitch index (``REF_INDEX`` before the first)."""
     if len(payload) < 1:
         raise MalformedError("mel packet payload is empty")
     dec = RangeDecoder(payload[1:])
-    q = np.cumsum(decode_residuals(dec, groups, n_coefs), axis=0)
+    q = np.cumsum(decode_residuals(dec, groups, n_coefs, prior), axis=0)
     voiced = decode_flags(dec, groups).astype(bool)
     steps = decode_residuals(dec, int(voiced.sum()), 1)[:, 0]
     values = np.concatenate([[REF_INDEX], REF_INDEX + np.cumsum(steps)])

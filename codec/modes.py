@@ -45,6 +45,15 @@ LADDER: tuple[Mode, ...] = (
 )
 
 
+# Streaming (VoIP) modes: 48 ms packets of 3 mel frames, raw packets (bitstream.pack_packet).
+# Below 3 kbps a 48 ms packet's fixed cost (TOC, sequence, CRC, step index, coder flush: ~7
+# bytes, 1.2 kbps) leaves too little for speech, so the VoIP ladder starts at 3 kbps.
+VOIP_LADDER: tuple[Mode, ...] = (
+    Mode(16, 3.00, 4.50, "mel", n_coefs=20, decimation=1, groups_per_packet=3, typical_g=130),
+    Mode(17, 4.50, 6.00, "mel", n_coefs=32, decimation=1, groups_per_packet=3, typical_g=110),
+)
+
+
 def check_kbps(kbps) -> float:
     try:
         k = float(kbps)
@@ -64,8 +73,17 @@ def mode_for(kbps: float) -> Mode:
     return LADDER[-1]
 
 
+def voip_mode_for(kbps: float) -> Mode:
+    """The streaming mode for ``kbps`` (2–6)."""
+    k = check_kbps(kbps)
+    if k < VOIP_LADDER[0].min_kbps:
+        raise ValueError(f"streaming needs at least {VOIP_LADDER[0].min_kbps:g} kbps (48 ms packets); "
+                         f"got {kbps}. For lower rates use codec.encode (storage modes, long packets)")
+    return next((m for m in VOIP_LADDER if k < m.max_kbps), VOIP_LADDER[-1])
+
+
 def mode_by_id(mode_id: int) -> Mode:
-    for mode in LADDER:
+    for mode in LADDER + VOIP_LADDER:
         if mode.id == mode_id:
             return mode
     raise KeyError(mode_id)

@@ -89,18 +89,30 @@ def group(f0: np.ndarray, voiced: np.ndarray, decimation: int) -> tuple[np.ndarr
     return out_i, out_v
 
 
-def features(index: np.ndarray, voiced: np.ndarray, decimation: int, frames: int) -> np.ndarray:
+def features(index: np.ndarray, voiced: np.ndarray, decimation: int, frames: int, causal: bool = False) -> np.ndarray:
     """Per-group pitch → vocoder conditioning (2, frames) float32: [voicing, octaves re 170 Hz].
 
     Voicing is held over each group's frames; log-F0 is interpolated linearly between the
-    centres of voiced groups (and held flat beyond them).
+    centres of voiced groups (and held flat beyond them). ``causal`` (streaming) holds the last
+    voiced value instead of looking ahead to the next one (0 before the first).
     """
     centres = (np.arange(len(index)) + 0.5) * decimation - 0.5
     t = np.arange(frames)
     v = np.repeat(voiced, decimation)[:frames].astype(np.float32)
     octaves = (index - REF_INDEX) / STEPS_PER_OCTAVE
-    if voiced.any():
+    if causal:
+        lf0 = np.repeat(held_octaves(index, voiced)[0], decimation)[:frames].astype(np.float32)
+    elif voiced.any():
         lf0 = np.interp(t, centres[voiced], octaves[voiced]).astype(np.float32)
     else:
         lf0 = np.zeros(frames, np.float32)
     return np.stack([v, lf0])
+
+
+def held_octaves(index: np.ndarray, voiced: np.ndarray, last: float = 0.0) -> tuple[np.ndarray, float]:
+    """Causal log-F0 per group: each voiced group's octaves re 170 Hz, held over unvoiced groups
+    (``last`` before the first voiced one) → (values, value to carry into the next call)."""
+    octaves = (index - REF_INDEX) / STEPS_PER_OCTAVE
+    latest = np.maximum.accumulate(np.where(voiced, np.arange(len(index)), -1))
+    out = np.where(latest >= 0, octaves[np.maximum(latest, 0)], last)
+    return out, float(out[-1]) if len(out) else last

@@ -21,24 +21,46 @@ class VocoderConfig:
     kernel: int = 7
     n_fft: int = 1024
     hop: int = 256
+    causal: bool = False  # convolutions see only past frames (streaming); else centred (offline)
+
+
+class FrameConv(nn.Conv1d):
+    """Conv1d over frames that keeps the length: centred padding, or left-only padding when ``causal``."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, causal: bool, groups: int = 1):
+        super().__init__(c_in, c_out, kernel, groups=groups)
+        self.pad = (kernel - 1, 0) if causal else (kernel // 2, kernel // 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(nn.functional.pad(x, self.pad))
+
+    def step(self, x: torch.Tensor, cache: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Causal streaming: new frames (B, C, T) and the previous ``kernel - 1`` inputs (None at the
+        start: zeros, like the offline padding) → (output (B, C_out, T), cache for the next call)."""
+        if cache is None:
+            cache = x.new_zeros(x.shape[0], x.shape[1], self.pad[0])
+        full = torch.cat([cache, x], dim=-1)
+        return super().forward(full), full[..., full.shape[-1] - self.pad[0]:]
 
 
 class ConvNeXtBlock(nn.Module):
     """Depthwise conv → LayerNorm → pointwise MLP, with layer scale and a residual (Vocos)."""
 
-    def __init__(self, dim: int, intermediate: int, kernel: int, layer_scale: float):
+    def __init__(self, dim: int, intermediate: int, kernel: int, layer_scale: float, causal: bool = False):
         super().__init__()
-        self.dwconv = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=dim)
+        self.dwconv = FrameConv(dim, dim, kernel, causal, groups=dim)
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.pwconv1 = nn.Linear(dim, intermediate)
         self.act = nn.GELU()
         self.pwconv2 = nn.Linear(intermediate, dim)
         self.gamma = nn.Parameter(layer_scale * torch.ones(dim))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, T)
-        y = self.dwconv(x).transpose(1, 2)
-        y = self.pwconv2(self.act(self.pwconv1(self.norm(y))))
-        return x + (self.gamma * y).transpose(1, 2)
+    def forward(self, x: torch.Tensor, cache: torch.Tensor | None = None, stream: bool = False):  # (B, C, T)
+        """``stream=True``: causal step with the depthwise conv's ``cache`` → (output, new cache)."""
+        y, cache = self.dwconv.step(x, cache) if stream else (self.dwconv(x), None)
+        y = self.pwconv2(self.act(self.pwconv1(self.norm(y.transpose(1, 2)))))
+        out = x + (self.gamma * y).transpose(1, 2)
+        return (out, cache) if stream else out
 
 
 class ISTFTHead(nn.Module):
@@ -50,11 +72,12 @@ class ISTFTHead(nn.Module):
         self.out = nn.Linear(dim, n_fft + 2)
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) → (B, samples)
+    def spectrum(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) → complex (B, n_fft // 2 + 1, T)
         mag, phase = self.out(x).transpose(1, 2).chunk(2, dim=1)
-        mag = torch.exp(mag).clamp(max=1e2)
-        spec = torch.polar(mag, phase)
-        return torch.istft(spec, self.n_fft, self.hop, window=self.window, center=True)
+        return torch.polar(torch.exp(mag).clamp(max=1e2), phase)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) → (B, samples)
+        return torch.istft(self.spectrum(x), self.n_fft, self.hop, window=self.window, center=True)
 
 
 class Vocoder(nn.Module):
@@ -63,15 +86,31 @@ class Vocoder(nn.Module):
     def __init__(self, cfg: VocoderConfig = VocoderConfig()):
         super().__init__()
         self.cfg = cfg
-        self.embed = nn.Conv1d(cfg.n_mels + cfg.n_aux, cfg.dim, cfg.kernel, padding=cfg.kernel // 2)
+        self.embed = FrameConv(cfg.n_mels + cfg.n_aux, cfg.dim, cfg.kernel, cfg.causal)
         self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.blocks = nn.ModuleList(
-            ConvNeXtBlock(cfg.dim, cfg.intermediate, cfg.kernel, 1.0 / cfg.layers) for _ in range(cfg.layers))
+            ConvNeXtBlock(cfg.dim, cfg.intermediate, cfg.kernel, 1.0 / cfg.layers, cfg.causal) for _ in range(cfg.layers))
         self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.head = ISTFTHead(cfg.dim, cfg.n_fft, cfg.hop)
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
+    def backbone(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, n_mels + n_aux, T) → (B, T, dim) frame embeddings for the head."""
         x = self.norm(self.embed(features).transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
-        return self.head(self.final_norm(x.transpose(1, 2)))
+        return self.final_norm(x.transpose(1, 2))
+
+    def backbone_step(self, features: torch.Tensor, cache: list | None) -> tuple[torch.Tensor, list]:
+        """Causal streaming backbone: new frames (B, n_mels + n_aux, T) + per-conv caches (None at
+        the start) → ((B, T, dim), caches). Equals :meth:`backbone` over the whole stream."""
+        if not self.cfg.causal:
+            raise ValueError("streaming needs a causal vocoder (VocoderConfig.causal)")
+        cache = cache or [None] * (len(self.blocks) + 1)
+        x, cache[0] = self.embed.step(features, cache[0])
+        x = self.norm(x.transpose(1, 2)).transpose(1, 2)
+        for i, block in enumerate(self.blocks, 1):
+            x, cache[i] = block(x, cache[i], stream=True)
+        return self.final_norm(x.transpose(1, 2)), cache
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(self.backbone(features))

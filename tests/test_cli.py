@@ -140,8 +140,9 @@ def test_modes_table():
     code, out, err = run("modes")
     assert code == 0 and err == ""
     rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| mode")]
-    assert [int(r.split("|")[1]) for r in rows] == [m.id for m in codec.LADDER]
-    assert all("direct" in r for r in rows)
+    assert [int(r.split("|")[1]) for r in rows] == [m.id for m in codec.LADDER + codec.VOIP_LADDER]
+    assert all("direct" in r and "mel2mel" in r for r in rows[: len(codec.LADDER)])
+    assert all("| stream |" in r for r in rows[len(codec.LADDER):])
     assert "default decoder" in out.splitlines()[0]
 
 

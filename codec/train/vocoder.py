@@ -7,6 +7,10 @@ Several GPUs (or CPU processes) with DistributedDataParallel:
 
     torchrun --nproc_per_node=4 -m codec.train.vocoder --data ... --out runs/vocoder
 
+The streaming (causal) vocoder fine-tunes from a bundle's offline one:
+
+    python -m codec.train.vocoder --causal --init codec/bundles/default --data ... --out runs/stream_vocoder
+
 Resumes from ``OUT/last.safetensors`` when it exists. Each batch mixes clean mels with mels
 passed through the codec's quantiser at the ladder's operating points, so the vocoder learns to render what
 the ``direct`` decoder will feed it. Works on CPU (``--threads``), one CUDA GPU, or several under ``torchrun``.
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import math
 import os
@@ -32,7 +37,7 @@ from .. import pitch
 from ..bundle import Bundle
 from ..mel_repr import degrade
 from ..melcoder import step_size
-from ..modes import LADDER
+from ..modes import LADDER, VOIP_LADDER
 from ..vocoder import Vocoder, VocoderConfig
 from . import checkpoint
 from .data import Corpus
@@ -48,23 +53,24 @@ def parse_sources(values: list[str]) -> list[tuple[str, float]]:
     return out
 
 
-def codec_features(wav: torch.Tensor, mel: torch.Tensor, rng: np.random.Generator, p_clean: float) -> torch.Tensor:
+def codec_features(wav: torch.Tensor, mel: torch.Tensor, rng: np.random.Generator, p_clean: float,
+                   ladder=LADDER, causal: bool = False) -> torch.Tensor:
     """(B, samples), (B, n_mels, frames) → vocoder input (B, n_mels + 2, frames) as the decoder sees it.
 
     Per example: with probability ``p_clean`` the exact mel (pitch at the full frame rate), else
-    mel and pitch through the quantiser and decimation of a random mode of the ladder, at a step
-    index near that mode's operating point.
+    mel and pitch through the quantiser and decimation of a random mode of ``ladder``, at a step
+    index near that mode's operating point. ``causal``: pitch rows as the streaming decoder makes them.
     """
     out = []
     for i in range(mel.shape[0]):
         m, decimation = mel[i:i + 1], 1
         if rng.random() >= p_clean:
-            mode = LADDER[int(rng.integers(len(LADDER)))]
+            mode = ladder[int(rng.integers(len(ladder)))]
             decimation = mode.decimation
             g = mode.typical_g + int(rng.integers(-16, 17))
             m = degrade(m, mode.n_coefs, decimation, step_size(g))
         f0, voiced = pitch.estimate(wav[i].cpu().numpy())
-        aux = pitch.features(*pitch.group(f0, voiced, decimation), decimation, m.shape[-1])
+        aux = pitch.features(*pitch.group(f0, voiced, decimation), decimation, m.shape[-1], causal=causal)
         out.append(torch.cat([m, torch.from_numpy(aux)[None].to(m)], dim=1))
     return torch.cat(out)
 
@@ -83,6 +89,8 @@ def main(argv=None) -> None:
     ap.add_argument("--save-every", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", help="start from this bundle's vocoder (fine-tuning) instead of random weights")
+    ap.add_argument("--causal", action="store_true",
+                    help="streaming vocoder: causal convolutions, trained on the VoIP modes' features")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -103,6 +111,9 @@ def main(argv=None) -> None:
     init = Bundle.load(args.init) if args.init else None
     mel_cfg = init.mel_config if init else MelConfig()
     voc_cfg = VocoderConfig(**init.config["vocoder"]) if init else VocoderConfig()
+    if args.causal:
+        voc_cfg = dataclasses.replace(voc_cfg, causal=True)
+    ladder = VOIP_LADDER if args.causal else LADDER
     logmel = LogMel(mel_cfg).to(device)
     model = Vocoder(voc_cfg).to(device)
     if init:
@@ -127,7 +138,7 @@ def main(argv=None) -> None:
             g["lr"] = lr
         wav = torch.from_numpy(corpus.batch(args.batch, args.segment)).to(device)
         with torch.no_grad():
-            feats = codec_features(wav, logmel(wav), rng, args.p_clean)
+            feats = codec_features(wav, logmel(wav), rng, args.p_clean, ladder, args.causal)
         y = net(feats)
         x = wav[:, : y.shape[-1]]
         loss = mel_loss(y, x) + stft_loss(y, x)

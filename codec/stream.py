@@ -1,0 +1,284 @@
+"""VoIP streaming: ``StreamEncoder`` (PCM chunks → raw packets) and ``StreamDecoder`` (packets → PCM).
+
+    enc, dec = codec.StreamEncoder(kbps=3), codec.StreamDecoder()
+    for chunk in microphone:                 # any chunk size
+        for packet in enc.push(chunk):       # bytes: TOC, sequence number, payload, CRC-16
+            send(packet)
+    pcm = dec.push(packet_or_None)           # None (or a gap in sequence numbers) = lost packet
+
+Packets are ``bitstream.pack_packet`` raw packets of a VoIP mode (``modes.VOIP_LADDER``: 48 ms,
+3 mel frames each), each range-coded on its own, so any subset decodes. The decoder renders with
+the bundle's causal vocoder (no look-ahead) and an incremental inverse STFT; a lost packet is
+concealed by holding the last frame's spectrum and pitch, then fading it out, and the stream
+recovers on the next good packet. :func:`decode_packets` is the offline reference: the stream
+decoder's output equals it up to float rounding.
+
+Algorithmic latency (``StreamEncoder.latency_ms``): a packet leaves once its last frame's analysis
+window (1024 samples, centred) is filled, and an output sample is final once every synthesis
+window (1024 samples) over it is in: 32 ms + 32 ms + 2 frames of packetisation = 96 ms.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+import bitstream
+
+from . import bundle as bundles
+from . import pitch
+from .audio import SAMPLE_RATE, AudioInputError, StreamResampler, check_rate, to_float, to_mono
+from .features import LogMel
+from .mel_repr import SILENCE_LOGMEL, coef_weights, coefs_to_mel, mel_to_coefs, silence_coefs
+from .entropy import PACKET_PRIORS
+from .melcoder import decode_packet, dequantize, encode_packet, quantize, search_step
+from .modes import VOIP_LADDER, Mode, mode_by_id, voip_mode_for
+
+HOLD_FRAMES, FADE_PER_FRAME = 2, 0.5  # concealment: frames held, then nats (≈4.3 dB) of fade per frame
+
+
+class StreamEncoder:
+    """Push PCM, pull raw packets. ``kbps`` 2–6; ``cbr=True`` caps every packet at the per-packet
+    budget (constant bitrate), else a small bit reservoir lets hard packets borrow from easy ones
+    while the running average stays at or under ``kbps``. ``sample_rate``: rate of the pushed PCM."""
+
+    def __init__(self, kbps: float = 3.0, *, sample_rate: int = SAMPLE_RATE, cbr: bool = False, bundle=None):
+        self.mode: Mode = voip_mode_for(kbps)
+        self.kbps, self.cbr = float(kbps), bool(cbr)
+        self.budget = self.kbps * self.mode.packet_ms / 8  # bytes per packet
+        b = bundles.resolve(bundle)
+        self._mel = LogMel(b.mel_config)
+        self._half = b.mel_config.n_fft // 2
+        self._hop = b.mel_config.hop
+        self._resample = StreamResampler(check_rate(sample_rate))
+        self._weights = coef_weights(self.mode.n_coefs).numpy()
+        self._x = np.zeros(0, np.float32)  # 16 kHz samples from absolute index _x0 on
+        self._x0 = 0
+        self._frame = 0  # next mel frame to code
+        self._seq = 0
+        self._credit = 0.0  # reservoir (bytes), VBR only
+        self._g = self.mode.typical_g  # last packet's step index: where the next search starts
+        self._closed = False
+
+    @property
+    def latency_ms(self) -> float:
+        """Algorithmic latency (analysis window half + synthesis window half + packetisation), ms."""
+        frame_ms = 1000 * self._hop / SAMPLE_RATE
+        return 1000 * 2 * self._half / SAMPLE_RATE + (self.mode.groups_per_packet - 1) * frame_ms
+
+    def push(self, pcm) -> list[bytes]:
+        """Add PCM, (samples,) or (samples, channels), int or float; returns the packets now complete."""
+        if self._closed:
+            raise RuntimeError("push() after flush(): make a new StreamEncoder for a new stream")
+        x = to_float(pcm)
+        if x.ndim == 2:
+            x = to_mono(x, channels_first=False)
+        elif x.ndim != 1:
+            raise AudioInputError(f"a PCM chunk must be (samples,) or (samples, channels), got shape {x.shape}")
+        self._x = np.concatenate([self._x, self._resample(x)])
+        return self._drain(final=False)
+
+    def flush(self) -> list[bytes]:
+        """End of stream: code the remaining samples (the last packet is padded with silence)."""
+        if self._closed:
+            return []
+        self._closed = True
+        return self._drain(final=True)
+
+    def _drain(self, final: bool) -> list[bytes]:
+        n = self._x0 + len(self._x)
+        P = self.mode.groups_per_packet
+        total = n // self._hop + 1  # frames of the whole stream, as offline encode counts them
+        packets = []
+        while True:
+            k0 = self._frame
+            if final:
+                if k0 >= total or n == 0:
+                    break
+            elif n < (k0 + P - 1) * self._hop + self._half:
+                break
+            packets.append(self._packet(k0, min(P, total - k0) if final else P, n if final else None))
+            self._frame += P
+        keep = max(0, self._frame * self._hop - self._half - self._x0)  # drop samples no frame needs
+        self._x, self._x0 = self._x[keep:], self._x0 + keep
+        return packets
+
+    def _span(self, lo: int, hi: int, end: int | None, reflect: bool) -> np.ndarray:
+        """Samples [lo, hi) of the stream: reflected (mel STFT) or zero (pitch) beyond its start and ``end``."""
+        idx = np.arange(lo, hi)
+        if reflect:
+            idx = np.abs(idx)
+            if end is not None:
+                last = max(end, 2 * self._half) - 1  # offline pads short inputs to one window
+                idx = np.where(idx > last, 2 * last - idx, idx)
+        inside = (idx >= self._x0) & (idx < self._x0 + len(self._x))
+        out = np.zeros(len(idx), np.float32)
+        out[inside] = self._x[idx[inside] - self._x0]
+        return out
+
+    def _packet(self, k0: int, frames: int, end: int | None) -> bytes:
+        P, hop = self.mode.groups_per_packet, self._hop
+        lo, hi = k0 * hop - self._half, (k0 + frames - 1) * hop + self._half
+        with torch.inference_mode():
+            mel = self._mel(torch.from_numpy(self._span(lo, hi, end, reflect=True))[None], center=False)
+            coefs = mel_to_coefs(mel, self.mode.n_coefs, 1)[0].T.numpy()
+        f0, voiced = pitch.estimate(self._span(lo, hi, end, reflect=False))
+        index, voiced = pitch.group(f0[2: 2 + frames], voiced[2: 2 + frames], 1)
+        if frames < P:  # last packet: pad with silent, unvoiced frames
+            coefs = np.concatenate([coefs, np.tile(silence_coefs(mel.shape[1], self.mode.n_coefs), (P - frames, 1))])
+            index = np.concatenate([index, np.full(P - frames, index[-1])])
+            voiced = np.concatenate([voiced, np.zeros(P - frames, bool)])
+        allowed = self.budget if self.cbr else self.budget + self._credit
+        cache: dict[int, bytes] = {}
+
+        def packet(g: int) -> bytes:
+            if g not in cache:
+                payload = encode_packet(quantize(coefs, self._weights, g), g, index, voiced,
+                                        PACKET_PRIORS[self.mode.id])[0]
+                cache[g] = bitstream.pack_packet(self.mode.id, self._seq % 256, payload)
+            return cache[g]
+
+        self._g = search_step(lambda g: len(packet(g)) <= allowed, self._g)  # the next search starts here
+        out = packet(self._g)
+        if not self.cbr:
+            self._credit = min(self._credit + self.budget - len(out), 4 * self.budget)
+        self._seq += 1
+        return out
+
+
+class _Features:
+    """Packets (or None for lost) → vocoder features (1, n_mels + 2, frames per packet), with concealment."""
+
+    def __init__(self, n_mels: int):
+        self.n_mels = n_mels
+        self.expected: int | None = None  # next sequence number
+        self.mode: Mode | None = None
+        self.last: torch.Tensor | None = None  # (1, n_mels + 2, 1) last good or concealed frame
+        self.run = 0  # frames concealed in a row
+        self.lf0 = 0.0  # held log-F0 (octaves) carried across packets
+        self.lost = 0
+
+    def push(self, packet: bytes | None) -> list[torch.Tensor]:
+        """One received packet (or None) → feature blocks, concealing any packets missed before it."""
+        if packet is None:
+            return [self._conceal()]
+        try:
+            raw = bitstream.unpack_packet(packet)
+            mode = mode_by_id(raw.mode_id)
+        except (bitstream.BitstreamError, KeyError):
+            return [self._conceal()]  # a damaged packet is a lost packet
+        if mode not in VOIP_LADDER:  # a storage mode's packet has no place in a call
+            return [self._conceal()]
+        blocks = []
+        if self.expected is not None:
+            gap = (raw.seq - self.expected) % 256
+            if gap >= 128:  # late or duplicate: already concealed or played
+                return []
+            blocks += [self._conceal() for _ in range(gap)]
+        self.expected = (raw.seq + 1) % 256
+        P = mode.groups_per_packet
+        try:
+            q, g, index, voiced = decode_packet(raw.payload, P, mode.n_coefs, PACKET_PRIORS.get(mode.id))
+        except bitstream.BitstreamError:
+            return blocks + [self._conceal()]
+        self.mode = mode
+        coefs = torch.from_numpy(dequantize(q, coef_weights(mode.n_coefs).numpy(), g).T.copy())[None]
+        mel = coefs_to_mel(coefs, self.n_mels, 1, P)
+        lf0, self.lf0 = pitch.held_octaves(index, voiced, self.lf0)
+        aux = torch.from_numpy(np.stack([voiced.astype(np.float32), lf0.astype(np.float32)]))[None]
+        block = torch.cat([mel, aux], dim=1)
+        self.last, self.run = block[..., -1:], 0
+        return blocks + [block]
+
+    def _conceal(self) -> torch.Tensor:
+        """Features for one lost packet: hold the last frame, then fade it toward silence."""
+        self.lost += 1
+        if self.expected is not None:
+            self.expected = (self.expected + 1) % 256
+        P = self.mode.groups_per_packet if self.mode else 3
+        if self.last is None:
+            block = torch.zeros(1, self.n_mels + 2, P)
+            block[:, : self.n_mels] = SILENCE_LOGMEL
+            return block
+        j = torch.arange(self.run + 1, self.run + P + 1, dtype=torch.float32)
+        self.run += P
+        block = self.last.repeat(1, 1, P)
+        fade = FADE_PER_FRAME * torch.clamp(j - HOLD_FRAMES, min=0)
+        block[0, : self.n_mels] = torch.clamp(block[0, : self.n_mels] - fade, min=SILENCE_LOGMEL)
+        block[0, self.n_mels] *= (j <= HOLD_FRAMES).float()  # voicing off once fading
+        return block
+
+
+def _vocoder(bundle):
+    b = bundles.resolve(bundle)
+    if b.stream_vocoder is None:
+        raise ValueError(f"bundle {b.name} has no streaming vocoder (stream_vocoder.safetensors)")
+    return b, b.stream_vocoder
+
+
+class StreamDecoder:
+    """Push packets (bytes, or None for a lost one), get 16 kHz float32 PCM back as it becomes final.
+
+    Sequence-number gaps are concealed too; late and duplicate packets are dropped. ``lost``
+    counts concealed packets. :meth:`flush` returns the tail when the call ends.
+    """
+
+    def __init__(self, *, bundle=None):
+        b, self.vocoder = _vocoder(bundle)
+        self._features = _Features(b.mel_config.n_mels)
+        head = self.vocoder.head
+        self._n_fft, self._hop = head.n_fft, head.hop
+        self._window = head.window.double()
+        self._cache = None  # the causal convolutions' past inputs
+        self._ola = np.zeros(self._n_fft)  # overlap-add of frames not yet final
+        self._env = np.zeros(self._n_fft)  # their summed squared windows
+        self._frames = 0  # frames synthesised
+        self._emitted = 0  # padded-stream positions already returned (first n_fft/2 are padding)
+
+    @property
+    def lost(self) -> int:
+        return self._features.lost
+
+    def push(self, packet: bytes | None) -> np.ndarray:
+        return self._render(self._features.push(None if packet is None else bytes(packet)))
+
+    def flush(self) -> np.ndarray:
+        """The samples still held by the overlap-add (the stream's last half window)."""
+        end = (self._frames - 1) * self._hop + self._n_fft // 2  # where offline istft stops
+        return self._emit(max(end, self._emitted))
+
+    def _render(self, blocks: list[torch.Tensor]) -> np.ndarray:
+        if not blocks:
+            return np.zeros(0, np.float32)
+        with torch.inference_mode():
+            h, self._cache = self.vocoder.backbone_step(torch.cat(blocks, dim=-1), self._cache)
+            spec = self.vocoder.head.spectrum(h)[0]
+        frames = torch.fft.irfft(spec.to(torch.complex128), self._n_fft, dim=0).T.numpy() * self._window.numpy()
+        for frame in frames:  # frame k covers padded positions [k·hop, k·hop + n_fft)
+            offset = self._frames * self._hop - self._emitted
+            need = offset + self._n_fft
+            if need > len(self._ola):
+                self._ola = np.concatenate([self._ola, np.zeros(need - len(self._ola))])
+                self._env = np.concatenate([self._env, np.zeros(need - len(self._env))])
+            self._ola[offset:need] += frame
+            self._env[offset:need] += self._window.numpy() ** 2
+            self._frames += 1
+        return self._emit(self._frames * self._hop)  # positions no later frame will touch
+
+    def _emit(self, upto: int) -> np.ndarray:
+        n = upto - self._emitted
+        out = self._ola[:n] / np.where(self._env[:n] > 1e-11, self._env[:n], 1.0)
+        self._ola, self._env = self._ola[n:], self._env[n:]
+        skip = max(0, self._n_fft // 2 - self._emitted)  # centred STFT: the first n_fft/2 are padding
+        self._emitted = upto
+        return out[skip:].astype(np.float32)
+
+
+def decode_packets(packets, *, bundle=None) -> np.ndarray:
+    """Offline reference: a whole packet sequence (bytes or None per slot) → 16 kHz float32 PCM."""
+    b, vocoder = _vocoder(bundle)
+    features = _Features(b.mel_config.n_mels)
+    blocks = [blk for p in packets for blk in features.push(None if p is None else bytes(p))]
+    if not blocks:
+        return np.zeros(0, np.float32)
+    with torch.inference_mode():
+        return vocoder(torch.cat(blocks, dim=-1))[0].numpy()
