@@ -19,7 +19,6 @@ from .melcoder import decode_packet, dequantize, encode_packet, quantize, search
 from .modes import LADDER, MEL_HOP, Mode, check_kbps, mode_by_id, mode_for
 
 
-
 class DamagedStreamWarning(UserWarning):
     """decode(strict=False) concealed packets that were damaged or missing."""
 

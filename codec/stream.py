@@ -194,7 +194,7 @@ class _Features:
         self.lost += 1
         if self.expected is not None:
             self.expected = (self.expected + 1) % 256
-        P = self.mode.groups_per_packet if self.mode else 3
+        P = (self.mode or VOIP_LADDER[0]).groups_per_packet
         if self.last is None:
             block = torch.zeros(1, self.n_mels + 2, P)
             block[:, : self.n_mels] = SILENCE_LOGMEL

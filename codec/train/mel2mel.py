@@ -10,20 +10,14 @@ Works in the mel domain only (no vocoder in the loop), so it trains fast on a CP
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import math
-import os
-import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from safetensors import safe_open
 from safetensors.torch import save_file
-from torch.nn.parallel import DistributedDataParallel
 
 from .. import pitch
 from ..features import LogMel, MelConfig
@@ -31,7 +25,7 @@ from ..mel2mel import Mel2Mel, Mel2MelConfig, quantiser_rows
 from ..mel_repr import degrade
 from ..melcoder import step_size
 from ..modes import LADDER
-from . import checkpoint
+from . import loop
 from .data import Corpus
 from .vocoder import parse_sources
 
@@ -85,67 +79,33 @@ def main(argv=None) -> None:
     if not args.data:
         ap.error("--data is required for training")
 
-    torch.set_num_threads(args.threads)
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    cuda = torch.cuda.is_available()
-    device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu"
-    if world > 1:
-        dist.init_process_group("nccl" if cuda else "gloo")
-        if cuda:
-            torch.cuda.set_device(device)
-    torch.manual_seed(args.seed)
+    run = loop.setup(args.threads, args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    log = print if rank == 0 else (lambda *a, **k: None)
-
     corpus = Corpus(parse_sources(args.data), args.exclude, seed=args.seed)
-    log(f"corpus: {len(corpus.clips)} clips, {corpus.seconds / 60:.1f} min", flush=True)
+    run.log(f"corpus: {len(corpus.clips)} clips, {corpus.seconds / 60:.1f} min")
     cfg = Mel2MelConfig()
-    logmel = LogMel(MelConfig()).to(device)
-    model = Mel2Mel(cfg).to(device)
-    log(f"mel2mel: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters", flush=True)
-    ema = copy.deepcopy(model).requires_grad_(False)
-    net = DistributedDataParallel(model) if world > 1 else model
+    logmel = LogMel(MelConfig()).to(run.device)
+    model = Mel2Mel(cfg).to(run.device)
+    run.log(f"mel2mel: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.01)
-    step = 0
-    if (out / "last.safetensors").exists():
-        step = checkpoint.load(out / "last.safetensors", model, ema, opt)
-        log(f"resumed at step {step}", flush=True)
-    if rank == 0:
+    ema, step = loop.resume(run, out, model, opt)
+    if run.rank == 0:
         (out / "config.json").write_text(json.dumps({"mel2mel": asdict(cfg)}, indent=1))
+    rng = np.random.default_rng([args.seed, step, run.rank])
+    corpus.rng = np.random.default_rng([args.seed, step, run.rank, 1])
 
-    rng = np.random.default_rng([args.seed, step, rank])
-    corpus.rng = np.random.default_rng([args.seed, step, rank, 1])
-    t0, running = time.time(), 0.0
-    while step < args.steps:
-        lr = args.lr * min(1.0, (step + 1) / 500) * (0.5 * (1 + math.cos(math.pi * step / args.steps)) * 0.95 + 0.05)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        wav = torch.from_numpy(corpus.batch(args.batch, args.segment)).to(device)
+    def batch_loss(net):
+        """Rectified flow: x_t on the straight path prior → clean, regress its velocity."""
+        wav = torch.from_numpy(corpus.batch(args.batch, args.segment)).to(run.device)
         with torch.no_grad():
             clean, cond = training_pair(wav, logmel(wav), rng)
             x0 = cond[:, : cfg.n_mels] + cfg.sigma * torch.randn_like(clean)
-            t = torch.rand(clean.shape[0], device=device)
+            t = torch.rand(clean.shape[0], device=run.device)
             xt = x0 + t[:, None, None] * (clean - x0)
-        loss = torch.mean((net(xt, t, cond) - (clean - x0)) ** 2)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        with torch.no_grad():
-            decay = min(0.999, (1 + step) / (10 + step))
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - decay)
-        step += 1
-        running += loss.item()
-        if step % 50 == 0:
-            log(f"step {step} loss {running / 50:.4f} lr {lr:.2e} {(time.time() - t0) / 50:.2f}s/step", flush=True)
-            running, t0 = 0.0, time.time()
-        if rank == 0 and (step % args.save_every == 0 or step == args.steps):
-            checkpoint.save(out / "last.safetensors", model, ema, opt, step)
-    if world > 1:
-        dist.destroy_process_group()
+        return torch.mean((net(xt, t, cond) - (clean - x0)) ** 2)
 
+    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=5.0, save_every=args.save_every)
 
 if __name__ == "__main__":
     main()

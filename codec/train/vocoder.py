@@ -18,19 +18,13 @@ the ``direct`` decoder will feed it. Works on CPU (``--threads``), one CUDA GPU,
 from __future__ import annotations
 
 import argparse
-import copy
 import dataclasses
 import json
-import math
-import os
-import time
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 
 from ..features import LogMel, MelConfig
 from .. import pitch
@@ -39,7 +33,7 @@ from ..mel_repr import degrade
 from ..melcoder import step_size
 from ..modes import LADDER, VOIP_LADDER
 from ..vocoder import Vocoder, VocoderConfig
-from . import checkpoint
+from . import loop
 from .data import Corpus
 from .losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
 
@@ -93,73 +87,38 @@ def main(argv=None) -> None:
                     help="streaming vocoder: causal convolutions, trained on the VoIP modes' features")
     args = ap.parse_args(argv)
 
-    torch.set_num_threads(args.threads)
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    cuda = torch.cuda.is_available()
-    device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu"
-    if world > 1:  # launched by torchrun
-        dist.init_process_group("nccl" if cuda else "gloo")
-        if cuda:
-            torch.cuda.set_device(device)
-    torch.manual_seed(args.seed)  # same initial weights on every rank
+    run = loop.setup(args.threads, args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-
     corpus = Corpus(parse_sources(args.data), args.exclude, seed=args.seed)
-    log = print if rank == 0 else (lambda *a, **k: None)
-    log(f"corpus: {len(corpus.clips)} clips, {corpus.seconds / 60:.1f} min", flush=True)
+    run.log(f"corpus: {len(corpus.clips)} clips, {corpus.seconds / 60:.1f} min")
     init = Bundle.load(args.init) if args.init else None
     mel_cfg = init.mel_config if init else MelConfig()
     voc_cfg = VocoderConfig(**init.config["vocoder"]) if init else VocoderConfig()
     if args.causal:
         voc_cfg = dataclasses.replace(voc_cfg, causal=True)
     ladder = VOIP_LADDER if args.causal else LADDER
-    logmel = LogMel(mel_cfg).to(device)
-    model = Vocoder(voc_cfg).to(device)
+    logmel = LogMel(mel_cfg).to(run.device)
+    model = Vocoder(voc_cfg).to(run.device)
     if init:
         model.load_state_dict(init.vocoder.state_dict())
-    ema = copy.deepcopy(model).requires_grad_(False)
-    net = DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01)
-    stft_loss, mel_loss = MultiResolutionSTFTLoss().to(device), MultiScaleMelLoss().to(device)
-    step = 0
-    if (out / "last.safetensors").exists():
-        step = checkpoint.load(out / "last.safetensors", model, ema, opt)
-        log(f"resumed at step {step}", flush=True)
-    if rank == 0:
+    stft_loss, mel_loss = MultiResolutionSTFTLoss().to(run.device), MultiScaleMelLoss().to(run.device)
+    ema, step = loop.resume(run, out, model, opt)
+    if run.rank == 0:
         (out / "config.json").write_text(json.dumps({"mel": asdict(mel_cfg), "vocoder": asdict(voc_cfg)}, indent=1))
+    rng = np.random.default_rng([args.seed, step, run.rank])  # different crops per rank and resume
+    corpus.rng = np.random.default_rng([args.seed, step, run.rank, 1])
 
-    rng = np.random.default_rng([args.seed, step, rank])  # different crops per rank and resume
-    corpus.rng = np.random.default_rng([args.seed, step, rank, 1])
-    t0, running = time.time(), 0.0
-    while step < args.steps:
-        lr = args.lr * min(1.0, (step + 1) / 500) * (0.5 * (1 + math.cos(math.pi * step / args.steps)) * 0.95 + 0.05)
-        for g in opt.param_groups:
-            g["lr"] = lr
-        wav = torch.from_numpy(corpus.batch(args.batch, args.segment)).to(device)
+    def batch_loss(net):
+        wav = torch.from_numpy(corpus.batch(args.batch, args.segment)).to(run.device)
         with torch.no_grad():
             feats = codec_features(wav, logmel(wav), rng, args.p_clean, ladder, args.causal)
         y = net(feats)
         x = wav[:, : y.shape[-1]]
-        loss = mel_loss(y, x) + stft_loss(y, x)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
-        opt.step()
-        with torch.no_grad():
-            decay = min(0.999, (1 + step) / (10 + step))
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - decay)
-        step += 1
-        running += loss.item()
-        if step % 50 == 0:
-            log(f"step {step} loss {running / 50:.4f} lr {lr:.2e} {(time.time() - t0) / 50:.2f}s/step", flush=True)
-            running, t0 = 0.0, time.time()
-        if rank == 0 and (step % args.save_every == 0 or step == args.steps):
-            checkpoint.save(out / "last.safetensors", model, ema, opt, step)
-    if world > 1:
-        dist.destroy_process_group()
+        return mel_loss(y, x) + stft_loss(y, x)
 
+    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=10.0, save_every=args.save_every)
 
 if __name__ == "__main__":
     main()

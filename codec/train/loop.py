@@ -1,0 +1,92 @@
+"""What every trainer shares: process set-up (threads, CUDA, ``torchrun`` DDP), resuming, the
+warm-up + cosine learning rate, the EMA of the weights, logging and checkpoint cadence."""
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+
+from . import checkpoint
+
+WARMUP_STEPS = 500
+
+
+@dataclass
+class Run:
+    """This process's place in the job: rank, world size, device."""
+
+    rank: int
+    world: int
+    device: str
+
+    def log(self, message: str) -> None:
+        if self.rank == 0:
+            print(message, flush=True)
+
+
+def setup(threads: int, seed: int) -> Run:
+    """CPU threads, the CUDA device when present, the DDP group under ``torchrun``; same seed on every rank."""
+    torch.set_num_threads(threads)
+    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    cuda = torch.cuda.is_available()
+    device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if cuda else "cpu"
+    if world > 1:  # launched by torchrun
+        dist.init_process_group("nccl" if cuda else "gloo")
+        if cuda:
+            torch.cuda.set_device(device)
+    torch.manual_seed(seed)  # same initial weights on every rank
+    return Run(rank, world, device)
+
+
+def lr_at(step: int, steps: int, base: float) -> float:
+    """Linear warm-up over 500 steps, then cosine from ``base`` down to 5 % of it at ``steps``."""
+    return base * min(1.0, (step + 1) / WARMUP_STEPS) * (0.5 * (1 + math.cos(math.pi * step / steps)) * 0.95 + 0.05)
+
+
+def resume(run: Run, out: Path, model: torch.nn.Module, opt: torch.optim.Optimizer) -> tuple[torch.nn.Module, int]:
+    """(EMA copy of ``model``, step to continue from): restored from ``out/last.safetensors`` if it exists."""
+    ema = copy.deepcopy(model).requires_grad_(False)
+    if not (out / "last.safetensors").exists():
+        return ema, 0
+    step = checkpoint.load(out / "last.safetensors", model, ema, opt)
+    run.log(f"resumed at step {step}")
+    return ema, step
+
+
+def fit(run: Run, model: torch.nn.Module, ema: torch.nn.Module, opt: torch.optim.Optimizer, out: Path, step: int,
+        steps: int, base_lr: float, batch_loss: Callable[[torch.nn.Module], torch.Tensor], *, clip: float,
+        save_every: int) -> None:
+    """Train ``model`` from ``step`` to ``steps``; ``batch_loss(net)`` draws a batch and returns its
+    loss (``net`` is the DDP wrapper under ``torchrun``). Rank 0 saves ``out/last.safetensors``."""
+    net = DistributedDataParallel(model) if run.world > 1 else model
+    t0, running = time.time(), 0.0
+    while step < steps:
+        lr = lr_at(step, steps, base_lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        loss = batch_loss(net)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        with torch.no_grad():
+            decay = min(0.999, (1 + step) / (10 + step))
+            for pe, pm in zip(ema.parameters(), model.parameters()):
+                pe.lerp_(pm, 1 - decay)
+        step += 1
+        running += loss.item()
+        if step % 50 == 0:
+            run.log(f"step {step} loss {running / 50:.4f} lr {lr:.2e} {(time.time() - t0) / 50:.2f}s/step")
+            running, t0 = 0.0, time.time()
+        if run.rank == 0 and (step % save_every == 0 or step == steps):
+            checkpoint.save(out / "last.safetensors", model, ema, opt, step)
+    if run.world > 1:
+        dist.destroy_process_group()
