@@ -62,16 +62,23 @@ class Bundle:
         model.load_state_dict(state)
         return model.eval().requires_grad_(False)
 
+    def _addon_vocoder(self, name: str) -> Vocoder | None:
+        if not (self.path / f"{name}.safetensors").exists():
+            return None
+        config = json.loads((self.path / f"{name}.json").read_text())
+        model = Vocoder(VocoderConfig(**config["vocoder"]))
+        model.load_state_dict({k: v.float() for k, v in load_file(str(self.path / f"{name}.safetensors")).items()})
+        return model.eval().requires_grad_(False)
+
     @cached_property
     def stream_vocoder(self) -> Vocoder | None:
         """The causal vocoder for streaming (``stream_vocoder.json`` + ``.safetensors``), or None."""
-        if not (self.path / "stream_vocoder.safetensors").exists():
-            return None
-        config = json.loads((self.path / "stream_vocoder.json").read_text())
-        model = Vocoder(VocoderConfig(**config["vocoder"]))
-        state = load_file(str(self.path / "stream_vocoder.safetensors"))
-        model.load_state_dict({k: v.float() for k, v in state.items()})
-        return model.eval().requires_grad_(False)
+        return self._addon_vocoder("stream_vocoder")
+
+    @cached_property
+    def mel2mel_vocoder(self) -> Vocoder:
+        """The vocoder the mel2mel decoder renders with: its own fine-tuned one if shipped, else the main one."""
+        return self._addon_vocoder("mel2mel_vocoder") or self.vocoder
 
     @cached_property
     def mel2mel(self):

@@ -86,7 +86,7 @@ class Mel2MelDecoder(Decoder):
         generator = torch.Generator().manual_seed(coded.seed)
         with torch.inference_mode():
             mel = model.sample(torch.cat([feats, rows], dim=1), steps, generator)
-            return self.bundle.vocoder(torch.cat([mel, feats[:, n_mels:]], dim=1))[0].numpy()
+            return self.bundle.mel2mel_vocoder(torch.cat([mel, feats[:, n_mels:]], dim=1))[0].numpy()
 
 
 BUILTIN: dict[str, type[Decoder]] = {cls.name: cls for cls in (DirectDecoder, Mel2MelDecoder)}

@@ -1,10 +1,11 @@
 """Export a training checkpoint's EMA vocoder as a shipped bundle folder.
 
     python -m codec.train.export runs/vocoder/last.safetensors codec/bundles/default --name ldc-mel-v1
-    python -m codec.train.export runs/stream_vocoder/last.safetensors codec/bundles/default --stream
+    python -m codec.train.export runs/stream_vocoder/last.safetensors codec/bundles/default --addon stream_vocoder
 
-``--stream`` adds a causal vocoder to an existing bundle as ``stream_vocoder.*`` (an add-on:
-the bundle id does not change).
+``--addon NAME`` adds the vocoder to an existing bundle as ``NAME.json`` + ``NAME.safetensors``
+(``stream_vocoder``: the streaming decoder's causal vocoder; ``mel2mel_vocoder``: the vocoder
+the mel2mel decoder uses). Add-ons are outside the bundle id.
 """
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ from pathlib import Path
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+ADDONS = ("stream_vocoder", "mel2mel_vocoder")
+
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint")
     ap.add_argument("out")
     ap.add_argument("--name", default="ldc-mel-v1")
-    ap.add_argument("--stream", action="store_true", help="write the streaming vocoder add-on into OUT")
+    ap.add_argument("--addon", choices=ADDONS, help="write the vocoder into the bundle OUT as this add-on")
     args = ap.parse_args(argv)
     ckpt, out = Path(args.checkpoint), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -29,11 +32,11 @@ def main(argv=None) -> None:
         step = int(f.metadata()["step"])
         weights = {k[4:]: f.get_tensor(k).half().contiguous() for k in f.keys() if k.startswith("ema.")}
     config = json.loads((ckpt.parent / "config.json").read_text())
-    if args.stream:
-        save_file(weights, str(out / "stream_vocoder.safetensors"), metadata={"step": str(step)})
-        (out / "stream_vocoder.json").write_text(json.dumps({"vocoder": config["vocoder"], "steps_trained": step},
-                                                            indent=1) + "\n")
-        print(f"exported streaming vocoder step {step} to {out}")
+    if args.addon:
+        save_file(weights, str(out / f"{args.addon}.safetensors"), metadata={"step": str(step)})
+        (out / f"{args.addon}.json").write_text(json.dumps({"vocoder": config["vocoder"], "steps_trained": step},
+                                                           indent=1) + "\n")
+        print(f"exported {args.addon} step {step} to {out}")
         return
     save_file(weights, str(out / "vocoder.safetensors"), metadata={"step": str(step)})
     config.update(name=args.name, format=1, vocoder_steps=step)

@@ -48,25 +48,43 @@ def parse_sources(values: list[str]) -> list[tuple[str, float]]:
 
 
 def codec_features(wav: torch.Tensor, mel: torch.Tensor, rng: np.random.Generator, p_clean: float,
-                   ladder=LADDER, causal: bool = False) -> torch.Tensor:
+                   ladder=LADDER, causal: bool = False, restore=None) -> torch.Tensor:
     """(B, samples), (B, n_mels, frames) → vocoder input (B, n_mels + 2, frames) as the decoder sees it.
 
     Per example: with probability ``p_clean`` the exact mel (pitch at the full frame rate), else
     mel and pitch through the quantiser and decimation of a random mode of ``ladder``, at a step
     index near that mode's operating point. ``causal``: pitch rows as the streaming decoder makes them.
+    ``restore(features, step, mode)``: a decoder stage applied to quantised examples (e.g. mel2mel).
     """
     out = []
     for i in range(mel.shape[0]):
-        m, decimation = mel[i:i + 1], 1
+        m, decimation, mode = mel[i:i + 1], 1, None
         if rng.random() >= p_clean:
             mode = ladder[int(rng.integers(len(ladder)))]
             decimation = mode.decimation
-            g = mode.typical_g + int(rng.integers(-16, 17))
-            m = degrade(m, mode.n_coefs, decimation, step_size(g))
+            step = step_size(mode.typical_g + int(rng.integers(-16, 17)))
+            m = degrade(m, mode.n_coefs, decimation, step)
         f0, voiced = pitch.estimate(wav[i].cpu().numpy())
         aux = pitch.features(*pitch.group(f0, voiced, decimation), decimation, m.shape[-1], causal=causal)
-        out.append(torch.cat([m, torch.from_numpy(aux)[None].to(m)], dim=1))
+        feats = torch.cat([m, torch.from_numpy(aux)[None].to(m)], dim=1)
+        out.append(restore(feats, step, mode) if restore and mode else feats)
     return torch.cat(out)
+
+
+def mel2mel_restorer(bundle: Bundle, steps: int, rng: np.random.Generator):
+    """``restore`` for :func:`codec_features`: the bundle's mel2mel decoder stage, ``steps`` Euler steps."""
+    from ..mel2mel import quantiser_rows
+
+    model = bundle.mel2mel
+    n_mels = model.cfg.n_mels
+
+    def restore(feats, step, mode):
+        rows = quantiser_rows(step, mode.n_coefs, mode.decimation, feats.shape[-1]).to(feats)
+        generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        mel = model.sample(torch.cat([feats, rows], dim=1).cpu(), steps, generator).to(feats)
+        return torch.cat([mel, feats[:, n_mels:]], dim=1)
+
+    return restore
 
 
 def main(argv=None) -> None:
@@ -85,7 +103,11 @@ def main(argv=None) -> None:
     ap.add_argument("--init", help="start from this bundle's vocoder (fine-tuning) instead of random weights")
     ap.add_argument("--causal", action="store_true",
                     help="streaming vocoder: causal convolutions, trained on the VoIP modes' features")
+    ap.add_argument("--mel2mel", action="store_true",
+                    help="vocoder for the mel2mel decoder: quantised examples go through --init's mel2mel (4 steps)")
     args = ap.parse_args(argv)
+    if args.mel2mel and not args.init:
+        ap.error("--mel2mel needs --init BUNDLE (the bundle whose mel2mel model feeds the vocoder)")
 
     run = loop.setup(args.threads, args.seed)
     out = Path(args.out)
@@ -109,11 +131,12 @@ def main(argv=None) -> None:
         (out / "config.json").write_text(json.dumps({"mel": asdict(mel_cfg), "vocoder": asdict(voc_cfg)}, indent=1))
     rng = np.random.default_rng([args.seed, step, run.rank])  # different crops per rank and resume
     corpus.rng = np.random.default_rng([args.seed, step, run.rank, 1])
+    restore = mel2mel_restorer(init, 4, rng) if args.mel2mel else None
 
     def batch_loss(net):
         wav = torch.from_numpy(corpus.batch(args.batch, args.segment)).to(run.device)
         with torch.no_grad():
-            feats = codec_features(wav, logmel(wav), rng, args.p_clean, ladder, args.causal)
+            feats = codec_features(wav, logmel(wav), rng, args.p_clean, ladder, args.causal, restore)
         y = net(feats)
         x = wav[:, : y.shape[-1]]
         return mel_loss(y, x) + stft_loss(y, x)
