@@ -37,7 +37,7 @@ HOLD_FRAMES, FADE_PER_FRAME = 2, 0.5  # concealment: frames held, then nats (≈
 
 
 class StreamEncoder:
-    """Push PCM, pull raw packets. ``kbps`` 2–6; ``cbr=True`` caps every packet at the per-packet
+    """Push PCM, pull raw packets. ``kbps`` 3–6; ``cbr=True`` caps every packet at the per-packet
     budget (constant bitrate), else a small bit reservoir lets hard packets borrow from easy ones
     while the running average stays at or under ``kbps``. ``sample_rate``: rate of the pushed PCM."""
 

@@ -39,10 +39,11 @@ def test_steps_knob(clip, stream):
 
 
 def test_quality_floor(clips):
-    """Held-out real speech at 1.2 kbps (tests/data mean, mel2mel step 3500: STOI 0.737, mel distance 0.616)."""
+    """Held-out real speech at 1.2 kbps (tests/data mean, mel2mel step 3500 with its fine-tuned
+    vocoder: STOI 0.756, mel distance 0.592)."""
     m = [all_metrics(w, codec.decode(codec.encode(w, 16000, kbps=1.2), decoder="mel2mel")[0]) for w in clips]
     stoi, mel = np.mean([x["stoi"] for x in m]), np.mean([x["mel"] for x in m])
-    assert stoi >= 0.70 and mel <= 0.66, (stoi, mel)
+    assert stoi >= 0.72 and mel <= 0.64, (stoi, mel)
 
 
 def test_silence_stays_silent(clip):
