@@ -62,39 +62,34 @@ class Bundle:
         model.load_state_dict(state)
         return model.eval().requires_grad_(False)
 
-    def _addon_vocoder(self, name: str) -> Vocoder | None:
+    def _addon(self, name: str, build):
+        """Add-on ``name``: ``build(NAME.json config)`` with ``NAME.safetensors`` loaded, or None if absent.
+
+        Decoder add-ons are not part of the bundle id: they change how a stream is rendered, not
+        what it means, so adding one keeps every existing stream decodable.
+        """
         if not (self.path / f"{name}.safetensors").exists():
             return None
-        config = json.loads((self.path / f"{name}.json").read_text())
-        model = Vocoder(VocoderConfig(**config["vocoder"]))
+        model = build(json.loads((self.path / f"{name}.json").read_text()))
         model.load_state_dict({k: v.float() for k, v in load_file(str(self.path / f"{name}.safetensors")).items()})
         return model.eval().requires_grad_(False)
 
     @cached_property
     def stream_vocoder(self) -> Vocoder | None:
         """The causal vocoder for streaming (``stream_vocoder.json`` + ``.safetensors``), or None."""
-        return self._addon_vocoder("stream_vocoder")
+        return self._addon("stream_vocoder", lambda c: Vocoder(VocoderConfig(**c["vocoder"])))
 
     @cached_property
     def mel2mel_vocoder(self) -> Vocoder:
         """The vocoder the mel2mel decoder renders with: its own fine-tuned one if shipped, else the main one."""
-        return self._addon_vocoder("mel2mel_vocoder") or self.vocoder
+        return self._addon("mel2mel_vocoder", lambda c: Vocoder(VocoderConfig(**c["vocoder"]))) or self.vocoder
 
     @cached_property
     def mel2mel(self):
-        """The mel2mel flow model (``mel2mel.json`` + ``mel2mel.safetensors``), or None if the bundle has none.
-
-        Decoder add-ons are not part of the bundle id: they change how a stream is rendered, not
-        what it means, so adding one keeps every existing stream decodable.
-        """
+        """The mel2mel flow model (``mel2mel.json`` + ``mel2mel.safetensors``), or None if the bundle has none."""
         from .mel2mel import Mel2Mel, Mel2MelConfig
 
-        if not (self.path / "mel2mel.safetensors").exists():
-            return None
-        config = json.loads((self.path / "mel2mel.json").read_text())
-        model = Mel2Mel(Mel2MelConfig(**config["mel2mel"]))
-        model.load_state_dict({k: v.float() for k, v in load_file(str(self.path / "mel2mel.safetensors")).items()})
-        return model.eval().requires_grad_(False)
+        return self._addon("mel2mel", lambda c: Mel2Mel(Mel2MelConfig(**c["mel2mel"])))
 
 
 @lru_cache(maxsize=8)

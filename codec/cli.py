@@ -13,6 +13,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .cluster import error_text
+
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 LDC_SUFFIX = ".ldc"
 
@@ -126,8 +128,7 @@ def _run(tasks, fn, args, *extra) -> int:
         if exc is not None:
             failures += 1
             if isinstance(exc, Exception):
-                expected = isinstance(exc, (ValueError, OSError))  # BitstreamError, AudioInputError, ...
-                exc = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+                exc = error_text(exc)
             tqdm.write(f"ldcodec: error: {src}: {exc}", file=sys.stderr)
         else:
             tqdm.write(result, file=sys.stdout)

@@ -21,6 +21,12 @@ from pathlib import Path
 INSTALL_HINT = "pip install 'ldcodec[cluster]' (Dask distributed)"
 
 
+def error_text(exc: Exception) -> str:
+    """One line for a failed file: the message of an expected error (BitstreamError,
+    AudioInputError, OSError: all ValueError/OSError), else the type and message."""
+    return str(exc) if isinstance(exc, (ValueError, OSError)) else f"{type(exc).__name__}: {exc}"
+
+
 def _batch(fn: Callable, pairs: list[tuple[Path, Path]], extra: tuple) -> list[tuple[str, str | None, str | None]]:
     """Runs on a worker: ``fn(src, dst, *extra, threads=1)`` per pair → (src, result, error)."""
     out = []
@@ -28,8 +34,7 @@ def _batch(fn: Callable, pairs: list[tuple[Path, Path]], extra: tuple) -> list[t
         try:
             out.append((str(src), fn(src, dst, *extra, 1), None))
         except Exception as exc:  # noqa: BLE001 - one file's failure must not sink its batch
-            expected = isinstance(exc, (ValueError, OSError))
-            out.append((str(src), None, str(exc) if expected else f"{type(exc).__name__}: {exc}"))
+            out.append((str(src), None, error_text(exc)))
     return out
 
 

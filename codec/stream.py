@@ -227,7 +227,8 @@ class StreamDecoder:
         self._features = _Features(b.mel_config.n_mels)
         head = self.vocoder.head
         self._n_fft, self._hop = head.n_fft, head.hop
-        self._window = head.window.double()
+        self._window = head.window.double().numpy()
+        self._window_sq = self._window ** 2
         self._cache = None  # the causal convolutions' past inputs
         self._ola = np.zeros(self._n_fft)  # overlap-add of frames not yet final
         self._env = np.zeros(self._n_fft)  # their summed squared windows
@@ -252,7 +253,7 @@ class StreamDecoder:
         with torch.inference_mode():
             h, self._cache = self.vocoder.backbone_step(torch.cat(blocks, dim=-1), self._cache)
             spec = self.vocoder.head.spectrum(h)[0]
-        frames = torch.fft.irfft(spec.to(torch.complex128), self._n_fft, dim=0).T.numpy() * self._window.numpy()
+        frames = torch.fft.irfft(spec.to(torch.complex128), self._n_fft, dim=0).T.numpy() * self._window
         for frame in frames:  # frame k covers padded positions [k·hop, k·hop + n_fft)
             offset = self._frames * self._hop - self._emitted
             need = offset + self._n_fft
@@ -260,7 +261,7 @@ class StreamDecoder:
                 self._ola = np.concatenate([self._ola, np.zeros(need - len(self._ola))])
                 self._env = np.concatenate([self._env, np.zeros(need - len(self._env))])
             self._ola[offset:need] += frame
-            self._env[offset:need] += self._window.numpy() ** 2
+            self._env[offset:need] += self._window_sq
             self._frames += 1
         return self._emit(self._frames * self._hop)  # positions no later frame will touch
 
