@@ -35,3 +35,12 @@ def test_decode_direct(benchmark, wav, kbps):
     benchmark.pedantic(codec.decode, args=(data,), kwargs={"decoder": "direct"}, rounds=3, iterations=1)
     if benchmark.stats:
         benchmark.extra_info["rtf"] = benchmark.stats["mean"] / (len(wav) / 16000)
+
+
+@pytest.mark.parametrize("decoder, kbps", [("mel2mel", 1.2), ("lat2lat", 0.6)])
+def test_decode_diffusion(benchmark, wav, decoder, kbps):
+    """The diffusion decoders at their default 4 steps, on a stream of a mode they read."""
+    data = codec.encode(wav, kbps=kbps, representation="mel" if decoder == "mel2mel" else "latent")
+    benchmark.pedantic(codec.decode, args=(data,), kwargs={"decoder": decoder}, rounds=3, iterations=1)
+    if benchmark.stats:
+        benchmark.extra_info["rtf"] = benchmark.stats["mean"] / (len(wav) / 16000)

@@ -1,6 +1,8 @@
 """Quality bench: ldcodec at each rate against Codec2 and Opus, same files, one markdown table.
 
     python benches/quality.py ../shared/data/real/ljspeech --pattern 'LJ001-00(2[5-9]|3)' [--json out.json]
+    python benches/quality.py ... --kbps 0.3 0.6 --representation mel --representation latent \
+        --decoder direct --decoder lat2lat:4          # both representations, their decoders
 
 Real kbps is counted from the encoded bytes (ldcodec: the whole .ldc file, header included;
 Codec2: the raw .c2 file; Opus: the Ogg file). Metrics are means over files after aligning each
@@ -61,6 +63,8 @@ def main(argv=None) -> None:
     ap.add_argument("--kbps", type=float, nargs="+", default=list(KBPS))
     ap.add_argument("--decoder", action="append",
                     help="ldcodec decoder spec(s) NAME or NAME:STEPS, e.g. mel2mel:8 (default: each mode's)")
+    ap.add_argument("--representation", action="append", choices=("mel", "latent"),
+                    help="encode with this representation where it covers the rate (repeatable; default: the ladder's)")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
@@ -73,9 +77,9 @@ def main(argv=None) -> None:
     print(f"{len(files)} files, {seconds:.1f} s", file=sys.stderr)
     mos = importlib.util.find_spec("speechmos") is not None
     results = []
-    for r in evaluate(files, args.kbps, args.decoder or [None], mos=mos):
+    for r in evaluate(files, args.kbps, args.decoder or [None], mos=mos, representations=args.representation or [None]):
         r.pop("rows")
-        results.append({"system": f"ldcodec {r['kbps']:g} kbps {r['decoder']}", **r})
+        results.append({"system": f"ldcodec {r['kbps']:g} kbps {r['representation']} {r['decoder']}", **r})
     notes = [] if mos else ["DNSMOS skipped: pip install 'ldcodec[eval]' (speechmos, onnxruntime, librosa)"]
     have = peers.available()
     if args.no_peers:

@@ -16,34 +16,50 @@ from .audio import SAMPLE_RATE, prepare
 from .features import LogMel
 from .mel_repr import SILENCE_LOGMEL, coef_weights, coefs_to_mel, frames_for, groups_for, mel_to_coefs, silence_coefs
 from .melcoder import decode_packet, dequantize, encode_packet, quantize, search_step, step_size
-from .modes import LADDER, MEL_HOP, Mode, check_kbps, mode_by_id, mode_for
+from .modes import MEL_HOP, STORAGE_MODES, Mode, check_kbps, mode_by_id, mode_for
 
 
 class DamagedStreamWarning(UserWarning):
     """decode(strict=False) concealed packets that were damaged or missing."""
 
 
-def _packets(coefs: np.ndarray, pitch_index: np.ndarray, voiced: np.ndarray, mode: Mode, g: int) -> list[bytes]:
-    """Quantise and code (groups, K) coefficients and (groups,) pitch → packet payloads."""
-    w = coef_weights(mode.n_coefs).numpy()
+def _weights(mode: Mode) -> np.ndarray:
+    """Relative quantiser step per coded value (K,): coarser high quefrencies for mel, uniform for latents."""
+    return coef_weights(mode.n_coefs).numpy() if mode.representation == "mel" else np.ones(mode.n_coefs, np.float32)
+
+
+def _silence(b, mode: Mode) -> np.ndarray:
+    """The coded values (K,) of a silent group: what a concealed packet holds."""
+    if mode.representation == "mel":
+        return silence_coefs(b.mel_config.n_mels, mode.n_coefs)
+    with torch.inference_mode():
+        return b.latent.encoder(torch.full((1, b.mel_config.n_mels, mode.decimation), SILENCE_LOGMEL))[0, :, 0].numpy()
+
+
+def _packets(values: np.ndarray, pitch_index: np.ndarray, voiced: np.ndarray, mode: Mode, g: int) -> list[bytes]:
+    """Quantise and code (groups, K) values and (groups,) pitch → packet payloads."""
+    w = _weights(mode)
     payloads = []
-    for start in range(0, len(coefs), mode.groups_per_packet):
+    for start in range(0, len(values), mode.groups_per_packet):
         sl = slice(start, start + mode.groups_per_packet)
-        payloads.append(encode_packet(quantize(coefs[sl], w, g), g, pitch_index[sl], voiced[sl])[0])
+        payloads.append(encode_packet(quantize(values[sl], w, g), g, pitch_index[sl], voiced[sl],
+                                      predictive=mode.representation == "mel")[0])
     return payloads
 
 
-def encode(wav, sample_rate: int = SAMPLE_RATE, kbps: float = 3.0, *, bundle=None, seed: int = 0) -> bytes:
+def encode(wav, sample_rate: int = SAMPLE_RATE, kbps: float = 3.0, *, representation: str | None = None,
+           bundle=None, seed: int = 0) -> bytes:
     """Encode speech to an ``.ldc`` byte string.
 
     ``wav``: numpy array or torch tensor, int or float PCM, shape (samples,) or
     (samples, channels) / (channels, samples); any ``sample_rate`` (Hz). ``kbps`` (0.3–6) is the
     target average rate: the rate control picks the finest quantiser whose file, header included,
-    stays at or under it.
+    stays at or under it. ``representation`` ("mel" or "latent") overrides the ladder's choice.
     """
     kbps = check_kbps(kbps)
-    mode = mode_for(kbps)
+    mode = mode_for(kbps, representation)
     b = bundles.resolve(bundle)
+    bundle_id = b.stream_id(mode.representation)
     if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     x, source_channels = prepare(wav, sample_rate)
@@ -51,11 +67,14 @@ def encode(wav, sample_rate: int = SAMPLE_RATE, kbps: float = 3.0, *, bundle=Non
     padded = np.pad(x, (0, max(0, b.mel_config.n_fft - len(x))))  # the STFT needs one window of audio
     with torch.inference_mode():
         mel = LogMel(b.mel_config)(torch.from_numpy(padded)[None])[..., :frames]
-        coefs = mel_to_coefs(mel, mode.n_coefs, mode.decimation)[0].T.numpy()
+        if mode.representation == "latent":
+            values = b.latent.encoder(mel)[0].T.numpy()
+        else:
+            values = mel_to_coefs(mel, mode.n_coefs, mode.decimation)[0].T.numpy()
     pitch_index, voiced = pitch.group(*pitch.estimate(x), mode.decimation)
-    n_packets = math.ceil(len(coefs) / mode.groups_per_packet)
+    n_packets = math.ceil(len(values) / mode.groups_per_packet)
     hdr = Header(sample_rate=SAMPLE_RATE, mode_id=mode.id, representation=mode.representation,
-                 bundle_id=b.id, frames_per_packet=mode.groups_per_packet, num_samples=len(x),
+                 bundle_id=bundle_id, frames_per_packet=mode.groups_per_packet, num_samples=len(x),
                  num_packets=n_packets, seed=int(seed), decoder=mode.default_decoder,
                  source_rate=int(sample_rate), source_channels=int(source_channels))
 
@@ -64,7 +83,7 @@ def encode(wav, sample_rate: int = SAMPLE_RATE, kbps: float = 3.0, *, bundle=Non
 
     def file_at(g: int) -> bytes:
         if g not in cache:
-            cache[g] = bitstream.write_file(hdr, _packets(coefs, pitch_index, voiced, mode, g))
+            cache[g] = bitstream.write_file(hdr, _packets(values, pitch_index, voiced, mode, g))
         return cache[g]
 
     def fits(g: int) -> bool:
@@ -78,7 +97,8 @@ def _check_layout(header: Header) -> Mode:
     try:
         mode = mode_by_id(header.mode_id)
     except KeyError:
-        raise MalformedError(f"unknown mode id {header.mode_id} (this ldcodec knows 0..{len(LADDER) - 1})") from None
+        known = ", ".join(str(m.id) for m in STORAGE_MODES)
+        raise MalformedError(f"unknown mode id {header.mode_id} (this ldcodec's file modes: {known})") from None
     groups = groups_for(frames_for(header.num_samples, MEL_HOP), mode.decimation)
     if (header.representation != mode.representation or header.frames_per_packet != mode.groups_per_packet
             or header.num_packets != math.ceil(groups / mode.groups_per_packet)):
@@ -100,21 +120,21 @@ def decode(data: bytes, *, decoder: str | None = None, steps: int | None = None,
     container = bitstream.read_file(bytes(data), strict=strict)
     header = container.header
     mode = _check_layout(header)
-    b = bundles.for_stream(header.bundle_id, bundle)
+    b = bundles.for_stream(header.bundle_id, bundle, header.representation)
     cls = decoders.get(decoder or header.decoder, header.representation)
     steps = decoders.check_steps(cls, steps)
 
     frames = frames_for(header.num_samples, MEL_HOP)
     groups = groups_for(frames, mode.decimation)
-    w = coef_weights(mode.n_coefs).numpy()
-    silence = silence_coefs(b.mel_config.n_mels, mode.n_coefs)
-    coefs, pitch_index, voiced, steps_g, lost = [], [], [], [], []
+    w = _weights(mode)
+    silence = _silence(b, mode)
+    values, pitch_index, voiced, steps_g, lost = [], [], [], [], []
     for i, packet in enumerate(container.packets):
         n = min(mode.groups_per_packet, groups - i * mode.groups_per_packet)
         if packet is not None:
             try:
-                q, g, p, v = decode_packet(packet.payload, n, mode.n_coefs)
-                coefs.append(dequantize(q, w, g))
+                q, g, p, v = decode_packet(packet.payload, n, mode.n_coefs, predictive=mode.representation == "mel")
+                values.append(dequantize(q, w, g))
                 pitch_index.append(p)
                 voiced.append(v)
                 steps_g.append(np.full(n, step_size(g)))
@@ -123,25 +143,33 @@ def decode(data: bytes, *, decoder: str | None = None, steps: int | None = None,
                 if strict:
                     raise
         lost.append(i)
-        coefs.append(np.tile(silence, (n, 1)))
+        values.append(np.tile(silence, (n, 1)))
         pitch_index.append(np.full(n, pitch.REF_INDEX))
         voiced.append(np.zeros(n, bool))
         steps_g.append(np.full(n, step_size(mode.typical_g)))
     if lost:
         warnings.warn(f"concealed {len(lost)} damaged or missing packet(s) as silence: {lost}",
                       DamagedStreamWarning, stacklevel=2)
-    feats = torch.from_numpy(np.concatenate(coefs).T.copy())[None]
-    mel = coefs_to_mel(feats, b.mel_config.n_mels, mode.decimation, frames)
-    aux = pitch.features(np.concatenate(pitch_index), np.concatenate(voiced), mode.decimation, frames)
-    features = torch.cat([mel, torch.from_numpy(aux)[None]], dim=1)
+    coded = torch.from_numpy(np.concatenate(values).T.copy())[None]  # (1, K, groups)
+    group_step = np.concatenate(steps_g)
+    aux = torch.from_numpy(pitch.features(np.concatenate(pitch_index), np.concatenate(voiced), mode.decimation,
+                                          frames))[None]
+    latent = None
+    if mode.representation == "latent":
+        latent = coded
+        with torch.inference_mode():
+            mel = b.latent.decoder(latent, aux, torch.from_numpy(group_step)[None].float())
+    else:
+        mel = coefs_to_mel(coded, b.mel_config.n_mels, mode.decimation, frames)
+    features = torch.cat([mel, aux], dim=1)
     short = b.mel_config.n_fft // MEL_HOP + 1 - frames  # the iSTFT needs a few frames
     if short > 0:
         pad = torch.zeros(1, features.shape[1], short)
         pad[:, : mel.shape[1]] = SILENCE_LOGMEL
         features = torch.cat([features, pad], dim=-1)
-    step = np.repeat(np.concatenate(steps_g), mode.decimation)[:frames]
+    step = np.repeat(group_step, mode.decimation)[:frames]
     step = np.pad(step, (0, features.shape[-1] - len(step)), mode="edge")
-    wav = cls(b).decode(decoders.Coded(features, step, mode, header.seed), steps)
+    wav = cls(b).decode(decoders.Coded(features, step, mode, header.seed, latent), steps)
     out = np.zeros(header.num_samples, dtype=np.float32)
     out[: min(len(wav), len(out))] = wav[: len(out)]
     return out, SAMPLE_RATE

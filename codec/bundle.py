@@ -1,8 +1,11 @@
 """Model bundles: a folder with ``config.json``, ``vocoder.safetensors`` and ``MODEL_CARD.md``, plus
-optional decoder add-ons (``mel2mel.json`` + ``mel2mel.safetensors``; ``stream_vocoder.*``).
+optional add-ons (``NAME.json`` + ``NAME.safetensors``: ``latent``, ``mel2mel``, ``lat2lat``,
+``stream_vocoder``, ``mel2mel_vocoder``).
 
 The bundle id (8 bytes, written into every file header) is the start of the SHA-256 of
 ``config.json`` and the vocoder weights, so a stream always names the weights it was made for.
+Latent streams also depend on the latent autoencoder: their id (:meth:`Bundle.stream_id`) hashes
+the bundle id with ``latent.json`` and ``latent.safetensors``.
 Shipped bundles live in ``codec/bundles/``; the first one (``default``) encodes by default.
 """
 from __future__ import annotations
@@ -47,6 +50,17 @@ class Bundle:
                 h.update((self.path / name).read_bytes())
         return h.digest()[:8]
 
+    def stream_id(self, representation: str) -> bytes:
+        """The id a stream of ``representation`` ("mel" or "latent") carries in its header."""
+        if representation != "latent":
+            return self.id
+        h = hashlib.sha256(self.id)
+        for name in ("latent.json", "latent.safetensors"):
+            if not (self.path / name).exists():
+                raise FileNotFoundError(f"bundle {self.name} has no latent autoencoder ({name}); use representation='mel'")
+            h.update((self.path / name).read_bytes())
+        return h.digest()[:8]
+
     @property
     def name(self) -> str:
         return self.config.get("name", self.path.name)
@@ -85,6 +99,20 @@ class Bundle:
         return self._addon("mel2mel_vocoder", lambda c: Vocoder(VocoderConfig(**c["vocoder"]))) or self.vocoder
 
     @cached_property
+    def latent(self):
+        """The latent autoencoder (``latent.json`` + ``latent.safetensors``), or None."""
+        from .latent import LatentAutoencoder, LatentConfig
+
+        return self._addon("latent", lambda c: LatentAutoencoder(LatentConfig(**c["latent"])))
+
+    @cached_property
+    def lat2lat(self):
+        """The lat2lat flow model (``lat2lat.json`` + ``lat2lat.safetensors``), or None."""
+        from .mel2mel import Mel2Mel, Mel2MelConfig
+
+        return self._addon("lat2lat", lambda c: Mel2Mel(Mel2MelConfig(**c["lat2lat"])))
+
+    @cached_property
     def mel2mel(self):
         """The mel2mel flow model (``mel2mel.json`` + ``mel2mel.safetensors``), or None if the bundle has none."""
         from .mel2mel import Mel2Mel, Mel2MelConfig
@@ -120,17 +148,26 @@ def resolve(bundle: "Bundle | str | Path | None" = None) -> Bundle:
     return Bundle.load(bundle)
 
 
-def for_stream(bundle_id: bytes, bundle: "Bundle | str | Path | None" = None) -> Bundle:
+def _stream_id(b: Bundle, representation: str) -> bytes | None:
+    try:
+        return b.stream_id(representation)
+    except FileNotFoundError:
+        return None
+
+
+def for_stream(bundle_id: bytes, bundle: "Bundle | str | Path | None" = None, representation: str = "mel") -> Bundle:
     """The bundle a stream needs: the one given (checked), else the shipped one with that id."""
     if bundle is not None:
         b = resolve(bundle)
-        if b.id != bundle_id:
+        own = _stream_id(b, representation)
+        if own != bundle_id:
             raise BundleMismatchError(
-                f"stream was encoded with bundle {bundle_id.hex()}, but bundle {b.name} is {b.id.hex()}")
+                f"stream was encoded with bundle {bundle_id.hex()}, but bundle {b.name} is "
+                f"{own.hex() if own else f'without a {representation} model'}")
         return b
     for path in shipped_bundles():
         b = Bundle.load(path)
-        if b.id == bundle_id:
+        if _stream_id(b, representation) == bundle_id:
             return b
     raise BundleMismatchError(
         f"stream needs model bundle {bundle_id.hex()}, which is not shipped with this ldcodec; pass bundle=PATH")

@@ -14,6 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .cluster import error_text
+from .modes import REPRESENTATIONS
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 LDC_SUFFIX = ".ldc"
@@ -78,7 +79,7 @@ def _done(dst: Path) -> bool:
         return False
 
 
-def _encode_one(src: Path, dst: Path, kbps: float, resume: bool, threads: int) -> str:
+def _encode_one(src: Path, dst: Path, kbps: float, representation: str | None, resume: bool, threads: int) -> str:
     from . import api, audio
     import torch
 
@@ -87,7 +88,7 @@ def _encode_one(src: Path, dst: Path, kbps: float, resume: bool, threads: int) -
     if threads:
         torch.set_num_threads(threads)
     wav, sr = audio.load(src)
-    data = api.encode(wav, sr, kbps=kbps)
+    data = api.encode(wav, sr, kbps=kbps, representation=representation)
     _atomic_write(dst, lambda tmp: tmp.write_bytes(data))
     seconds = len(wav) / sr
     return f"{src} -> {dst}: {len(data)} bytes, {len(data) * 8 / seconds / 1000:.3f} kbps"
@@ -158,10 +159,11 @@ def _run(tasks, fn, args, *extra) -> int:
 
 
 def cmd_encode(args) -> int:
-    from .modes import check_kbps
+    from .modes import mode_for
 
-    kbps = check_kbps(args.kbps)
-    return _run(_jobs(args.inputs, args.output, AUDIO_SUFFIXES, LDC_SUFFIX), _encode_one, args, kbps)
+    mode_for(args.kbps, args.representation)  # a bad rate or representation is a usage error before any work
+    return _run(_jobs(args.inputs, args.output, AUDIO_SUFFIXES, LDC_SUFFIX), _encode_one, args, float(args.kbps),
+                args.representation)
 
 
 def cmd_decode(args) -> int:
@@ -196,19 +198,19 @@ def cmd_info(args) -> int:
 
 def cmd_modes(args) -> int:
     from . import decoders
-    from .modes import LADDER, VOIP_LADDER
+    from .modes import LADDER, STORAGE_MODES, VOIP_LADDER
 
     available = decoders.available()
     print("| mode | use | kbps | representation | coefficients | frame rate (Hz) | packet (ms) | default decoder "
           "| decoders |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for m in LADDER + VOIP_LADDER:
-        use = "file" if m in LADDER else "stream"
+    for m in STORAGE_MODES + VOIP_LADDER:
+        use = "stream" if m in VOIP_LADDER else "file" if m in LADDER else f"file (representation={m.representation})"
         names = ", ".join(sorted(n for n, c in available.items() if m.representation in c.representations))
         if use == "stream":
             names = "StreamDecoder (causal vocoder)"
         print(f"| {m.id} | {use} | {m.min_kbps:g}–{m.max_kbps:g} | {m.representation} | {m.n_coefs} | {m.group_rate:g} "
-              f"| {m.packet_ms:.0f} | {m.default_decoder if use == 'file' else 'stream'} | {names} |")
+              f"| {m.packet_ms:.0f} | {'stream' if use == 'stream' else m.default_decoder} | {names} |")
     return 0
 
 
@@ -222,8 +224,8 @@ def cmd_eval(args) -> int:
     rates = list(dict.fromkeys(check_kbps(k) for k in args.kbps))
     for spec in args.decoder or []:
         name, steps = ev.split_spec(spec)
-        for k in rates:  # unknown/incompatible decoder or bad steps → usage error
-            decoders.check_steps(decoders.get(name, mode_for(k).representation), steps)
+        for k in rates:  # unknown/incompatible decoder, bad steps or rate → usage error
+            decoders.check_steps(decoders.get(name, mode_for(k, args.representation).representation), steps)
     missing = [m for m in ("pesq", "pystoi") if importlib.util.find_spec(m) is None]
     if missing:
         raise ImportError(f"eval needs {', '.join(missing)}: {ev.INSTALL_HINT}")
@@ -246,7 +248,8 @@ def cmd_eval(args) -> int:
     examples: dict = {}
     bar = tqdm(total=len(rates) * len(decs) * len(files), unit="run", disable=None, file=sys.stderr)
     try:
-        results = ev.evaluate(files, rates, decs, progress=lambda: bar.update(1), examples=examples)
+        results = ev.evaluate(files, rates, decs, progress=lambda: bar.update(1), examples=examples,
+                              representations=[args.representation])
         if args.plot:
             ev.plot(files[0], results, examples, args.plot)
         if args.json:
@@ -278,6 +281,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("inputs", nargs="+")
     p.add_argument("-o", "--output", help="output file, or folder for several inputs / a folder input")
     p.add_argument("--kbps", type=float, default=3.0, help="target average bitrate, 0.3–6 (default 3)")
+    p.add_argument("--representation", choices=REPRESENTATIONS,
+                   help="mel or latent (default: the ladder's choice for the rate; see `ldcodec modes`)")
     _add_batch_options(p)
     p.set_defaults(func=cmd_encode)
 
@@ -304,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rates to evaluate, each 0.3–6 (default 0.6 1.5 3 6)")
     p.add_argument("--decoder", action="append",
                    help="decoder to evaluate, NAME or NAME:STEPS (repeatable; default: each mode's)")
+    p.add_argument("--representation", choices=REPRESENTATIONS, help="encode with this representation")
     p.add_argument("--plot", metavar="PNG", help="write log-mel spectrograms + bitrate–quality curve here")
     p.add_argument("--json", metavar="FILE", help="write means and per-file rows as JSON")
     p.set_defaults(func=cmd_eval)

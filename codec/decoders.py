@@ -23,14 +23,17 @@ class Coded:
     """What a stream carries, dequantised, ready for a decoder.
 
     ``features``: (1, n_mels + 2, frames) log-mel (nats) at 62.5 Hz stacked with [voicing, log-F0
-    octaves]; ``step``: (frames,) quantiser step (nats) of each frame's packet; ``mode``: the
-    stream's ladder rung; ``seed``: the header's seed for generative decoders.
+    octaves] (for latent streams, the latent decoder's mel); ``step``: (frames,) quantiser step of
+    each frame's packet (nats, or latent units); ``mode``: the stream's ladder rung; ``seed``: the
+    header's seed for generative decoders; ``latent``: latent streams' dequantised latent
+    (1, channels, groups) at 12.5 Hz, else None.
     """
 
     features: torch.Tensor
     step: np.ndarray
     mode: Mode
     seed: int
+    latent: torch.Tensor | None = None
 
 
 class Decoder:
@@ -50,10 +53,11 @@ class Decoder:
 
 
 class DirectDecoder(Decoder):
-    """No diffusion: the dequantised log-mel goes straight to the bundle's vocoder (fast path)."""
+    """No diffusion: the dequantised log-mel (or the latent decoder's mel) goes straight to the
+    bundle's vocoder (fast path)."""
 
     name = "direct"
-    representations = ("mel",)
+    representations = ("mel", "latent")
 
     def decode(self, coded, steps):
         with torch.inference_mode():
@@ -89,7 +93,35 @@ class Mel2MelDecoder(Decoder):
             return self.bundle.mel2mel_vocoder(torch.cat([mel, feats[:, n_mels:]], dim=1))[0].numpy()
 
 
-BUILTIN: dict[str, type[Decoder]] = {cls.name: cls for cls in (DirectDecoder, Mel2MelDecoder)}
+class Lat2LatDecoder(Decoder):
+    """Flow matching in the latent domain (``codec.lat2lat``), ``steps`` Euler steps, then the latent
+    decoder and the vocoder. Noise seeded from the header, like mel2mel."""
+
+    name = "lat2lat"
+    representations = ("latent",)
+    default_steps = 4
+
+    def __init__(self, bundle):
+        super().__init__(bundle)
+        if bundle.lat2lat is None:
+            raise ValueError(f"bundle {bundle.name} has no lat2lat model (lat2lat.safetensors); use decoder='direct'")
+
+    def decode(self, coded, steps):
+        from .lat2lat import restore
+
+        d = coded.mode.decimation
+        n_mels = self.bundle.latent.cfg.n_mels
+        aux = coded.features[:, n_mels:]
+        frames = d * coded.latent.shape[-1]
+        group_step = torch.from_numpy(np.ascontiguousarray(coded.step[:frames:d])).float()
+        generator = torch.Generator().manual_seed(coded.seed)
+        with torch.inference_mode():
+            z = restore(self.bundle.lat2lat, coded.latent, aux[..., :frames], group_step, d, steps, generator)
+            mel = self.bundle.latent.decoder(z, aux, group_step[None])
+            return self.bundle.vocoder(torch.cat([mel, aux], dim=1))[0].numpy()
+
+
+BUILTIN: dict[str, type[Decoder]] = {cls.name: cls for cls in (DirectDecoder, Mel2MelDecoder, Lat2LatDecoder)}
 
 
 def available() -> dict[str, type[Decoder]]:

@@ -48,33 +48,54 @@ def split_spec(spec: str | None) -> tuple[str | None, int | None]:
 
 
 def evaluate(files: list[Path], kbps: list[float], decoders: list[str | None], *, mos: bool = False,
-             progress: Callable[[], None] | None = None, examples: dict | None = None) -> list[dict]:
-    """One dict per (rate, decoder spec): asked ``kbps``, ``decoder`` (a spec ``name[:steps]``; None →
-    the mode's default, named), means of ``MEANS`` (+ ``dnsmos`` if ``mos``) over files, and the
-    per-file ``rows``. ``progress()`` is called after each (file, rate, decoder); ``examples``, if
-    given, receives {(kbps, decoder): decode of files[0]}."""
-    results = {(k, d): {"kbps": k, "decoder": d or mode_for(k).default_decoder, "rows": []}
-               for k in kbps for d in decoders}
+             representations: list[str | None] = (None,), progress: Callable[[], None] | None = None,
+             examples: dict | None = None) -> list[dict]:
+    """One dict per (rate, representation, decoder spec) that fits together: asked ``kbps``,
+    ``representation`` (None → the ladder's), ``decoder`` (a spec ``name[:steps]``; None → the mode's
+    default, named), means of ``MEANS`` (+ ``dnsmos`` if ``mos``) over files, and the per-file
+    ``rows``. Combinations that cannot work (a latent stream at 3 kbps, mel2mel on a latent stream)
+    are left out. ``progress()`` is called after each decode; ``examples``, if given, receives
+    {(kbps, decoder): decode of files[0]}."""
+    from .decoders import available
+
+    results = {}
+    for k in kbps:
+        for rep in representations:
+            try:
+                mode = mode_for(k, rep)
+            except ValueError:
+                continue
+            for d in decoders:
+                name = split_spec(d)[0] or mode.default_decoder
+                cls = available().get(name)
+                if cls is None or mode.representation in cls.representations:
+                    results[(k, rep, d)] = {"kbps": k, "representation": mode.representation,
+                                            "decoder": d or mode.default_decoder, "rows": []}
     for i, path in enumerate(files):
         wav = read(path)
         seconds = len(wav) / SAMPLE_RATE
         for k in kbps:
-            t0 = time.perf_counter()
-            data = api.encode(wav, SAMPLE_RATE, kbps=k)
-            t_enc = time.perf_counter() - t0
-            for d in decoders:
-                name, steps = split_spec(d)
+            for rep in representations:
+                todo = [d for d in decoders if (k, rep, d) in results]
+                if not todo:
+                    continue
                 t0 = time.perf_counter()
-                out, _ = api.decode(data, decoder=name, steps=steps)
-                t_dec = time.perf_counter() - t0
-                if i == 0 and examples is not None:
-                    examples[(k, results[(k, d)]["decoder"])] = out
-                results[(k, d)]["rows"].append({
-                    "file": str(path), "seconds": seconds, "bytes": len(data),
-                    "real_kbps": len(data) * 8 / seconds / 1000, **all_metrics(wav, out, mos),
-                    "rtf_enc": t_enc / seconds, "rtf_dec": t_dec / seconds})
-                if progress:
-                    progress()
+                data = api.encode(wav, SAMPLE_RATE, kbps=k, representation=rep)
+                t_enc = time.perf_counter() - t0
+                for d in todo:
+                    r = results[(k, rep, d)]
+                    name, steps = split_spec(d)
+                    t0 = time.perf_counter()
+                    out, _ = api.decode(data, decoder=name, steps=steps)
+                    t_dec = time.perf_counter() - t0
+                    if i == 0 and examples is not None:
+                        examples[(k, r["decoder"])] = out
+                    r["rows"].append({
+                        "file": str(path), "seconds": seconds, "bytes": len(data),
+                        "real_kbps": len(data) * 8 / seconds / 1000, **all_metrics(wav, out, mos),
+                        "rtf_enc": t_enc / seconds, "rtf_dec": t_dec / seconds})
+                    if progress:
+                        progress()
     for r in results.values():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN PESQ (silent/short input) → NaN mean
@@ -87,10 +108,12 @@ def evaluate(files: list[Path], kbps: list[float], decoders: list[str | None], *
 def table(results: list[dict]) -> str:
     """Markdown table of the per-(rate, decoder) means (DNSMOS column when measured)."""
     mos = all("dnsmos" in r for r in results)
-    lines = ["| kbps asked | real kbps | decoder | WB-PESQ | STOI | mel dist | pause dB |" + (" DNSMOS |" if mos else "")
-             + " RTF enc | RTF dec |", "|---|---|---|---|---|---|---|" + ("---|" if mos else "") + "---|---|"]
+    lines = ["| kbps asked | real kbps | representation | decoder | WB-PESQ | STOI | mel dist | pause dB |"
+             + (" DNSMOS |" if mos else "") + " RTF enc | RTF dec |",
+             "|---|---|---|---|---|---|---|---|" + ("---|" if mos else "") + "---|---|"]
     for r in results:
-        lines.append(f"| {r['kbps']:g} | {r['real_kbps']:.2f} | {r['decoder']} | {r['pesq']:.2f} | {r['stoi']:.3f} "
+        lines.append(f"| {r['kbps']:g} | {r['real_kbps']:.2f} | {r['representation']} | {r['decoder']} "
+                     f"| {r['pesq']:.2f} | {r['stoi']:.3f} "
                      f"| {r['mel']:.3f} | {r['pause_db']:+.1f} |" + (f" {r['dnsmos']:.2f} |" if mos else "")
                      + f" {r['rtf_enc']:.3f} | {r['rtf_dec']:.3f} |")
     return "\n".join(lines)

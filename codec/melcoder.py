@@ -1,11 +1,12 @@
-"""Packet payload of the mel representation: quantised cepstral groups + pitch ↔ bytes.
+"""Packet payload of both representations: quantised groups (cepstra or latents) + pitch ↔ bytes.
 
-Payload = step index ``g`` (u8; step = 2^((g - 128) / 16) in natural-log-mel units) followed
-by one range-coded stream of, in order:
+Payload = step index ``g`` (u8; step = 2^((g - 128) / 16) in natural-log-mel units for the mel
+representation, latent units for the latent one) followed by one range-coded stream of, in order:
 
-1. cepstral residuals: coefficients are quantised to integers ``q[t, k] = round(c / (step·w_k))``
-   and coded as closed-loop integer differences from the previous group of the same packet
-   (``r = clip(q[t] - q̂[t-1])``, ``q̂[-1] = 0``), group by group;
+1. residuals: values are quantised to integers ``q[t, k] = round(c / (step·w_k))`` and coded
+   group by group; mel cepstra as closed-loop integer differences from the previous group of the
+   same packet (``r = clip(q[t] - q̂[t-1])``, ``q̂[-1] = 0``), latents as themselves
+   (``r = clip(q[t])``: the 12.5 Hz latent frames are nearly uncorrelated);
 2. one voicing flag per group (Markov tables on the previous flag);
 3. for each voiced group, its pitch index minus the previous voiced group's (the first one
    minus ``pitch.REF_INDEX``).
@@ -69,8 +70,11 @@ def dequantize(q: np.ndarray, weights: np.ndarray, g: int) -> np.ndarray:
     return (q * (step_size(g) * weights)).astype(np.float32)
 
 
-def _residuals(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Closed-loop clipped differences → (residuals, reconstructed q), both (groups, K)."""
+def _residuals(q: np.ndarray, predictive: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Clipped closed-loop differences (or clipped values) → (residuals, reconstructed q), both (groups, K)."""
+    if not predictive:
+        res = np.clip(q, -MAX_RESIDUAL, MAX_RESIDUAL)
+        return res, res
     res = np.empty_like(q)
     rec = np.empty_like(q)
     prev = np.zeros(q.shape[1], dtype=np.int64)
@@ -81,11 +85,12 @@ def _residuals(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def encode_packet(q: np.ndarray, g: int, pitch: np.ndarray, voiced: np.ndarray,
-                  prior=None) -> tuple[bytes, np.ndarray]:
+                  prior=None, predictive: bool = True) -> tuple[bytes, np.ndarray]:
     """Quantised groups (groups, K), pitch indices and voicing (groups,) → (payload bytes,
-    the cepstral integers the decoder will reconstruct). ``prior``: the mode's initial coder
-    states (``entropy.PACKET_PRIORS``; streaming modes only)."""
-    res, rec = _residuals(q)
+    the integers the decoder will reconstruct). ``prior``: the mode's initial coder states
+    (``entropy.PACKET_PRIORS``; streaming modes only). ``predictive``: code differences between
+    groups (mel) or the values themselves (latent)."""
+    res, rec = _residuals(q, predictive)
     flags = voiced.astype(np.int64)
     steps = np.diff(pitch[voiced], prepend=REF_INDEX)[:, None]
     enc = RangeEncoder()
@@ -95,15 +100,17 @@ def encode_packet(q: np.ndarray, g: int, pitch: np.ndarray, voiced: np.ndarray,
     return bytes([g]) + enc.finish(), rec
 
 
-def decode_packet(payload: bytes, groups: int, n_coefs: int,
-                  prior=None) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+def decode_packet(payload: bytes, groups: int, n_coefs: int, prior=None,
+                  predictive: bool = True) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """Payload → (quantised groups (groups, K) int64, step index g, pitch (groups,), voiced (groups,)).
 
     Unvoiced groups repeat the last voiced pitch index (``REF_INDEX`` before the first)."""
     if len(payload) < 1:
         raise MalformedError("mel packet payload is empty")
     dec = RangeDecoder(payload[1:])
-    q = np.cumsum(decode_residuals(dec, groups, n_coefs, prior), axis=0)
+    q = decode_residuals(dec, groups, n_coefs, prior)
+    if predictive:
+        q = np.cumsum(q, axis=0)
     voiced = decode_flags(dec, groups).astype(bool)
     steps = decode_residuals(dec, int(voiced.sum()), 1)[:, 0]
     values = np.concatenate([[REF_INDEX], REF_INDEX + np.cumsum(steps)])

@@ -1,7 +1,9 @@
-"""The bitrate ladder: requested kbps → mode (representation, cepstral size, frame rate, packets).
+"""The bitrate ladder: requested kbps → mode (representation, coded values per group, frame rate, packets).
 
 A mode fixes the bitstream layout; the encoder's rate control then picks the quantiser step
 (per file) so that the achieved rate, counted from file bytes, lands at or under the request.
+Each representation has its own storage modes (``MEL_MODES``, ``LATENT_MODES``); ``LADDER`` is
+the default rung per rate, the one ``codec.encode`` uses unless asked for a representation.
 """
 from __future__ import annotations
 
@@ -14,7 +16,8 @@ MEL_FRAME_RATE = 16000 / MEL_HOP  # 62.5 Hz
 
 @dataclass(frozen=True)
 class Mode:
-    """One rung of the ladder. ``decimation`` mel frames form one coded group."""
+    """One rung of the ladder. ``decimation`` mel frames form one coded group of ``n_coefs`` values
+    (cepstral coefficients for mel modes, latent channels for latent modes)."""
 
     id: int
     min_kbps: float
@@ -36,13 +39,22 @@ class Mode:
         return 1000.0 * self.groups_per_packet / self.group_rate
 
 
-LADDER: tuple[Mode, ...] = (
+MEL_MODES: tuple[Mode, ...] = (
     Mode(0, 0.30, 0.45, "mel", n_coefs=8, decimation=5, groups_per_packet=32, typical_g=163),
     Mode(1, 0.45, 0.90, "mel", n_coefs=12, decimation=3, groups_per_packet=36, typical_g=146),
     Mode(2, 0.90, 2.00, "mel", n_coefs=20, decimation=2, groups_per_packet=32, typical_g=132),
     Mode(3, 2.00, 4.00, "mel", n_coefs=28, decimation=1, groups_per_packet=50, typical_g=117),
     Mode(4, 4.00, 6.00, "mel", n_coefs=48, decimation=1, groups_per_packet=50, typical_g=97),
 )
+# Latent modes: the 16-channel 12.5 Hz latent of ``codec.latent`` (one group = 5 mel frames).
+LATENT_MODES: tuple[Mode, ...] = (
+    Mode(5, 0.30, 0.45, "latent", n_coefs=16, decimation=5, groups_per_packet=32, typical_g=195),
+    Mode(6, 0.45, 0.90, "latent", n_coefs=16, decimation=5, groups_per_packet=32, typical_g=157),
+)
+STORAGE_MODES = MEL_MODES + LATENT_MODES
+# Below 0.9 kbps the latent beats the cepstrum on held-out speech (README, Quality): it is the default there.
+LADDER: tuple[Mode, ...] = LATENT_MODES + MEL_MODES[2:]
+REPRESENTATIONS = ("mel", "latent")
 
 
 # Streaming (VoIP) modes: 48 ms packets of 3 mel frames, raw packets (bitstream.pack_packet).
@@ -64,13 +76,20 @@ def check_kbps(kbps) -> float:
     return k
 
 
-def mode_for(kbps: float) -> Mode:
-    """The ladder rung whose [min_kbps, max_kbps) holds ``kbps`` (the top rung includes 6)."""
+def mode_for(kbps: float, representation: str | None = None) -> Mode:
+    """The rung whose [min_kbps, max_kbps) holds ``kbps`` (the top rung includes 6): from ``LADDER``,
+    or from the modes of ``representation`` ("mel" or "latent") when given."""
     k = check_kbps(kbps)
-    for mode in LADDER:
-        if k < mode.max_kbps:
-            return mode
-    return LADDER[-1]
+    if representation is None:
+        rungs = LADDER
+    elif representation in REPRESENTATIONS:
+        rungs = tuple(m for m in STORAGE_MODES if m.representation == representation)
+    else:
+        raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)} (or None), got {representation!r}")
+    if k > rungs[-1].max_kbps:
+        raise ValueError(f"the {representation} representation covers {rungs[0].min_kbps:g}–{rungs[-1].max_kbps:g} "
+                         f"kbps, not {kbps}")
+    return next((m for m in rungs if k < m.max_kbps), rungs[-1])
 
 
 def voip_mode_for(kbps: float) -> Mode:
@@ -83,7 +102,7 @@ def voip_mode_for(kbps: float) -> Mode:
 
 
 def mode_by_id(mode_id: int) -> Mode:
-    for mode in LADDER + VOIP_LADDER:
+    for mode in STORAGE_MODES + VOIP_LADDER:
         if mode.id == mode_id:
             return mode
     raise KeyError(mode_id)

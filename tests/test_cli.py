@@ -140,9 +140,12 @@ def test_modes_table():
     code, out, err = run("modes")
     assert code == 0 and err == ""
     rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| mode")]
-    assert [int(r.split("|")[1]) for r in rows] == [m.id for m in codec.LADDER + codec.VOIP_LADDER]
-    assert all("direct" in r and "mel2mel" in r for r in rows[: len(codec.LADDER)])
-    assert all("| stream |" in r for r in rows[len(codec.LADDER):])
+    storage = codec.modes.STORAGE_MODES
+    assert [int(r.split("|")[1]) for r in rows] == [m.id for m in storage + codec.VOIP_LADDER]
+    for m, r in zip(storage, rows):
+        assert ("direct, mel2mel" if m.representation == "mel" else "direct, lat2lat") in r
+        assert (" file |" in r) == (m in codec.LADDER)
+    assert all("| stream |" in r for r in rows[len(storage):])
     assert "default decoder" in out.splitlines()[0]
 
 
@@ -190,6 +193,15 @@ def test_kbps_out_of_range_exits_2(tmp_path):
     line = one_line_error(err)
     assert "0.3" in line and "6" in line
     assert not (tmp_path / "x.ldc").exists()
+
+
+def test_encode_latent_representation(tmp_path):
+    out = tmp_path / "lat.ldc"
+    assert run("encode", CLIP, "-o", out, "--kbps", 0.6, "--representation", "latent")[0] == 0
+    code, stdout, _ = run("info", out, "--json")
+    assert code == 0 and json.loads(stdout)["representation"] == "latent"
+    code, _, err = run("encode", CLIP, "-o", tmp_path / "x.ldc", "--kbps", 3, "--representation", "latent")
+    assert code == 2 and "latent representation covers" in one_line_error(err)
 
 
 def test_jobs_zero_exits_2():

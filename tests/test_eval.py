@@ -19,7 +19,8 @@ from cli_run import one_line_error, run
 DATA = Path(__file__).parent / "data"
 KBPS = (0.6, 3.0)
 SECONDS = 4.0
-HEADER = "| kbps asked | real kbps | decoder | WB-PESQ | STOI | mel dist | pause dB | RTF enc | RTF dec |"
+HEADER = ("| kbps asked | real kbps | representation | decoder | WB-PESQ | STOI | mel dist | pause dB | RTF enc "
+          "| RTF dec |")
 
 
 @pytest.fixture(scope="module")
@@ -39,15 +40,15 @@ def test_table(evaluated):
     out, data, _, _ = evaluated
     lines = out.strip().splitlines()
     assert lines[0] == HEADER
-    assert lines[1] == "|---|---|---|---|---|---|---|---|---|"
+    assert lines[1] == "|---|---|---|---|---|---|---|---|---|---|"
     assert len(lines) == 2 + len(KBPS)
     for line, kbps, r in zip(lines[2:], KBPS, data["results"]):
         cells = [c.strip() for c in line.strip("|").split("|")]
-        assert len(cells) == 9
+        assert len(cells) == 10
         assert float(cells[0]) == kbps
-        assert cells[2] == "direct"
+        assert cells[2] == ("latent" if kbps < 0.9 else "mel") and cells[3] == "direct"  # the ladder's choice
         assert float(cells[1]) == pytest.approx(r["real_kbps"], abs=0.006)  # table shows the JSON means
-        assert float(cells[4]) == pytest.approx(r["stoi"], abs=6e-4)
+        assert float(cells[5]) == pytest.approx(r["stoi"], abs=6e-4)
 
 
 def test_json(evaluated):
@@ -127,4 +128,13 @@ def test_decoder_specs_with_steps(tmp_path):
     sf.write(clip, sf.read(DATA / "LJ001-0028.flac", dtype="float32")[0][:24000], 16000)
     code, out, err = run("eval", clip, "--kbps", "3", "--decoder", "direct", "--decoder", "mel2mel:2")
     assert code == 0, err
-    assert [line.split("|")[3].strip() for line in out.strip().splitlines()[2:]] == ["direct", "mel2mel:2"]
+    assert [line.split("|")[4].strip() for line in out.strip().splitlines()[2:]] == ["direct", "mel2mel:2"]
+
+
+def test_representations_and_compatible_decoders(evaluated):
+    """Both representations at one rate: each decoder runs only on the streams it can read."""
+    _, _, _, clip = evaluated
+    results = ev.evaluate([clip], [0.6], ["direct", "mel2mel:2", "lat2lat:2"], representations=["mel", "latent"])
+    assert [(r["representation"], r["decoder"]) for r in results] == [
+        ("mel", "direct"), ("mel", "mel2mel:2"), ("latent", "direct"), ("latent", "lat2lat:2")]
+    assert ev.evaluate([clip], [3.0], ["direct"], representations=["latent"]) == []  # latent stops at 0.9 kbps

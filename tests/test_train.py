@@ -41,3 +41,28 @@ def test_fine_tune_from_shipped_bundle(tmp_path):
     tuned = Bundle.load(tmp_path / "b").vocoder.state_dict()
     # lr 0: the weights are the shipped ones (up to the fp16 storage of bundles)
     assert all(np.allclose(shipped[k], tuned[k], atol=1e-3) for k in shipped)
+
+
+def test_latent_and_lat2lat_recipes(tmp_path):
+    """Latent autoencoder: trains, resumes, exports into a bundle that then makes and reads latent
+    streams; lat2lat trains on that bundle's latent and exports beside it."""
+    import shutil
+
+    from codec.bundle import resolve
+    from codec.train import lat2lat as train_lat2lat, latent as train_latent
+
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    for f in ("config.json", "vocoder.safetensors"):
+        shutil.copy(resolve().path / f, bundle / f)
+    common = ["--data", str(DATA), "--batch", "2", "--segment", "8000", "--threads", "1", "--save-every", "1"]
+    train_latent.main(common + ["--out", str(tmp_path / "lat"), "--steps", "1"])
+    train_latent.main(common + ["--out", str(tmp_path / "lat"), "--steps", "2"])  # resumes
+    train_latent.main(["--export", str(tmp_path / "lat" / "last.safetensors"), str(bundle)])
+    train_lat2lat.main(common + ["--bundle", str(bundle), "--out", str(tmp_path / "l2l"), "--steps", "1"])
+    train_lat2lat.main(["--export", str(tmp_path / "l2l" / "last.safetensors"), str(bundle)])
+    b = Bundle.load(bundle)
+    wav = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
+    data = codec.encode(wav, kbps=0.6, representation="latent", bundle=b)
+    for d in ("direct", "lat2lat"):
+        assert codec.decode(data, bundle=b, decoder=d)[0].shape == wav.shape

@@ -19,6 +19,23 @@ from safetensors.torch import save_file
 ADDONS = ("stream_vocoder", "mel2mel_vocoder")
 
 
+def ema_weights(ckpt: Path) -> tuple[dict, int]:
+    """(EMA weights in fp16, training step) of a checkpoint."""
+    with safe_open(str(ckpt), "pt") as f:
+        return {k[4:]: f.get_tensor(k).half().contiguous() for k in f.keys() if k.startswith("ema.")}, \
+            int(f.metadata()["step"])
+
+
+def addon(ckpt: Path, bundle: Path, name: str) -> None:
+    """A checkpoint's EMA weights + its run's config → ``bundle/NAME.safetensors`` and ``bundle/NAME.json``."""
+    weights, step = ema_weights(ckpt)
+    save_file(weights, str(bundle / f"{name}.safetensors"), metadata={"step": str(step)})
+    config = json.loads((ckpt.parent / "config.json").read_text())
+    config["steps_trained"] = step
+    (bundle / f"{name}.json").write_text(json.dumps(config, indent=1) + "\n")
+    print(f"exported {name} step {step} to {bundle}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint")
@@ -28,16 +45,10 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     ckpt, out = Path(args.checkpoint), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    with safe_open(str(ckpt), "pt") as f:
-        step = int(f.metadata()["step"])
-        weights = {k[4:]: f.get_tensor(k).half().contiguous() for k in f.keys() if k.startswith("ema.")}
-    config = json.loads((ckpt.parent / "config.json").read_text())
     if args.addon:
-        save_file(weights, str(out / f"{args.addon}.safetensors"), metadata={"step": str(step)})
-        (out / f"{args.addon}.json").write_text(json.dumps({"vocoder": config["vocoder"], "steps_trained": step},
-                                                           indent=1) + "\n")
-        print(f"exported {args.addon} step {step} to {out}")
-        return
+        return addon(ckpt, out, args.addon)
+    weights, step = ema_weights(ckpt)
+    config = json.loads((ckpt.parent / "config.json").read_text())
     save_file(weights, str(out / "vocoder.safetensors"), metadata={"step": str(step)})
     config.update(name=args.name, format=1, vocoder_steps=step)
     (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")

@@ -2,7 +2,9 @@
 warm-up + cosine learning rate, the EMA of the weights, logging and checkpoint cadence."""
 from __future__ import annotations
 
+import argparse
 import copy
+import json
 import math
 import os
 import time
@@ -10,11 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from . import checkpoint
+from .data import Corpus
 
 WARMUP_STEPS = 500
 
@@ -30,6 +34,58 @@ class Run:
     def log(self, message: str) -> None:
         if self.rank == 0:
             print(message, flush=True)
+
+
+def parser(doc: str, *, out: str, steps: int, segment: int, exports: bool = True) -> argparse.ArgumentParser:
+    """The options every trainer takes (data, schedule, threads, checkpoints; ``--export`` when the
+    trainer writes a bundle add-on itself), with its defaults."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", action="append", help="DIR[:WEIGHT], repeatable")
+    ap.add_argument("--exclude", default=None, help="regex of file names held out (dev set)")
+    ap.add_argument("--out", default=out)
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--segment", type=int, default=segment, help="samples per crop")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--save-every", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=0)
+    if exports:
+        ap.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "BUNDLE"),
+                        help="write a checkpoint into a bundle and exit")
+    return ap
+
+
+def start(args: argparse.Namespace) -> tuple["Run", Path, Corpus]:
+    """Process set-up, the output folder and the corpus, from :func:`parser`'s options."""
+    run = setup(args.threads, args.seed)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    corpus = Corpus(parse_sources(args.data), args.exclude, seed=args.seed)
+    run.log(f"corpus: {len(corpus.clips)} clips, {corpus.seconds / 60:.1f} min")
+    return run, out, corpus
+
+
+def prepare(run: "Run", out: Path, corpus: Corpus, args: argparse.Namespace, model: torch.nn.Module, name: str,
+            config: dict, betas=(0.9, 0.99)) -> tuple[torch.optim.Optimizer, torch.nn.Module, int]:
+    """Log ``model``'s size, make its AdamW, resume from ``out`` (→ EMA copy and step), write the run's
+    ``config.json`` and reseed the corpus for this (step, rank): → (optimiser, EMA model, step)."""
+    run.log(f"{name}: {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters")
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=betas, weight_decay=0.01)
+    ema, step = resume(run, out, model, opt)
+    if run.rank == 0:
+        (out / "config.json").write_text(json.dumps(config, indent=1))
+    corpus.rng = np.random.default_rng([args.seed, step, run.rank, 1])  # different crops per rank and resume
+    return opt, ema, step
+
+
+def parse_sources(values: list[str]) -> list[tuple[str, float]]:
+    """'DIR' or 'DIR:WEIGHT' → (dir, weight)."""
+    out = []
+    for v in values:
+        folder, _, weight = v.partition(":")
+        out.append((folder, float(weight) if weight else 1.0))
+    return out
 
 
 def setup(threads: int, seed: int) -> Run:

@@ -17,11 +17,8 @@ the ``direct`` decoder will feed it. Works on CPU (``--threads``), one CUDA GPU,
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import json
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,24 +28,14 @@ from .. import pitch
 from ..bundle import Bundle
 from ..mel_repr import degrade
 from ..melcoder import step_size
-from ..modes import LADDER, VOIP_LADDER
+from ..modes import MEL_MODES, VOIP_LADDER
 from ..vocoder import Vocoder, VocoderConfig
 from . import loop
-from .data import Corpus
 from .losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
 
 
-def parse_sources(values: list[str]) -> list[tuple[str, float]]:
-    """'DIR' or 'DIR:WEIGHT' → (dir, weight)."""
-    out = []
-    for v in values:
-        folder, _, weight = v.partition(":")
-        out.append((folder, float(weight or 1)))
-    return out
-
-
 def codec_features(wav: torch.Tensor, mel: torch.Tensor, rng: np.random.Generator, p_clean: float,
-                   ladder=LADDER, causal: bool = False, restore=None) -> torch.Tensor:
+                   ladder=MEL_MODES, causal: bool = False, restore=None) -> torch.Tensor:
     """(B, samples), (B, n_mels, frames) → vocoder input (B, n_mels + 2, frames) as the decoder sees it.
 
     Per example: with probability ``p_clean`` the exact mel (pitch at the full frame rate), else
@@ -88,49 +75,34 @@ def mel2mel_restorer(bundle: Bundle, steps: int, rng: np.random.Generator):
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", action="append", required=True, help="DIR[:WEIGHT], repeatable")
-    ap.add_argument("--exclude", default=None, help="regex of file names held out (dev set)")
-    ap.add_argument("--out", default="runs/vocoder")
-    ap.add_argument("--steps", type=int, default=30000)
-    ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--segment", type=int, default=8192, help="samples per crop")
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap = loop.parser(__doc__, out="runs/vocoder", steps=30000, segment=8192, exports=False)
     ap.add_argument("--p-clean", type=float, default=0.3)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--save-every", type=int, default=500)
-    ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--init", help="start from this bundle's vocoder (fine-tuning) instead of random weights")
     ap.add_argument("--causal", action="store_true",
                     help="streaming vocoder: causal convolutions, trained on the VoIP modes' features")
     ap.add_argument("--mel2mel", action="store_true",
                     help="vocoder for the mel2mel decoder: quantised examples go through --init's mel2mel (4 steps)")
     args = ap.parse_args(argv)
+    if not args.data:
+        ap.error("--data is required")
     if args.mel2mel and not args.init:
         ap.error("--mel2mel needs --init BUNDLE (the bundle whose mel2mel model feeds the vocoder)")
 
-    run = loop.setup(args.threads, args.seed)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    corpus = Corpus(parse_sources(args.data), args.exclude, seed=args.seed)
-    run.log(f"corpus: {len(corpus.clips)} clips, {corpus.seconds / 60:.1f} min")
+    run, out, corpus = loop.start(args)
     init = Bundle.load(args.init) if args.init else None
     mel_cfg = init.mel_config if init else MelConfig()
     voc_cfg = VocoderConfig(**init.config["vocoder"]) if init else VocoderConfig()
     if args.causal:
         voc_cfg = dataclasses.replace(voc_cfg, causal=True)
-    ladder = VOIP_LADDER if args.causal else LADDER
+    ladder = VOIP_LADDER if args.causal else MEL_MODES
     logmel = LogMel(mel_cfg).to(run.device)
     model = Vocoder(voc_cfg).to(run.device)
     if init:
         model.load_state_dict(init.vocoder.state_dict())
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.8, 0.99), weight_decay=0.01)
+    opt, ema, step = loop.prepare(run, out, corpus, args, model, "vocoder",
+                                  {"mel": asdict(mel_cfg), "vocoder": asdict(voc_cfg)}, betas=(0.8, 0.99))
     stft_loss, mel_loss = MultiResolutionSTFTLoss().to(run.device), MultiScaleMelLoss().to(run.device)
-    ema, step = loop.resume(run, out, model, opt)
-    if run.rank == 0:
-        (out / "config.json").write_text(json.dumps({"mel": asdict(mel_cfg), "vocoder": asdict(voc_cfg)}, indent=1))
-    rng = np.random.default_rng([args.seed, step, run.rank])  # different crops per rank and resume
-    corpus.rng = np.random.default_rng([args.seed, step, run.rank, 1])
+    rng = np.random.default_rng([args.seed, step, run.rank])  # different degradations per rank and resume
     restore = mel2mel_restorer(init, 4, rng) if args.mel2mel else None
 
     def batch_loss(net):

@@ -2,9 +2,9 @@
 
     python tests/vectors/make_codec_vectors.py [--force]
 
-For each rate: ``v1_codec_<bps>bps.ldc`` made by ``codec.encode`` from a shipped test clip, and a
-JSON with the header, each packet's step index and the SHA-256 of its decoded integer symbols
-(cepstral integers, voiced pitch indices, voicing flags),
+For each (rate, representation): ``v1_codec_[latent_]<bps>bps.ldc`` made by ``codec.encode`` from a
+shipped test clip, and a JSON with the header, each packet's step index and the SHA-256 of its
+decoded integer symbols (cepstral or latent integers, voiced pitch indices, voicing flags),
 plus the SHA-256 of the full decode with the bundle named in the header.
 """
 import argparse
@@ -25,7 +25,7 @@ from codec.modes import MEL_HOP
 
 HERE = Path(__file__).parent
 CLIP = HERE.parent / "data" / "LJ001-0029.flac"
-RATES = (0.3, 3.0)
+VECTORS = ((0.3, "mel"), (3.0, "mel"), (0.3, "latent"))  # existing ones are kept
 
 
 def describe(data: bytes) -> dict:
@@ -37,7 +37,7 @@ def describe(data: bytes) -> dict:
     packets = []
     for i, p in enumerate(c.packets):
         n = min(mode.groups_per_packet, groups - i * mode.groups_per_packet)
-        q, g, pitch, voiced = decode_packet(p.payload, n, mode.n_coefs)
+        q, g, pitch, voiced = decode_packet(p.payload, n, mode.n_coefs, predictive=mode.representation == "mel")
         symbols = np.concatenate([q.reshape(-1), pitch[voiced], voiced]).astype("<i8")
         packets.append({"g": int(g), "groups": n, "voiced": int(voiced.sum()),
                         "symbols_sha256": hashlib.sha256(symbols.tobytes()).hexdigest()})
@@ -51,11 +51,12 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     wav, sr = sf.read(CLIP, dtype="float32")
-    for kbps in RATES:
-        stem = HERE / f"v1_codec_{round(kbps * 1000)}bps"
+    for kbps, representation in VECTORS:
+        stem = HERE / f"v1_codec_{'latent_' if representation == 'latent' else ''}{round(kbps * 1000)}bps"
         if stem.with_suffix(".ldc").exists() and not args.force:
-            raise SystemExit(f"{stem}.ldc exists: golden vectors are frozen (use --force only for a new format)")
-        data = codec.encode(wav, sr, kbps=kbps)
+            print(f"{stem}.ldc exists: golden vectors are frozen (use --force only for a new format)")
+            continue
+        data = codec.encode(wav, sr, kbps=kbps, representation=representation)
         out, _ = codec.decode(data)
         doc = describe(data)
         doc.update(file=stem.with_suffix(".ldc").name, kbps=kbps,

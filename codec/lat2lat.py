@@ -1,0 +1,34 @@
+"""lat2lat: conditional flow matching in the latent domain (restores what latent quantisation removed).
+
+The same velocity network as mel2mel (:class:`codec.mel2mel.Mel2Mel`, with ``n_mels`` = latent
+channels) runs on the 12.5 Hz latent measured in quantiser steps (``z / step``), where every
+stream's rounding error lies in [-0.5, 0.5] whatever its rate. It carries the prior
+``q + sigma · noise`` around the received integers ``q`` to an estimate of the encoder's
+unrounded latent; the latent decoder then turns that into a mel for the vocoder. Conditioning
+(channel concat): ``q``, the pitch rows averaged over each group, and the quantiser rows.
+
+Shapes: latents ``(batch, channels, groups)``; pitch rows ``(batch, 2, frames)``.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .mel2mel import Mel2Mel, quantiser_rows
+
+
+def condition(q: torch.Tensor, aux: torch.Tensor, group_step: torch.Tensor, decimation: int) -> torch.Tensor:
+    """(B, C, L) latent in steps, (B, 2, frames) pitch rows, (L,) steps → (B, C + 2 + 3, L) conditioning."""
+    groups = q.shape[-1]
+    aux = F.pad(aux, (0, groups * decimation - aux.shape[-1]), mode="replicate")
+    pooled = F.avg_pool1d(aux, decimation)[..., :groups]
+    rows = quantiser_rows(group_step, q.shape[1], decimation, groups).to(q).expand(q.shape[0], -1, -1)
+    return torch.cat([q, pooled, rows], dim=1)
+
+
+def restore(model: Mel2Mel, latent: torch.Tensor, aux: torch.Tensor, group_step: torch.Tensor, decimation: int,
+            steps: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Dequantised latent (B, C, L) → restored latent (B, C, L) after ``steps`` Euler steps."""
+    scale = group_step.to(latent).reshape(1, 1, -1)
+    cond = condition(latent / scale, aux, group_step, decimation)
+    return model.sample(cond, steps, generator) * scale

@@ -1,0 +1,112 @@
+"""The latent representation (modes 5–6) and the lat2lat decoder: rate, ids, quality, reproducibility."""
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import bitstream
+import codec
+from codec.bundle import Bundle, shipped_bundles
+from codec.latent import LatentAutoencoder, LatentConfig
+from codec.metrics import all_metrics
+
+
+@pytest.fixture(scope="module")
+def streams(clip):
+    return {k: codec.encode(clip, 16000, kbps=k, representation="latent") for k in (0.3, 0.6)}
+
+
+def test_rate_and_header(clip, streams):
+    seconds = len(clip) / 16000
+    for k, data in streams.items():
+        real = len(data) * 8 / seconds / 1000
+        assert 0.85 * k <= real <= k, (k, real)
+        facts = codec.info(data)
+        assert facts["representation"] == "latent" and facts["mode_id"] == codec.mode_for(k, "latent").id
+
+
+def test_stream_names_the_latent_weights(streams):
+    """A latent stream's bundle id covers the autoencoder: a mel stream's id does not match it."""
+    b = Bundle.load(shipped_bundles()[0])
+    assert codec.info(streams[0.3])["bundle_id"] == b.stream_id("latent").hex() != b.id.hex()
+
+
+def test_deterministic_decode(clip, streams):
+    a, sr = codec.decode(streams[0.6])
+    b, _ = codec.decode(streams[0.6])
+    assert sr == 16000 and a.shape == clip.shape and np.array_equal(a, b)
+
+
+def test_lat2lat_quality_floor(clips):
+    """Held-out real speech at 0.3 kbps decoded by lat2lat (tests/data mean, lat2lat step 3000:
+    STOI 0.630, mel distance 0.943; the direct path's floors are in test_codec.py)."""
+    m = [all_metrics(w, codec.decode(codec.encode(w, 16000, kbps=0.3), decoder="lat2lat")[0]) for w in clips]
+    stoi, mel = np.mean([x["stoi"] for x in m]), np.mean([x["mel"] for x in m])
+    assert stoi >= 0.60 and mel <= 0.98, (stoi, mel)
+
+
+def test_lat2lat_seeded_and_steps(clip, streams):
+    data = streams[0.3]
+    a, _ = codec.decode(data, decoder="lat2lat")
+    b, _ = codec.decode(data, decoder="lat2lat")
+    assert a.shape == clip.shape and np.isfinite(a).all() and np.array_equal(a, b)
+    one, _ = codec.decode(data, decoder="lat2lat", steps=1)
+    assert not np.array_equal(a, one)
+    reseeded = codec.encode(clip, 16000, kbps=0.3, representation="latent", seed=5)
+    assert not np.array_equal(a, codec.decode(reseeded, decoder="lat2lat")[0])
+
+
+def test_silence_stays_silent(clip):
+    """A 1 s digital pause inside speech stays silent with both latent decoders."""
+    wav = np.concatenate([clip[:32000], np.zeros(16000, np.float32), clip[32000:64000]])
+    data = codec.encode(wav, 16000, kbps=0.3, representation="latent")
+    pause = slice(32000 + 3200, 48000 - 3200)
+    for d in ("direct", "lat2lat"):
+        out = codec.decode(data, decoder=d)[0][pause]
+        assert 20 * np.log10(np.sqrt(np.mean(out ** 2)) + 1e-9) < -50, d
+
+
+def test_decoder_and_representation_errors(clip, streams):
+    with pytest.raises(ValueError, match="compatible decoders: direct, lat2lat"):
+        codec.decode(streams[0.3], decoder="mel2mel")
+    with pytest.raises(ValueError, match="compatible decoders: direct, mel2mel"):
+        codec.decode(codec.encode(clip, 16000, kbps=0.3, representation="mel"), decoder="lat2lat")
+    with pytest.raises(ValueError, match="latent representation covers 0.3–0.9 kbps"):
+        codec.encode(clip, 16000, kbps=3, representation="latent")
+    with pytest.raises(ValueError, match="representation must be one of mel, latent"):
+        codec.encode(clip, 16000, kbps=3, representation="cepstrum")
+
+
+def test_bundle_without_latent(clip, streams, tmp_path):
+    """A bundle without the autoencoder cannot make or read latent streams, and says so."""
+    src = shipped_bundles()[0]
+    for f in ("config.json", "vocoder.safetensors"):
+        shutil.copy(src / f, tmp_path / f)
+    with pytest.raises(FileNotFoundError, match="no latent autoencoder"):
+        codec.encode(clip, 16000, kbps=0.3, representation="latent", bundle=tmp_path)
+    with pytest.raises(bitstream.BundleMismatchError, match="without a latent model"):
+        codec.decode(streams[0.3], bundle=tmp_path)
+
+
+def test_damaged_packet_concealed_as_silence(clip):
+    data = bytearray(codec.encode(np.tile(clip, 2), 16000, kbps=0.6, representation="latent"))
+    c = bitstream.read_file(bytes(data))
+    assert len(c.packets) >= 2
+    data[-5] ^= 0xFF  # inside the last packet
+    with pytest.warns(codec.DamagedStreamWarning):
+        out, _ = codec.decode(bytes(data), strict=False)
+    assert np.isfinite(out).all()
+
+
+def test_noise_injection_training_pass():
+    """The training pass: noisy latent → mel of the input's shape, and positive bits that grow as the step shrinks."""
+    torch.manual_seed(0)
+    model = LatentAutoencoder(LatentConfig(dim=32, intermediate=64, enc_layers=1, dec_layers=1))
+    mel = torch.randn(2, 80, 50) - 5
+    aux = torch.zeros(2, 2, 50)
+    rec, bits_coarse = model(mel, aux, torch.tensor([4.0, 4.0]))
+    _, bits_fine = model(mel, aux, torch.tensor([0.25, 0.25]))
+    assert rec.shape == mel.shape and (bits_coarse > 0).all() and (bits_fine > bits_coarse).all()
+    rec.mean().backward()
+    assert model.encoder.embed.weight.grad is not None
