@@ -66,3 +66,17 @@ def test_latent_and_lat2lat_recipes(tmp_path):
     data = codec.encode(wav, kbps=0.6, representation="latent", bundle=b)
     for d in ("direct", "lat2lat"):
         assert codec.decode(data, bundle=b, decoder=d)[0].shape == wav.shape
+
+
+def test_adversarial_fine_tune_resumes_discriminators(tmp_path):
+    from codec.bundle import resolve
+
+    out = tmp_path / "gan"
+    args = ["--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "4096", "--threads", "1",
+            "--save-every", "1", "--adversarial", "--init", str(resolve().path)]
+    vocoder.main(args + ["--steps", "1"])
+    with safe_open(str(out / "discriminators.safetensors"), "pt") as f:
+        assert f.metadata()["step"] == "1" and any(k.startswith("opt.") for k in f.keys())
+    vocoder.main(args + ["--steps", "2"])
+    with safe_open(str(out / "discriminators.safetensors"), "pt") as f:
+        assert f.metadata()["step"] == "2"

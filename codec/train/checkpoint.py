@@ -9,11 +9,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 
-def save(path: str | Path, model: torch.nn.Module, ema: torch.nn.Module, opt: torch.optim.Optimizer,
+def save(path: str | Path, model: torch.nn.Module, ema: torch.nn.Module | None, opt: torch.optim.Optimizer,
          step: int, extra: dict | None = None) -> None:
-    """Atomically write ``path`` (model.*, ema.*, opt.<param index>.<state>) + JSON metadata."""
+    """Atomically write ``path`` (model.*, ema.* unless None, opt.<param index>.<state>) + JSON metadata."""
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
-    tensors.update({f"ema.{k}": v.detach().contiguous() for k, v in ema.state_dict().items()})
+    if ema is not None:
+        tensors.update({f"ema.{k}": v.detach().contiguous() for k, v in ema.state_dict().items()})
     for i, state in opt.state_dict()["state"].items():
         for name, value in state.items():
             tensors[f"opt.{i}.{name}"] = torch.as_tensor(value).detach().clone().contiguous()
@@ -23,13 +24,14 @@ def save(path: str | Path, model: torch.nn.Module, ema: torch.nn.Module, opt: to
     os.replace(tmp, path)
 
 
-def load(path: str | Path, model: torch.nn.Module, ema: torch.nn.Module, opt: torch.optim.Optimizer) -> int:
+def load(path: str | Path, model: torch.nn.Module, ema: torch.nn.Module | None, opt: torch.optim.Optimizer) -> int:
     """Restore everything :func:`save` wrote; returns the step to continue from."""
     from safetensors import safe_open
 
     tensors = load_file(str(path))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    if ema is not None:
+        ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
     sd = opt.state_dict()
     state: dict[int, dict] = {}
     for key, value in tensors.items():

@@ -119,9 +119,10 @@ def resume(run: Run, out: Path, model: torch.nn.Module, opt: torch.optim.Optimiz
 
 def fit(run: Run, model: torch.nn.Module, ema: torch.nn.Module, opt: torch.optim.Optimizer, out: Path, step: int,
         steps: int, base_lr: float, batch_loss: Callable[[torch.nn.Module], torch.Tensor], *, clip: float,
-        save_every: int) -> None:
+        save_every: int, on_save: Callable[[int], None] | None = None) -> None:
     """Train ``model`` from ``step`` to ``steps``; ``batch_loss(net)`` draws a batch and returns its
-    loss (``net`` is the DDP wrapper under ``torchrun``). Rank 0 saves ``out/last.safetensors``."""
+    loss (``net`` is the DDP wrapper under ``torchrun``). Rank 0 saves ``out/last.safetensors``
+    (and calls ``on_save(step)`` for state of its own, e.g. discriminators)."""
     net = DistributedDataParallel(model) if run.world > 1 else model
     t0, running = time.time(), 0.0
     while step < steps:
@@ -144,5 +145,7 @@ def fit(run: Run, model: torch.nn.Module, ema: torch.nn.Module, opt: torch.optim
             running, t0 = 0.0, time.time()
         if run.rank == 0 and (step % save_every == 0 or step == steps):
             checkpoint.save(out / "last.safetensors", model, ema, opt, step)
+            if on_save:
+                on_save(step)
     if run.world > 1:
         dist.destroy_process_group()

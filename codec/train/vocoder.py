@@ -11,6 +11,10 @@ The streaming (causal) vocoder fine-tunes from a bundle's offline one:
 
     python -m codec.train.vocoder --causal --init codec/bundles/default --data ... --out runs/stream_vocoder
 
+Adversarial fine-tuning (``--adversarial``): multi-period + multi-resolution discriminators
+(``discriminators.py``), least-squares GAN + feature matching beside the spectral losses; the
+discriminators' state is kept in ``OUT/discriminators.safetensors``.
+
 Resumes from ``OUT/last.safetensors`` when it exists. Each batch mixes clean mels with mels
 passed through the codec's quantiser at the ladder's operating points, so the vocoder learns to render what
 the ``direct`` decoder will feed it. Works on CPU (``--threads``), one CUDA GPU, or several under ``torchrun``.
@@ -19,9 +23,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import torch
+from torch.nn.parallel import DistributedDataParallel
 
 from ..features import LogMel, MelConfig
 from .. import pitch
@@ -30,7 +36,8 @@ from ..mel_repr import degrade
 from ..melcoder import step_size
 from ..modes import MEL_MODES, VOIP_LADDER
 from ..vocoder import Vocoder, VocoderConfig
-from . import loop
+from . import checkpoint, loop
+from .discriminators import Discriminators, discriminator_loss, generator_loss
 from .losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
 
 
@@ -74,12 +81,44 @@ def mel2mel_restorer(bundle: Bundle, steps: int, rng: np.random.Generator):
     return restore
 
 
+RECON_WEIGHT = 15.0  # spectral losses vs the adversarial (1) and feature-matching (2) terms
+
+
+class Adversary:
+    """The discriminators, their optimiser and checkpoint; calling it trains them one step on
+    (real, generated) and returns the generator's adversarial + feature-matching loss."""
+
+    def __init__(self, path: Path, lr: float, run: loop.Run):
+        self.path, self.run = path, run
+        self.disc = Discriminators().to(run.device)
+        self.opt = torch.optim.AdamW(self.disc.parameters(), lr=lr, betas=(0.8, 0.99), weight_decay=0.01)
+        if path.exists():
+            checkpoint.load(path, self.disc, None, self.opt)
+            run.log(f"discriminators resumed from {path}")
+        self.net = DistributedDataParallel(self.disc) if run.world > 1 else self.disc
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        d_loss = discriminator_loss(self.net(x), self.net(y.detach()))
+        self.opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt.step()
+        with torch.no_grad():
+            real = self.net(x)
+        adv, fm = generator_loss(real, self.net(y))
+        return adv + 2 * fm
+
+    def save(self, step: int) -> None:
+        checkpoint.save(self.path, self.disc, None, self.opt, step)
+
+
 def main(argv=None) -> None:
     ap = loop.parser(__doc__, out="runs/vocoder", steps=30000, segment=8192, exports=False)
     ap.add_argument("--p-clean", type=float, default=0.3)
     ap.add_argument("--init", help="start from this bundle's vocoder (fine-tuning) instead of random weights")
     ap.add_argument("--causal", action="store_true",
                     help="streaming vocoder: causal convolutions, trained on the VoIP modes' features")
+    ap.add_argument("--adversarial", action="store_true",
+                    help="add discriminators (GAN fine-tuning; start from --init or a trained checkpoint)")
     ap.add_argument("--mel2mel", action="store_true",
                     help="vocoder for the mel2mel decoder: quantised examples go through --init's mel2mel (4 steps)")
     args = ap.parse_args(argv)
@@ -104,6 +143,7 @@ def main(argv=None) -> None:
     stft_loss, mel_loss = MultiResolutionSTFTLoss().to(run.device), MultiScaleMelLoss().to(run.device)
     rng = np.random.default_rng([args.seed, step, run.rank])  # different degradations per rank and resume
     restore = mel2mel_restorer(init, 4, rng) if args.mel2mel else None
+    gan = Adversary(out / "discriminators.safetensors", args.lr, run) if args.adversarial else None
 
     def batch_loss(net):
         wav = torch.from_numpy(corpus.batch(args.batch, args.segment)).to(run.device)
@@ -111,9 +151,11 @@ def main(argv=None) -> None:
             feats = codec_features(wav, logmel(wav), rng, args.p_clean, ladder, args.causal, restore)
         y = net(feats)
         x = wav[:, : y.shape[-1]]
-        return mel_loss(y, x) + stft_loss(y, x)
+        spectral = mel_loss(y, x) + stft_loss(y, x)
+        return RECON_WEIGHT * spectral + gan(x, y) if gan else spectral
 
-    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=10.0, save_every=args.save_every)
+    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=10.0, save_every=args.save_every,
+             on_save=gan.save if gan else None)
 
 if __name__ == "__main__":
     main()
