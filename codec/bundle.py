@@ -1,6 +1,6 @@
 """Model bundles: a folder with ``config.json``, ``vocoder.safetensors`` and ``MODEL_CARD.md``, plus
 optional add-ons (``NAME.json`` + ``NAME.safetensors``: ``latent``, ``mel2mel``, ``lat2lat``,
-``stream_vocoder``, ``mel2mel_vocoder``).
+``stream_vocoder``, ``mel2mel_vocoder``, ``direct_vocoder``).
 
 The bundle id (8 bytes, written into every file header) is the start of the SHA-256 of
 ``config.json`` and the vocoder weights, so a stream always names the weights it was made for.
@@ -92,6 +92,12 @@ class Bundle:
     def stream_vocoder(self) -> Vocoder | None:
         """The causal vocoder for streaming (``stream_vocoder.json`` + ``.safetensors``), or None."""
         return self._addon("stream_vocoder", lambda c: Vocoder(VocoderConfig(**c["vocoder"])))
+
+    @cached_property
+    def direct_vocoder(self) -> Vocoder:
+        """The vocoder that renders decoded mels (``direct``, ``lat2lat``): the ``direct_vocoder`` add-on
+        (e.g. adversarially fine-tuned) if shipped, else the main one."""
+        return self._addon("direct_vocoder", lambda c: Vocoder(VocoderConfig(**c["vocoder"]))) or self.vocoder
 
     @cached_property
     def mel2mel_vocoder(self) -> Vocoder:

@@ -61,7 +61,7 @@ class DirectDecoder(Decoder):
 
     def decode(self, coded, steps):
         with torch.inference_mode():
-            return self.bundle.vocoder(coded.features)[0].numpy()
+            return self.bundle.direct_vocoder(coded.features)[0].numpy()
 
 
 class Mel2MelDecoder(Decoder):
@@ -118,7 +118,7 @@ class Lat2LatDecoder(Decoder):
         with torch.inference_mode():
             z = restore(self.bundle.lat2lat, coded.latent, aux[..., :frames], group_step, d, steps, generator)
             mel = self.bundle.latent.decoder(z, aux, group_step[None])
-            return self.bundle.vocoder(torch.cat([mel, aux], dim=1))[0].numpy()
+            return self.bundle.direct_vocoder(torch.cat([mel, aux], dim=1))[0].numpy()
 
 
 BUILTIN: dict[str, type[Decoder]] = {cls.name: cls for cls in (DirectDecoder, Mel2MelDecoder, Lat2LatDecoder)}

@@ -5,7 +5,7 @@ quantises them with a uniform step (``round(z / step)``) and entropy-codes the i
 replaces rounding by additive uniform noise of the same width (noise-injection quantisation) and
 adds a rate term, the bits of the noisy latent under a learned per-channel Laplace density, so
 the latent is smooth and cheap to code (arXiv 2504.08470). The step is drawn per example over a
-16× range and fed to the decoder, so one model serves every latent rate; the decoder also sees the
+20× range (``STEP_RANGE``) and fed to the decoder, so one model serves every latent rate; the decoder also sees the
 pitch rows the stream carries as side information.
 
 Shapes: mel ``(batch, n_mels, frames)`` in nats; latent ``(batch, channels, frames / stride)``;

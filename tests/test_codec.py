@@ -145,6 +145,23 @@ def test_wrong_bundle_is_clear_error(coded, tmp_path):
         codec.decode(data2)
 
 
+def test_direct_vocoder_addon_renders_without_changing_the_id(coded, tmp_path):
+    """A ``direct_vocoder`` add-on (e.g. adversarially tuned) renders direct decodes; the bundle id,
+    and so every existing file, is unchanged."""
+    from codec.bundle import Bundle, shipped_bundles
+
+    src = shipped_bundles()[0]
+    for f in ("config.json", "vocoder.safetensors"):
+        shutil.copy(src / f, tmp_path / f)
+    data, _ = coded[3.0][0]
+    plain = codec.decode(data, bundle=tmp_path)[0]
+    for suffix in (".json", ".safetensors"):  # any vocoder of the same shape will do
+        shutil.copy(src / f"mel2mel_vocoder{suffix}", tmp_path / f"direct_vocoder{suffix}")
+    assert Bundle.load(tmp_path).id == Bundle.load(src).id
+    tuned = codec.decode(data, bundle=tmp_path)[0]
+    assert tuned.shape == plain.shape and not np.array_equal(tuned, plain)
+
+
 def test_decoder_choice_errors(coded):
     data, _ = coded[3.0][0]
     with pytest.raises(ValueError, match="compatible|decoders for"):

@@ -1,7 +1,7 @@
 """Train the lat2lat flow-matching decoder: rounded latent (+ pitch, quantiser) → unrounded latent.
 
     python -m codec.train.lat2lat --bundle codec/bundles/default --data ../shared/data/synthetic \
-        --data ../shared/data/real/ljspeech:8 --exclude 'LJ001-00(2[5-9]|3)' --out runs/lat2lat --steps 4000
+        --data ../shared/data/real/ljspeech:8 --exclude 'LJ001-00(2[5-9]|3)' --out runs/lat2lat --steps 3000
     python -m codec.train.lat2lat --export runs/lat2lat/last.safetensors codec/bundles/default
 
 The bundle's latent encoder (frozen) makes the targets; the step of each example is drawn over
@@ -25,7 +25,7 @@ from .latent import pitch_rows
 
 
 def main(argv=None) -> None:
-    ap = loop.parser(__doc__, out="runs/lat2lat", steps=4000, segment=40960)
+    ap = loop.parser(__doc__, out="runs/lat2lat", steps=3000, segment=40960)
     ap.add_argument("--bundle", help="bundle whose latent autoencoder defines the latent")
     args = ap.parse_args(argv)
     if args.export:

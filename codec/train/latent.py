@@ -1,7 +1,7 @@
 """Train the latent autoencoder (mel → 12.5 Hz latent → mel) with noise-injection quantisation and a rate term.
 
     python -m codec.train.latent --data ../shared/data/synthetic --data ../shared/data/real/ljspeech:8 \
-        --exclude 'LJ001-00(2[5-9]|3)' --out runs/latent --steps 8000 --threads 2
+        --exclude 'LJ001-00(2[5-9]|3)' --out runs/latent --steps 6000 --threads 2
     python -m codec.train.latent --export runs/latent/last.safetensors codec/bundles/default
 
 Loss: L1 between the decoded and the clean log-mel (nats) + ``--rate-weight`` × bits per latent
@@ -32,7 +32,7 @@ def pitch_rows(wav: torch.Tensor, frames: int, decimation: int) -> torch.Tensor:
 
 
 def main(argv=None) -> None:
-    ap = loop.parser(__doc__, out="runs/latent", steps=8000, segment=32000)
+    ap = loop.parser(__doc__, out="runs/latent", steps=6000, segment=32000)
     ap.add_argument("--rate-weight", type=float, default=0.003, help="loss per bit per latent frame")
     args = ap.parse_args(argv)
     if args.export:
