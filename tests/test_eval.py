@@ -46,7 +46,7 @@ def test_table(evaluated):
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert len(cells) == 10
         assert float(cells[0]) == kbps
-        assert cells[2] == ("latent" if kbps < 0.9 else "mel") and cells[3] == "direct"  # the ladder's choice
+        assert cells[2] == ("latent" if kbps < 1.3 else "mel") and cells[3] == "direct"  # the ladder's choice
         assert float(cells[1]) == pytest.approx(r["real_kbps"], abs=0.006)  # table shows the JSON means
         assert float(cells[5]) == pytest.approx(r["stoi"], abs=6e-4)
 
@@ -137,4 +137,4 @@ def test_representations_and_compatible_decoders(evaluated):
     results = ev.evaluate([clip], [0.6], ["direct", "mel2mel:2", "lat2lat:2"], representations=["mel", "latent"])
     assert [(r["representation"], r["decoder"]) for r in results] == [
         ("mel", "direct"), ("mel", "mel2mel:2"), ("latent", "direct"), ("latent", "lat2lat:2")]
-    assert ev.evaluate([clip], [3.0], ["direct"], representations=["latent"]) == []  # latent stops at 0.9 kbps
+    assert ev.evaluate([clip], [3.0], ["direct"], representations=["latent"]) == []  # latent stops at 1.3 kbps

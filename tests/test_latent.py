@@ -1,4 +1,4 @@
-"""The latent representation (modes 5–6) and the lat2lat decoder: rate, ids, quality, reproducibility."""
+"""The latent representation (modes 5–7) and the lat2lat decoder: rate, ids, quality, reproducibility."""
 import shutil
 
 import numpy as np
@@ -72,7 +72,7 @@ def test_decoder_and_representation_errors(clip, streams):
         codec.decode(streams[0.3], decoder="mel2mel")
     with pytest.raises(ValueError, match="compatible decoders: direct, mel2mel"):
         codec.decode(codec.encode(clip, 16000, kbps=0.3, representation="mel"), decoder="lat2lat")
-    with pytest.raises(ValueError, match="latent representation covers 0.3–0.9 kbps"):
+    with pytest.raises(ValueError, match="latent representation covers 0.3–1.3 kbps"):
         codec.encode(clip, 16000, kbps=3, representation="latent")
     with pytest.raises(ValueError, match="representation must be one of mel, latent"):
         codec.encode(clip, 16000, kbps=3, representation="cepstrum")

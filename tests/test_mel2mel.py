@@ -16,7 +16,7 @@ DATA = Path(__file__).parent / "data"
 
 @pytest.fixture(scope="module")
 def stream(clip):
-    return codec.encode(clip, 16000, kbps=1.2)
+    return codec.encode(clip, 16000, kbps=1.2, representation="mel")
 
 
 def test_reproducible_and_seeded_from_header(clip, stream):
@@ -24,7 +24,7 @@ def test_reproducible_and_seeded_from_header(clip, stream):
     b, _ = codec.decode(stream, decoder="mel2mel")
     assert a.shape == clip.shape and np.isfinite(a).all()
     assert np.array_equal(a, b)  # same stream, same machine: same samples
-    reseeded, _ = codec.decode(codec.encode(clip, 16000, kbps=1.2, seed=7), decoder="mel2mel")
+    reseeded, _ = codec.decode(codec.encode(clip, 16000, kbps=1.2, representation="mel", seed=7), decoder="mel2mel")
     assert not np.array_equal(a, reseeded)
 
 
@@ -41,7 +41,8 @@ def test_steps_knob(clip, stream):
 def test_quality_floor(clips):
     """Held-out real speech at 1.2 kbps (tests/data mean, mel2mel step 3500 with its fine-tuned
     vocoder: STOI 0.756, mel distance 0.592)."""
-    m = [all_metrics(w, codec.decode(codec.encode(w, 16000, kbps=1.2), decoder="mel2mel")[0]) for w in clips]
+    m = [all_metrics(w, codec.decode(codec.encode(w, 16000, kbps=1.2, representation="mel"), decoder="mel2mel")[0])
+         for w in clips]
     stoi, mel = np.mean([x["stoi"] for x in m]), np.mean([x["mel"] for x in m])
     assert stoi >= 0.72 and mel <= 0.64, (stoi, mel)
 
@@ -50,7 +51,7 @@ def test_silence_stays_silent(clip):
     """A 1 s digital pause inside speech: mel2mel must not invent sound there (no louder than direct)."""
     gap = 16000
     wav = np.concatenate([clip[:32000], np.zeros(gap, np.float32), clip[32000:64000]])
-    data = codec.encode(wav, 16000, kbps=1.2)
+    data = codec.encode(wav, 16000, kbps=1.2, representation="mel")
     pause = slice(32000 + 3200, 32000 + gap - 3200)  # away from the edges the vocoder smears
     rms = {d: np.sqrt(np.mean(codec.decode(data, decoder=d)[0][pause] ** 2)) for d in ("direct", "mel2mel")}
     assert 20 * np.log10(rms["mel2mel"] + 1e-9) < -50, rms
