@@ -88,21 +88,24 @@ class Bundle:
         model.load_state_dict({k: v.float() for k, v in load_file(str(self.path / f"{name}.safetensors")).items()})
         return model.eval().requires_grad_(False)
 
+    def _vocoder_addon(self, name: str) -> Vocoder | None:
+        return self._addon(name, lambda c: Vocoder(VocoderConfig(**c["vocoder"])))
+
     @cached_property
     def stream_vocoder(self) -> Vocoder | None:
         """The causal vocoder for streaming (``stream_vocoder.json`` + ``.safetensors``), or None."""
-        return self._addon("stream_vocoder", lambda c: Vocoder(VocoderConfig(**c["vocoder"])))
+        return self._vocoder_addon("stream_vocoder")
 
     @cached_property
     def direct_vocoder(self) -> Vocoder:
         """The vocoder that renders decoded mels (``direct``, ``lat2lat``): the ``direct_vocoder`` add-on
         (e.g. adversarially fine-tuned) if shipped, else the main one."""
-        return self._addon("direct_vocoder", lambda c: Vocoder(VocoderConfig(**c["vocoder"]))) or self.vocoder
+        return self._vocoder_addon("direct_vocoder") or self.vocoder
 
     @cached_property
     def mel2mel_vocoder(self) -> Vocoder:
         """The vocoder the mel2mel decoder renders with: its own fine-tuned one if shipped, else the main one."""
-        return self._addon("mel2mel_vocoder", lambda c: Vocoder(VocoderConfig(**c["vocoder"]))) or self.vocoder
+        return self._vocoder_addon("mel2mel_vocoder") or self.vocoder
 
     @cached_property
     def latent(self):

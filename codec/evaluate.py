@@ -58,6 +58,7 @@ def evaluate(files: list[Path], kbps: list[float], decoders: list[str | None], *
     {(kbps, decoder): decode of files[0]}."""
     from .decoders import available
 
+    known = available()
     results = {}
     for k in kbps:
         for rep in representations:
@@ -67,7 +68,7 @@ def evaluate(files: list[Path], kbps: list[float], decoders: list[str | None], *
                 continue
             for d in decoders:
                 name = split_spec(d)[0] or mode.default_decoder
-                cls = available().get(name)
+                cls = known.get(name)
                 if cls is None or mode.representation in cls.representations:
                     results[(k, rep, d)] = {"kbps": k, "representation": mode.representation,
                                             "decoder": d or mode.default_decoder, "rows": []}
