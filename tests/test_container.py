@@ -131,13 +131,13 @@ def coded_segments(draw):
 
 
 @settings(max_examples=150, deadline=None)
-@given(coded_segments())
-def test_property_range_coder_round_trip(segs):
+@given(coded_segments(), st.booleans())
+def test_property_range_coder_round_trip(segs, trim):
     enc = RangeEncoder()
     for symbols, freqs, offset in segs:
         enc.encode(symbols, freqs, offset)
-    data = enc.finish()
-    assert len(data) % 4 == 0
+    data = enc.finish(trim)
+    assert trim or len(data) % 4 == 0
     dec = RangeDecoder(data)
     for symbols, freqs, offset in segs:
         out = dec.decode(freqs, n=len(symbols), offset=offset)
@@ -149,8 +149,21 @@ def test_range_coder_compresses_skewed_symbols():
     enc = RangeEncoder()
     enc.encode(np.zeros(4000, dtype=int), freqs)
     assert len(enc.finish()) <= 4000 * 0.0454 / 8 + 8  # entropy 0.0454 bit/symbol + coder overhead
-    with pytest.raises(MalformedError):
-        RangeDecoder(b"abc")
+
+
+def test_trimmed_tail_saves_bytes():
+    """finish(trim=True) drops the coder's spare tail bytes (the decoder pads them back)."""
+    rng = np.random.default_rng(0)
+    full = trimmed = 0
+    for _ in range(50):
+        freqs = rng.integers(1, 50, size=(12, 8))
+        symbols = rng.integers(0, 8, size=12)
+        enc = RangeEncoder()
+        enc.encode(symbols, freqs)
+        data = enc.finish(trim=True)
+        full, trimmed = full + len(enc.finish()), trimmed + len(data)
+        assert np.array_equal(RangeDecoder(data).decode(freqs), symbols)
+    assert trimmed <= full - 50  # ~1.7 bytes per packet measured
 
 
 # ------------------------------------------------------------------ error paths
