@@ -9,7 +9,9 @@ import torch
 
 @dataclass(frozen=True)
 class MelConfig:
-    """STFT/mel parameters. Frame rate = sample_rate / hop (62.5 Hz by default)."""
+    """STFT/mel parameters. Frame rate = sample_rate / hop (62.5 Hz by default). ``win_length``
+    (samples, ≤ n_fft; None = n_fft): a shorter Hann window, centred in the n_fft frame, shortens
+    the look-ahead (the streaming front end uses 512: 16 ms) without changing the filterbank."""
 
     sample_rate: int = 16000
     n_fft: int = 1024
@@ -18,6 +20,17 @@ class MelConfig:
     fmin: float = 0.0
     fmax: float = 8000.0
     floor: float = 1e-5
+    win_length: int | None = None
+
+    @property
+    def window(self) -> int:
+        """Analysis window length (samples)."""
+        return self.win_length or self.n_fft
+
+    @property
+    def lookahead(self) -> int:
+        """Samples after a frame's centre that its analysis needs (half the window)."""
+        return self.window // 2
 
     @property
     def frame_rate(self) -> float:
@@ -56,11 +69,13 @@ class LogMel(torch.nn.Module):
     def __init__(self, cfg: MelConfig = MelConfig()):
         super().__init__()
         self.cfg = cfg
-        self.register_buffer("window", torch.hann_window(cfg.n_fft), persistent=False)
+        if not 0 < cfg.window <= cfg.n_fft:
+            raise ValueError(f"win_length {cfg.win_length} must be in 1..n_fft ({cfg.n_fft})")
+        self.register_buffer("window", torch.hann_window(cfg.window), persistent=False)
         self.register_buffer("fb", torch.from_numpy(mel_filterbank(cfg)), persistent=False)
 
     def forward(self, wav: torch.Tensor, center: bool = True) -> torch.Tensor:
         """``center=False`` (streaming): ``wav`` is already padded, frame k covers samples [k·hop, k·hop + n_fft)."""
-        spec = torch.stft(wav, self.cfg.n_fft, self.cfg.hop, window=self.window, center=center,
+        spec = torch.stft(wav, self.cfg.n_fft, self.cfg.hop, self.cfg.window, self.window, center=center,
                           pad_mode="reflect", return_complex=True).abs()
         return torch.log(torch.clamp(self.fb @ spec, min=self.cfg.floor))

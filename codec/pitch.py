@@ -16,17 +16,21 @@ YIN_THRESHOLD = 0.25
 HOP, WIN, SR = 256, 1024, 16000
 
 
-def estimate(wav: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """YIN on (samples,) 16 kHz float → (f0 Hz (frames,), voiced bool (frames,)), frames = samples // 256 + 1."""
+def estimate(wav: np.ndarray, lookahead: int = WIN // 2) -> tuple[np.ndarray, np.ndarray]:
+    """YIN on (samples,) 16 kHz float → (f0 Hz (frames,), voiced bool (frames,)), frames = samples // 256 + 1.
+
+    Frame k analyses samples [256·k − 512, 256·k + ``lookahead``) (zeros beyond the input): centred
+    1024-sample windows by default; the streaming front end looks 256 samples (16 ms) ahead."""
     frames = len(wav) // HOP + 1
-    x = np.pad(wav.astype(np.float64), (WIN // 2, WIN // 2 + HOP))
-    idx = np.arange(frames)[:, None] * HOP + np.arange(WIN)[None, :]
+    win = WIN // 2 + lookahead
+    x = np.pad(wav.astype(np.float64), (WIN // 2, lookahead + HOP))
+    idx = np.arange(frames)[:, None] * HOP + np.arange(win)[None, :]
     seg = x[idx]
     seg = seg - seg.mean(axis=1, keepdims=True)
     lag_min, lag_max = int(SR / F0_MAX), int(SR / F0_MIN) + 1
-    w = WIN - lag_max  # integration window
-    spec = np.fft.rfft(seg, 2 * WIN)
-    acf = np.fft.irfft(spec * np.conj(np.fft.rfft(seg[:, :w], 2 * WIN)))[:, : lag_max + 1]
+    w = win - lag_max  # integration window
+    spec = np.fft.rfft(seg, 2 * win)
+    acf = np.fft.irfft(spec * np.conj(np.fft.rfft(seg[:, :w], 2 * win)))[:, : lag_max + 1]
     energy = np.cumsum(np.pad(seg ** 2, ((0, 0), (1, 0))), axis=1)
     e0 = energy[:, w]
     e_lag = energy[:, np.arange(lag_max + 1) + w] - energy[:, np.arange(lag_max + 1)]

@@ -7,9 +7,11 @@ Several GPUs (or CPU processes) with DistributedDataParallel:
 
     torchrun --nproc_per_node=4 -m codec.train.vocoder --data ... --out runs/vocoder
 
-The streaming (causal) vocoder fine-tunes from a bundle's offline one:
+The streaming (causal) vocoder fine-tunes from a bundle's streaming vocoder (else its offline one),
+with the low-latency front end (512-sample analysis and synthesis windows, 16 ms look-ahead each):
 
-    python -m codec.train.vocoder --causal --init codec/bundles/default --data ... --out runs/stream_vocoder
+    python -m codec.train.vocoder --causal --mel-window 512 --synthesis-fft 512 --init codec/bundles/default \
+        --data ... --out runs/stream_vocoder
 
 Adversarial fine-tuning (``--adversarial``): multi-period + multi-resolution discriminators
 (``discriminators.py``), least-squares GAN + feature matching beside the spectral losses; the
@@ -22,6 +24,7 @@ the ``direct`` decoder will feed it. Works on CPU (``--threads``), one CUDA GPU,
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import asdict
 from pathlib import Path
 
@@ -42,12 +45,13 @@ from .losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
 
 
 def codec_features(wav: torch.Tensor, mel: torch.Tensor, rng: np.random.Generator, p_clean: float,
-                   ladder=MEL_MODES, causal: bool = False, restore=None) -> torch.Tensor:
+                   ladder=MEL_MODES, causal: bool = False, restore=None, lookahead: int = 512) -> torch.Tensor:
     """(B, samples), (B, n_mels, frames) → vocoder input (B, n_mels + 2, frames) as the decoder sees it.
 
     Per example: with probability ``p_clean`` the exact mel (pitch at the full frame rate), else
     mel and pitch through the quantiser and decimation of a random mode of ``ladder``, at a step
-    index near that mode's operating point. ``causal``: pitch rows as the streaming decoder makes them.
+    index near that mode's operating point. ``causal``: pitch rows as the streaming decoder makes them;
+    ``lookahead``: the pitch analysis look-ahead (samples, ``MelConfig.lookahead``).
     ``restore(features, step, mode)``: a decoder stage applied to quantised examples (e.g. mel2mel).
     """
     out = []
@@ -58,7 +62,7 @@ def codec_features(wav: torch.Tensor, mel: torch.Tensor, rng: np.random.Generato
             decimation = mode.decimation
             step = step_size(mode.typical_g + int(rng.integers(-16, 17)))
             m = degrade(m, mode.n_coefs, decimation, step)
-        f0, voiced = pitch.estimate(wav[i].cpu().numpy())
+        f0, voiced = pitch.estimate(wav[i].cpu().numpy(), lookahead)
         aux = pitch.features(*pitch.group(f0, voiced, decimation), decimation, m.shape[-1], causal=causal)
         feats = torch.cat([m, torch.from_numpy(aux)[None].to(m)], dim=1)
         out.append(restore(feats, step, mode) if restore and mode else feats)
@@ -79,6 +83,25 @@ def mel2mel_restorer(bundle: Bundle, steps: int, rng: np.random.Generator):
         return torch.cat([mel, feats[:, n_mels:]], dim=1)
 
     return restore
+
+
+def init_from(model: Vocoder, source: Vocoder) -> None:
+    """Load ``source``'s weights into ``model``. A head with an r-times smaller FFT keeps every r-th
+    bin, its log-magnitude lowered by ln r (a window r times shorter) and its phase advanced by
+    2π·bin·Δ/n, Δ = (n_src − n)/2 samples: how much later its frame starts."""
+    state = dict(source.state_dict())
+    n_src, n = source.cfg.n_fft, model.cfg.n_fft
+    if n_src != n:
+        r = n_src // n
+        if r * n != n_src or r < 1:
+            raise ValueError(f"cannot start a {n}-point head from a {n_src}-point one")
+        bins_src, bins = n_src // 2 + 1, n // 2 + 1
+        w, b = state["head.out.weight"], state["head.out.bias"]
+        keep = torch.arange(bins) * r
+        shift = 2 * math.pi * torch.arange(bins) / n * (n_src - n) / 2
+        state["head.out.weight"] = torch.cat([w[keep], w[bins_src + keep]])
+        state["head.out.bias"] = torch.cat([b[keep] - math.log(r), b[bins_src + keep] + shift])
+    model.load_state_dict(state)
 
 
 RECON_WEIGHT = 15.0  # spectral losses vs the adversarial (1) and feature-matching (2) terms
@@ -117,6 +140,8 @@ def main(argv=None) -> None:
     ap.add_argument("--init", help="start from this bundle's vocoder (fine-tuning) instead of random weights")
     ap.add_argument("--causal", action="store_true",
                     help="streaming vocoder: causal convolutions, trained on the VoIP modes' features")
+    ap.add_argument("--mel-window", type=int, help="analysis window (samples, ≤ the mel n_fft); default: --init's")
+    ap.add_argument("--synthesis-fft", type=int, help="the iSTFT head's FFT size (samples); default: --init's")
     ap.add_argument("--adversarial", action="store_true",
                     help="add discriminators (GAN fine-tuning; start from --init or a trained checkpoint)")
     ap.add_argument("--mel2mel", action="store_true",
@@ -124,20 +149,24 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     if not args.data:
         ap.error("--data is required")
+    if args.synthesis_fft is not None and args.synthesis_fft <= 256:
+        ap.error("--synthesis-fft must exceed the hop (256 samples) for the overlap-add")
     if args.mel2mel and not args.init:
         ap.error("--mel2mel needs --init BUNDLE (the bundle whose mel2mel model feeds the vocoder)")
 
     run, out, corpus = loop.start(args)
     init = Bundle.load(args.init) if args.init else None
     mel_cfg = init.mel_config if init else MelConfig()
-    voc_cfg = VocoderConfig(**init.config["vocoder"]) if init else VocoderConfig()
-    if args.causal:
-        voc_cfg = dataclasses.replace(voc_cfg, causal=True)
+    source = init and (init.stream_vocoder if args.causal and init.stream_vocoder else init.vocoder)
+    voc_cfg = source.cfg if source else VocoderConfig()
+    if args.mel_window:
+        mel_cfg = dataclasses.replace(mel_cfg, win_length=args.mel_window)
+    voc_cfg = dataclasses.replace(voc_cfg, causal=args.causal, n_fft=args.synthesis_fft or voc_cfg.n_fft)
     ladder = VOIP_LADDER if args.causal else MEL_MODES
     logmel = LogMel(mel_cfg).to(run.device)
     model = Vocoder(voc_cfg).to(run.device)
-    if init:
-        model.load_state_dict(init.vocoder.state_dict())
+    if source:
+        init_from(model, source)
     opt, ema, step = loop.prepare(run, out, corpus, args, model, "vocoder",
                                   {"mel": asdict(mel_cfg), "vocoder": asdict(voc_cfg)}, betas=(0.8, 0.99))
     stft_loss, mel_loss = MultiResolutionSTFTLoss().to(run.device), MultiScaleMelLoss().to(run.device)
@@ -148,7 +177,8 @@ def main(argv=None) -> None:
     def batch_loss(net):
         wav = torch.from_numpy(corpus.batch(args.batch, args.segment)).to(run.device)
         with torch.no_grad():
-            feats = codec_features(wav, logmel(wav), rng, args.p_clean, ladder, args.causal, restore)
+            feats = codec_features(wav, logmel(wav), rng, args.p_clean, ladder, args.causal, restore,
+                                   mel_cfg.lookahead)
         y = net(feats)
         x = wav[:, : y.shape[-1]]
         spectral = mel_loss(y, x) + stft_loss(y, x)
