@@ -1,7 +1,7 @@
 """VoIP bench: quality under packet loss (ldcodec streaming vs Opus with its PLC), per-packet
 compute on one CPU thread, and memory over a long call.
 
-    python benches/voip.py ../shared/data/real/ljspeech --pattern 'LJ001-00(2[5-9]|3)'
+    python benches/voip.py ../shared/data/real/ljspeech --pattern 'LJ001-00(2[5-9]|3)' [--packet-ms 32 48]
     python benches/voip.py --memory-minutes 60        # resident memory over a 1-hour stream
 
 Loss is simulated on the packet sequence with a fixed seed: random (each packet lost with
@@ -47,9 +47,9 @@ def lose(n: int, p: float, burst: bool, rng: np.random.Generator) -> np.ndarray:
     return lost
 
 
-def stream_encode(wav: np.ndarray, kbps: float, times: list | None = None) -> list[bytes]:
+def stream_encode(wav: np.ndarray, kbps: float, packet_ms: int, times: list | None = None) -> list[bytes]:
     """Encode in 20 ms pushes, as a sound card delivers audio; record per-push seconds in ``times``."""
-    enc = codec.StreamEncoder(kbps)
+    enc = codec.StreamEncoder(kbps, packet_ms=packet_ms)
     packets = []
     for i in range(0, len(wav), 320):
         t0 = time.perf_counter()
@@ -86,10 +86,10 @@ def mean_metrics(wavs, outs) -> dict:
     return {k: float(np.nanmean([r[k] for r in rows])) for k in ("pesq", "stoi")}
 
 
-def quality(wavs: list[np.ndarray], kbps_list: list[float]) -> list[str]:
+def quality(wavs: list[np.ndarray], configs: list[tuple[float, int]]) -> list[str]:
     lines = ["| system | loss | WB-PESQ | STOI | STOI drop |", "|---|---|---|---|---|"]
-    for kbps in kbps_list:
-        coded = [stream_encode(w, kbps) for w in wavs]
+    for kbps, packet_ms in configs:
+        coded = [stream_encode(w, kbps, packet_ms) for w in wavs]
         clean = mean_metrics(wavs, [stream_decode(c) for c in coded])
         for burst in (False, True):
             for p in LOSSES if not burst else LOSSES[1:]:
@@ -100,7 +100,7 @@ def quality(wavs: list[np.ndarray], kbps_list: list[float]) -> list[str]:
                     outs.append(stream_decode([None if m else x for x, m in zip(c, mask)]))
                 m = mean_metrics(wavs, outs)
                 kind = f"{p:.0%} {'bursts' if burst else 'random'}" if p else "none"
-                lines.append(f"| ldcodec stream {kbps:g} kbps | {kind} | {m['pesq']:.2f} | {m['stoi']:.3f} "
+                lines.append(f"| ldcodec stream {kbps:g} kbps, {packet_ms} ms | {kind} | {m['pesq']:.2f} | {m['stoi']:.3f} "
                              f"| {clean['stoi'] - m['stoi']:+.3f} |")
     if peers.available()["opus"]:
         clean = None
@@ -114,20 +114,19 @@ def quality(wavs: list[np.ndarray], kbps_list: list[float]) -> list[str]:
     return lines
 
 
-def timing(wavs: list[np.ndarray], kbps_list: list[float]) -> list[str]:
+def timing(wavs: list[np.ndarray], configs: list[tuple[float, int]]) -> list[str]:
     lines = ["| kbps | packet | encode per 20 ms push: mean / p99 | decode per packet: mean / p99 | RTF enc + dec | latency |",
              "|---|---|---|---|---|---|"]
-    for kbps in kbps_list:
+    for kbps, packet_ms in configs:
         enc_t, dec_t, seconds = [], [], 0.0
         for w in wavs:
-            packets = stream_encode(w, kbps, enc_t)
+            packets = stream_encode(w, kbps, packet_ms, enc_t)
             stream_decode(packets, dec_t)
             seconds += len(w) / 16000
         e, d = np.array(enc_t) * 1000, np.array(dec_t) * 1000
-        mode = codec.modes.voip_mode_for(kbps)
-        lines.append(f"| {kbps:g} | {mode.packet_ms:.0f} ms | {e.mean():.2f} / {np.percentile(e, 99):.2f} ms "
+        lines.append(f"| {kbps:g} | {packet_ms} ms | {e.mean():.2f} / {np.percentile(e, 99):.2f} ms "
                      f"| {d.mean():.2f} / {np.percentile(d, 99):.2f} ms | {(e.sum() + d.sum()) / 1000 / seconds:.3f} "
-                     f"| {codec.StreamEncoder(kbps).latency_ms:.0f} ms |")
+                     f"| {codec.StreamEncoder(kbps, packet_ms=packet_ms).latency_ms:.0f} ms |")
     return lines
 
 
@@ -151,6 +150,8 @@ def main(argv=None) -> None:
     ap.add_argument("folder", nargs="?", help="speech files for the quality and timing tables")
     ap.add_argument("--pattern", help="regex on file names to select")
     ap.add_argument("--kbps", type=float, nargs="+", default=[3.0, 6.0])
+    ap.add_argument("--packet-ms", type=int, nargs="+", default=[32], choices=codec.modes.PACKET_MS,
+                    help="packet durations to measure (each with every --kbps)")
     ap.add_argument("--memory-minutes", type=int, default=0, help="also run a call this long and report memory")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -161,8 +162,9 @@ def main(argv=None) -> None:
         wavs = [read(p) for p in files]
         print(f"{len(files)} files, {sum(map(len, wavs)) / 16000:.1f} s from {args.folder}"
               + (f" (matching {args.pattern!r})" if args.pattern else "") + "\n")
-        print("\n".join(quality(wavs, args.kbps)) + "\n")
-        print("\n".join(timing(wavs, args.kbps)) + "\n")
+        configs = [(k, ms) for ms in args.packet_ms for k in args.kbps]
+        print("\n".join(quality(wavs, configs)) + "\n")
+        print("\n".join(timing(wavs, configs)) + "\n")
     if args.memory_minutes:
         print("\n".join(memory(args.memory_minutes, clip)))
 

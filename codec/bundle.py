@@ -97,6 +97,18 @@ class Bundle:
         return self._vocoder_addon("stream_vocoder")
 
     @cached_property
+    def stream_config(self) -> dict:
+        """``stream_vocoder.json`` (``{}`` without one): the streaming ``vocoder`` and its front end (``mel``)."""
+        path = self.path / "stream_vocoder.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    @property
+    def stream_mel_config(self) -> MelConfig:
+        """The streaming front end: ``stream_config["mel"]``, else the bundle's own."""
+        mel = self.stream_config.get("mel")
+        return MelConfig(**mel) if mel else self.mel_config
+
+    @cached_property
     def direct_vocoder(self) -> Vocoder:
         """The vocoder that renders decoded mels (``direct``, ``lat2lat``): the ``direct_vocoder`` add-on
         (e.g. adversarially fine-tuned) if shipped, else the main one."""

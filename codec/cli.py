@@ -198,19 +198,21 @@ def cmd_info(args) -> int:
 
 def cmd_modes(args) -> int:
     from . import decoders
-    from .modes import LADDER, STORAGE_MODES, VOIP_LADDER
+    from .modes import LADDER, STORAGE_MODES, VOIP_LADDER, VOIP_MODES
 
     available = decoders.available()
     print("| mode | use | kbps | representation | coefficients | frame rate (Hz) | packet (ms) | default decoder "
           "| decoders |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for m in STORAGE_MODES + VOIP_LADDER:
-        use = "stream" if m in VOIP_LADDER else "file" if m in LADDER else f"file (representation={m.representation})"
+    for m in STORAGE_MODES + VOIP_MODES:
+        streaming = m in VOIP_MODES
+        use = ("stream" if m in VOIP_LADDER else f"stream (packet_ms={m.packet_ms:.0f})") if streaming else \
+            "file" if m in LADDER else f"file (representation={m.representation})"
         names = ", ".join(sorted(n for n, c in available.items() if m.representation in c.representations))
-        if use == "stream":
+        if streaming:
             names = "StreamDecoder (causal vocoder)"
         print(f"| {m.id} | {use} | {m.min_kbps:g}–{m.max_kbps:g} | {m.representation} | {m.n_coefs} | {m.group_rate:g} "
-              f"| {m.packet_ms:.0f} | {'stream' if use == 'stream' else m.default_decoder} | {names} |")
+              f"| {m.packet_ms:.0f} | {'stream' if streaming else m.default_decoder} | {names} |")
     return 0
 
 

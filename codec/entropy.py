@@ -72,6 +72,28 @@ PACKET_PRIORS: dict[int, tuple[tuple[int, ...], tuple[int, ...]]] = {
           5, 5, 5, 4, 4, 3),
          (95, 55, 34, 23, 19, 15, 11, 10, 9, 9, 8, 7, 7, 6, 5, 5, 5, 5, 5, 5, 5, 4, 4, 4, 4, 4, 3, 3, 3, 3, 3, 2)),
 }
+# The 32 ms modes' priors follow the packet's step: (reference step index, intra, inter) measured
+# as above (streaming front end, 2-group packets) and scaled by 2^((g_ref − g)/16) for step index
+# g, so that a coarse packet codes its near-zero values cheaply. Integer arithmetic only.
+SCALED_PRIORS: dict[int, tuple[int, tuple[int, ...], tuple[int, ...]]] = {
+    18: (140, (83, 83, 29, 19, 20, 14, 11, 7, 5, 9, 2, 5, 1, 2, 3, 1, 1, 0, 1, 1),
+         (31, 18, 11, 8, 7, 5, 4, 3, 3, 4, 2, 3, 1, 2, 3, 1, 1, 0, 1, 1)),
+    19: (118, (214, 215, 75, 51, 52, 38, 29, 19, 15, 24, 11, 15, 8, 10, 14, 7, 8, 5, 7, 6, 7, 4, 6, 4, 4, 4, 3,
+               3, 3, 2, 2, 1),
+         (80, 46, 28, 20, 18, 13, 11, 10, 9, 9, 8, 7, 7, 6, 6, 5, 5, 5, 5, 4, 5, 4, 4, 3, 3, 3, 3, 3, 3, 2, 2, 1)),
+}
+_POW2_Q16 = (65536, 68438, 71468, 74632, 77936, 81386, 84990, 88752, 92682, 96785, 101070, 105545, 110218,
+             115098, 120194, 125515)  # round(65536 · 2^(k/16))
+
+
+def packet_prior(mode_id: int, g: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(intra, inter) initial states of a streaming packet of mode ``mode_id`` at step index ``g``."""
+    if mode_id not in SCALED_PRIORS:
+        return PACKET_PRIORS[mode_id]
+    g_ref, intra, inter = SCALED_PRIORS[mode_id]
+    d = g_ref - g  # states scale by 2^(d/16): floor(v · 2^(d mod 16 / 16) · 2^(d // 16)), d // 16 ≤ 12
+    mul, shift = _POW2_Q16[d % 16], 16 - d // 16
+    return tuple(v * mul >> shift for v in intra), tuple(v * mul >> shift for v in inter)
 
 
 def _states(coefs: int, prior) -> tuple[np.ndarray, np.ndarray | None]:

@@ -85,19 +85,20 @@ def _residuals(q: np.ndarray, predictive: bool) -> tuple[np.ndarray, np.ndarray]
 
 
 def encode_packet(q: np.ndarray, g: int, pitch: np.ndarray, voiced: np.ndarray,
-                  prior=None, predictive: bool = True) -> tuple[bytes, np.ndarray]:
+                  prior=None, predictive: bool = True, trim: bool = False) -> tuple[bytes, np.ndarray]:
     """Quantised groups (groups, K), pitch indices and voicing (groups,) → (payload bytes,
-    the integers the decoder will reconstruct). ``prior``: the mode's initial coder states
-    (``entropy.PACKET_PRIORS``; streaming modes only). ``predictive``: code differences between
-    groups (mel) or the values themselves (latent)."""
+    the integers the decoder will reconstruct). ``prior``: step index → the mode's initial coder
+    states (``entropy.packet_prior``; streaming modes only). ``predictive``: code differences between
+    groups (mel) or the values themselves (latent). ``trim``: drop the coder's spare tail bytes
+    (``RangeEncoder.finish``; streaming packets)."""
     res, rec = _residuals(q, predictive)
     flags = voiced.astype(np.int64)
     steps = np.diff(pitch[voiced], prepend=REF_INDEX)[:, None]
     enc = RangeEncoder()
-    enc.encode(res.reshape(-1), encode_tables(res, prior), offset=-MAX_RESIDUAL)
+    enc.encode(res.reshape(-1), encode_tables(res, prior(g) if prior else None), offset=-MAX_RESIDUAL)
     enc.encode(flags, flag_tables(flags))
     enc.encode(steps.reshape(-1), encode_tables(steps), offset=-MAX_RESIDUAL)
-    return bytes([g]) + enc.finish(), rec
+    return bytes([g]) + enc.finish(trim), rec
 
 
 def decode_packet(payload: bytes, groups: int, n_coefs: int, prior=None,
@@ -108,7 +109,7 @@ def decode_packet(payload: bytes, groups: int, n_coefs: int, prior=None,
     if len(payload) < 1:
         raise MalformedError("mel packet payload is empty")
     dec = RangeDecoder(payload[1:])
-    q = decode_residuals(dec, groups, n_coefs, prior)
+    q = decode_residuals(dec, groups, n_coefs, prior(payload[0]) if prior else None)
     if predictive:
         q = np.cumsum(q, axis=0)
     voiced = decode_flags(dec, groups).astype(bool)

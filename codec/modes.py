@@ -60,13 +60,18 @@ LADDER: tuple[Mode, ...] = LATENT_MODES + MEL_MODES[2:]
 REPRESENTATIONS = ("mel", "latent")
 
 
-# Streaming (VoIP) modes: 48 ms packets of 3 mel frames, raw packets (bitstream.pack_packet).
-# Below 3 kbps a 48 ms packet's fixed cost (TOC, sequence, CRC, step index, coder flush: ~7
-# bytes, 1.2 kbps) leaves too little for speech, so the VoIP ladder starts at 3 kbps.
-VOIP_LADDER: tuple[Mode, ...] = (
+# Streaming (VoIP) modes: raw packets (bitstream.pack_packet) of 2 mel frames (32 ms: the default,
+# 48 ms algorithmic latency) or 3 (48 ms packets, 64 ms latency, ~1 kbps less packet overhead).
+# Below 3 kbps a packet's fixed cost (TOC, sequence, CRC, step index, coder flush: ~6 bytes,
+# 1.0–1.5 kbps) leaves too little for speech, so streaming starts at 3 kbps.
+VOIP_MODES: tuple[Mode, ...] = (
     Mode(16, 3.00, 4.50, "mel", n_coefs=20, decimation=1, groups_per_packet=3, typical_g=130),
     Mode(17, 4.50, 6.00, "mel", n_coefs=32, decimation=1, groups_per_packet=3, typical_g=110),
+    Mode(18, 3.00, 4.50, "mel", n_coefs=20, decimation=1, groups_per_packet=2, typical_g=144),
+    Mode(19, 4.50, 6.00, "mel", n_coefs=32, decimation=1, groups_per_packet=2, typical_g=120),
 )
+VOIP_LADDER: tuple[Mode, ...] = VOIP_MODES[2:]  # the default: 32 ms packets
+PACKET_MS = (32, 48)  # the packet durations streaming offers
 
 
 def check_kbps(kbps) -> float:
@@ -95,17 +100,20 @@ def mode_for(kbps: float, representation: str | None = None) -> Mode:
     return next((m for m in rungs if k < m.max_kbps), rungs[-1])
 
 
-def voip_mode_for(kbps: float) -> Mode:
-    """The streaming mode for ``kbps`` (2–6)."""
+def voip_mode_for(kbps: float, packet_ms: int = 32) -> Mode:
+    """The streaming mode for ``kbps`` (3–6) with packets of ``packet_ms`` (32 or 48) ms."""
     k = check_kbps(kbps)
-    if k < VOIP_LADDER[0].min_kbps:
-        raise ValueError(f"streaming needs at least {VOIP_LADDER[0].min_kbps:g} kbps (48 ms packets); "
-                         f"got {kbps}. For lower rates use codec.encode (storage modes, long packets)")
-    return next((m for m in VOIP_LADDER if k < m.max_kbps), VOIP_LADDER[-1])
+    if packet_ms not in PACKET_MS:
+        raise ValueError(f"packet_ms must be one of {', '.join(map(str, PACKET_MS))}, got {packet_ms!r}")
+    rungs = [m for m in VOIP_MODES if m.packet_ms == packet_ms]
+    if k < rungs[0].min_kbps:
+        raise ValueError(f"streaming needs at least {rungs[0].min_kbps:g} kbps; got {kbps}. "
+                         f"For lower rates use codec.encode (storage modes, long packets)")
+    return next((m for m in rungs if k < m.max_kbps), rungs[-1])
 
 
 def mode_by_id(mode_id: int) -> Mode:
-    for mode in STORAGE_MODES + VOIP_LADDER:
+    for mode in STORAGE_MODES + VOIP_MODES:
         if mode.id == mode_id:
             return mode
     raise KeyError(mode_id)

@@ -6,18 +6,23 @@
             send(packet)
     pcm = dec.push(packet_or_None)           # None (or a gap in sequence numbers) = lost packet
 
-Packets are ``bitstream.pack_packet`` raw packets of a VoIP mode (``modes.VOIP_LADDER``: 48 ms,
-3 mel frames each), each range-coded on its own, so any subset decodes. The decoder renders with
-the bundle's causal vocoder (no look-ahead) and an incremental inverse STFT; a lost packet is
-concealed by holding the last frame's spectrum and pitch, then fading it out, and the stream
-recovers on the next good packet. :func:`decode_packets` is the offline reference: the stream
-decoder's output equals it up to float rounding.
+Packets are ``bitstream.pack_packet`` raw packets of a VoIP mode (``modes.VOIP_MODES``: 2 mel
+frames, 32 ms, by default; 3 frames, 48 ms, with ``packet_ms=48``), each range-coded on its own, so
+any subset decodes. The decoder renders with the bundle's causal vocoder (no look-ahead) and an
+incremental inverse STFT; a lost packet is concealed by holding the last frame's spectrum and
+pitch, then fading it out, and the stream recovers on the next good packet.
+:func:`decode_packets` is the offline reference: the stream decoder's output equals it up to
+float rounding.
 
 Algorithmic latency (``StreamEncoder.latency_ms``): a packet leaves once its last frame's analysis
-window (1024 samples, centred) is filled, and an output sample is final once every synthesis
-window (1024 samples) over it is in: 32 ms + 32 ms + 2 frames of packetisation = 96 ms.
+window (mel: 512 samples centred; pitch: 512 samples back, 256 ahead) is filled, and an output
+sample is final once every synthesis window (512 samples) over it is in: 16 ms + 16 ms + the
+packet's other frames (16 ms for 32 ms packets, 32 ms for 48 ms ones) = 48 ms (64 ms).
+The front end is the ``mel`` entry of the bundle's ``stream_vocoder.json``.
 """
 from __future__ import annotations
+
+from functools import partial
 
 import numpy as np
 import torch
@@ -29,26 +34,31 @@ from . import pitch
 from .audio import SAMPLE_RATE, AudioInputError, StreamResampler, check_rate, to_float, to_mono
 from .features import LogMel
 from .mel_repr import SILENCE_LOGMEL, coef_weights, coefs_to_mel, mel_to_coefs, silence_coefs
-from .entropy import PACKET_PRIORS
+from .entropy import packet_prior
 from .melcoder import decode_packet, dequantize, encode_packet, quantize, search_step
-from .modes import VOIP_LADDER, Mode, mode_by_id, voip_mode_for
+from .modes import VOIP_LADDER, VOIP_MODES, Mode, mode_by_id, voip_mode_for
 
 HOLD_FRAMES, FADE_PER_FRAME = 2, 0.5  # concealment: frames held, then nats (≈4.3 dB) of fade per frame
 
 
 class StreamEncoder:
-    """Push PCM, pull raw packets. ``kbps`` 3–6; ``cbr=True`` caps every packet at the per-packet
-    budget (constant bitrate), else a small bit reservoir lets hard packets borrow from easy ones
-    while the running average stays at or under ``kbps``. ``sample_rate``: rate of the pushed PCM."""
+    """Push PCM, pull raw packets. ``kbps`` 3–6; ``packet_ms`` 32 (default, 48 ms latency) or 48
+    (64 ms, less packet overhead); ``cbr=True`` caps every packet at the per-packet budget
+    (constant bitrate), else a small bit reservoir lets hard packets borrow from easy ones while the
+    running average stays at or under ``kbps``. ``sample_rate``: rate of the pushed PCM."""
 
-    def __init__(self, kbps: float = 3.0, *, sample_rate: int = SAMPLE_RATE, cbr: bool = False, bundle=None):
-        self.mode: Mode = voip_mode_for(kbps)
+    def __init__(self, kbps: float = 3.0, *, packet_ms: int = 32, sample_rate: int = SAMPLE_RATE,
+                 cbr: bool = False, bundle=None):
+        self.mode: Mode = voip_mode_for(kbps, packet_ms)
         self.kbps, self.cbr = float(kbps), bool(cbr)
         self.budget = self.kbps * self.mode.packet_ms / 8  # bytes per packet
         b = bundles.resolve(bundle)
-        self._mel = LogMel(b.mel_config)
-        self._half = b.mel_config.n_fft // 2
-        self._hop = b.mel_config.hop
+        cfg = b.stream_mel_config
+        self._mel = LogMel(cfg)
+        self._half = cfg.n_fft // 2  # a mel frame (and a pitch frame) reaches this far back
+        self._ahead = cfg.lookahead
+        self._hop = cfg.hop
+        self._synthesis = b.stream_config.get("vocoder", {}).get("n_fft", cfg.n_fft)  # decoder's iSTFT window
         self._resample = StreamResampler(check_rate(sample_rate))
         self._weights = coef_weights(self.mode.n_coefs).numpy()
         self._x = np.zeros(0, np.float32)  # 16 kHz samples from absolute index _x0 on
@@ -61,9 +71,9 @@ class StreamEncoder:
 
     @property
     def latency_ms(self) -> float:
-        """Algorithmic latency (analysis window half + synthesis window half + packetisation), ms."""
-        frame_ms = 1000 * self._hop / SAMPLE_RATE
-        return 1000 * 2 * self._half / SAMPLE_RATE + (self.mode.groups_per_packet - 1) * frame_ms
+        """Algorithmic latency, ms: analysis look-ahead + half the synthesis window + the packet's other frames."""
+        samples = self._ahead + self._synthesis // 2 + (self.mode.groups_per_packet - 1) * self._hop
+        return 1000 * samples / SAMPLE_RATE
 
     def push(self, pcm) -> list[bytes]:
         """Add PCM, (samples,) or (samples, channels), int or float; returns the packets now complete."""
@@ -87,14 +97,14 @@ class StreamEncoder:
     def _drain(self, final: bool) -> list[bytes]:
         n = self._x0 + len(self._x)
         P = self.mode.groups_per_packet
-        total = n // self._hop + 1  # frames of the whole stream, as offline encode counts them
+        total = -(-n // self._hop) + 1  # frames whose synthesis covers every pushed sample
         packets = []
         while True:
             k0 = self._frame
             if final:
                 if k0 >= total or n == 0:
                     break
-            elif n < (k0 + P - 1) * self._hop + self._half:
+            elif n < (k0 + P - 1) * self._hop + self._ahead:
                 break
             packets.append(self._packet(k0, min(P, total - k0) if final else P, n if final else None))
             self._frame += P
@@ -117,11 +127,12 @@ class StreamEncoder:
 
     def _packet(self, k0: int, frames: int, end: int | None) -> bytes:
         P, hop = self.mode.groups_per_packet, self._hop
+        # n_fft-sample mel frames; the window is zero past the look-ahead, so those samples may be missing
         lo, hi = k0 * hop - self._half, (k0 + frames - 1) * hop + self._half
         with torch.inference_mode():
             mel = self._mel(torch.from_numpy(self._span(lo, hi, end, reflect=True))[None], center=False)
             coefs = mel_to_coefs(mel, self.mode.n_coefs, 1)[0].T.numpy()
-        f0, voiced = pitch.estimate(self._span(lo, hi, end, reflect=False))
+        f0, voiced = pitch.estimate(self._span(lo, hi - self._half + self._ahead, end, reflect=False), self._ahead)
         index, voiced = pitch.group(f0[2: 2 + frames], voiced[2: 2 + frames], 1)
         if frames < P:  # last packet: pad with silent, unvoiced frames
             coefs = np.concatenate([coefs, np.tile(silence_coefs(mel.shape[1], self.mode.n_coefs), (P - frames, 1))])
@@ -133,7 +144,7 @@ class StreamEncoder:
         def packet(g: int) -> bytes:
             if g not in cache:
                 payload = encode_packet(quantize(coefs, self._weights, g), g, index, voiced,
-                                        PACKET_PRIORS[self.mode.id])[0]
+                                        partial(packet_prior, self.mode.id), trim=True)[0]
                 cache[g] = bitstream.pack_packet(self.mode.id, self._seq % 256, payload)
             return cache[g]
 
@@ -166,7 +177,7 @@ class _Features:
             mode = mode_by_id(raw.mode_id)
         except (bitstream.BitstreamError, KeyError):
             return [self._conceal()]  # a damaged packet is a lost packet
-        if mode not in VOIP_LADDER:  # a storage mode's packet has no place in a call
+        if mode not in VOIP_MODES:  # a storage mode's packet has no place in a call
             return [self._conceal()]
         blocks = []
         if self.expected is not None:
@@ -177,7 +188,7 @@ class _Features:
         self.expected = (raw.seq + 1) % 256
         P = mode.groups_per_packet
         try:
-            q, g, index, voiced = decode_packet(raw.payload, P, mode.n_coefs, PACKET_PRIORS.get(mode.id))
+            q, g, index, voiced = decode_packet(raw.payload, P, mode.n_coefs, partial(packet_prior, mode.id))
         except bitstream.BitstreamError:
             return blocks + [self._conceal()]
         self.mode = mode

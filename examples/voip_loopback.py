@@ -1,12 +1,12 @@
 """Two VoIP endpoints over UDP on 127.0.0.1, with simulated loss and jitter; prints latency and quality.
 
-    python examples/voip_loopback.py [AUDIO] [--kbps 3] [--loss 0.1] [--jitter-ms 30] [--cbr]
+    python examples/voip_loopback.py [AUDIO] [--kbps 3] [--packet-ms 32] [--loss 0.1] [--jitter-ms 30] [--cbr]
 
 The talker reads AUDIO (default: a shipped test clip) in 20 ms chunks at real-time pace, as a
 sound card would deliver it, and sends each packet the StreamEncoder returns as one UDP datagram;
 the network simulator drops packets at random and delays each by up to --jitter-ms (so some
 arrive out of order). The listener keeps a jitter buffer of --jitter-ms + 10 ms, plays one
-packet every 48 ms in sequence order, and hands the decoder None for a packet that is missing
+packet every --packet-ms in sequence order, and hands the decoder None for a packet that is missing
 at its play-out time (lost or late): the decoder conceals it. It stops when the talker is done.
 """
 import argparse
@@ -26,7 +26,7 @@ END = b""  # an empty datagram ends the call
 
 
 def talker(wav, sr, args, sock, addr, encode_ms):
-    enc = codec.StreamEncoder(args.kbps, sample_rate=sr, cbr=args.cbr)
+    enc = codec.StreamEncoder(args.kbps, packet_ms=args.packet_ms, sample_rate=sr, cbr=args.cbr)
     rng = np.random.default_rng(args.seed)
     chunk, start, network = sr // 50, time.monotonic(), []  # network: heap of (arrival time, n, packet)
     n = 0
@@ -84,6 +84,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("audio", nargs="?", default=CLIP)
     ap.add_argument("--kbps", type=float, default=3.0)
+    ap.add_argument("--packet-ms", type=int, default=32, choices=codec.modes.PACKET_MS)
     ap.add_argument("--loss", type=float, default=0.1, help="random packet loss probability")
     ap.add_argument("--jitter-ms", type=float, default=30.0, help="each packet is delayed 0..this")
     ap.add_argument("--cbr", action="store_true", help="constant bitrate (every packet within budget)")
@@ -96,7 +97,7 @@ def main() -> None:
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     buffer_s = (args.jitter_ms + 10) / 1000
     out, encode_ms, decode_ms, stats = [], [], [], {}
-    period = codec.modes.voip_mode_for(args.kbps).packet_ms / 1000
+    period = args.packet_ms / 1000
     thread = threading.Thread(target=listener, args=(rx, period, buffer_s, out, decode_ms, stats))
     thread.start()
     latency_ms, _ = talker(wav, sr, args, tx, rx.getsockname(), encode_ms)
@@ -110,7 +111,7 @@ def main() -> None:
     print(f"latency: codec {latency_ms:.0f} ms + jitter buffer {buffer_s * 1000:.0f} ms "
           f"= {latency_ms + buffer_s * 1000:.0f} ms mouth to ear (plus compute)")
     print(f"compute per 20 ms push: encode mean {np.mean(encode_ms):.2f} ms, p99 {np.percentile(encode_ms, 99):.2f} ms; "
-          f"per 48 ms packet: decode mean {np.mean(decode_ms):.2f} ms, p99 {np.percentile(decode_ms, 99):.2f} ms")
+          f"per {args.packet_ms} ms packet: decode mean {np.mean(decode_ms):.2f} ms, p99 {np.percentile(decode_ms, 99):.2f} ms")
     try:
         from codec.metrics import all_metrics
 

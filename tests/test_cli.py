@@ -141,7 +141,7 @@ def test_modes_table():
     assert code == 0 and err == ""
     rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| mode")]
     storage = codec.modes.STORAGE_MODES
-    assert [int(r.split("|")[1]) for r in rows] == [m.id for m in storage + codec.VOIP_LADDER]
+    assert [int(r.split("|")[1]) for r in rows] == [m.id for m in storage + codec.modes.VOIP_MODES]
     for m, r in zip(storage, rows):
         assert ("direct, mel2mel" if m.representation == "mel" else "direct, lat2lat") in r
         assert (" file |" in r) == (m in codec.LADDER)

@@ -30,3 +30,24 @@ def test_mel_packet_round_trip(groups, coefs, g, seed):
     # reconstruction is exact wherever successive values move less than the clip range
     if np.abs(np.diff(q, axis=0, prepend=0)).max() <= MAX_RESIDUAL:
         assert np.array_equal(rec, q)
+
+
+def test_streaming_priors_follow_the_step():
+    """Modes 18/19 scale their initial states by 2^((g_ref − g)/16) in integers (pinned: the
+    bitstream depends on them); modes 16/17 keep fixed ones. Packets round-trip at any step."""
+    from functools import partial
+
+    from codec.entropy import PACKET_PRIORS, SCALED_PRIORS, packet_prior
+
+    g_ref, intra, inter = SCALED_PRIORS[18]
+    assert packet_prior(18, g_ref) == (intra, inter)
+    assert packet_prior(18, g_ref - 16)[0] == tuple(2 * v for v in intra)
+    assert packet_prior(18, g_ref + 16)[0] == tuple(v // 2 for v in intra)
+    assert packet_prior(18, 147)[0][:3] == (61, 61, 21)
+    assert packet_prior(16, 200) == PACKET_PRIORS[16]
+    rng = np.random.default_rng(0)
+    for g in (48, 140, 255):
+        q = np.round(rng.laplace(0, 3, size=(2, 20))).astype(np.int64)
+        voiced = np.array([True, False])
+        payload, rec = encode_packet(q, g, np.array([30, 30]), voiced, partial(packet_prior, 18), trim=True)
+        assert np.array_equal(decode_packet(payload, 2, 20, partial(packet_prior, 18))[0], rec)

@@ -43,6 +43,33 @@ def test_fine_tune_from_shipped_bundle(tmp_path):
     assert all(np.allclose(shipped[k], tuned[k], atol=1e-3) for k in shipped)
 
 
+def test_low_latency_stream_vocoder_recipe(tmp_path):
+    """--causal --mel-window --synthesis-fft: the run's config carries the front end, the head starts
+    from the shipped one's every other bin, and the exported add-on drives the stream encoder."""
+    import shutil
+
+    import torch
+
+    from codec.bundle import resolve
+    from codec.vocoder import Vocoder, VocoderConfig
+
+    out = tmp_path / "ll"
+    vocoder.main(["--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "4096", "--threads", "1",
+                  "--steps", "1", "--lr", "0", "--init", str(resolve().path), "--causal",
+                  "--mel-window", "256", "--synthesis-fft", "512"])
+    bundle = tmp_path / "b"
+    shutil.copytree(resolve().path, bundle)
+    export.main([str(out / "last.safetensors"), str(bundle), "--addon", "stream_vocoder"])
+    b = Bundle.load(bundle)
+    assert b.stream_mel_config.win_length == 256 and b.stream_vocoder.cfg.n_fft == 512
+    assert codec.StreamEncoder(3, bundle=b).latency_ms == (128 + 256 + 256) / 16  # 8 + 16 + 16 ms
+    # a 2x shorter head: same backbone, bins 0, 2, 4, ... with ln 2 less magnitude
+    src, dst = Vocoder(VocoderConfig(n_fft=1024)), Vocoder(VocoderConfig(n_fft=512))
+    vocoder.init_from(dst, src)
+    w, b_src, b_dst = src.head.out.weight, src.head.out.bias, dst.head.out.bias
+    assert torch.equal(dst.head.out.weight[:257], w[:513:2]) and torch.allclose(b_dst[:257], b_src[:513:2] - np.log(2))
+
+
 def test_latent_and_lat2lat_recipes(tmp_path):
     """Latent autoencoder: trains, resumes, exports into a bundle that then makes and reads latent
     streams; lat2lat trains on that bundle's latent and exports beside it."""

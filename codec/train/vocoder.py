@@ -37,7 +37,7 @@ from .. import pitch
 from ..bundle import Bundle
 from ..mel_repr import degrade
 from ..melcoder import step_size
-from ..modes import MEL_MODES, VOIP_LADDER
+from ..modes import MEL_MODES, VOIP_MODES
 from ..vocoder import Vocoder, VocoderConfig
 from . import checkpoint, loop
 from .discriminators import Discriminators, discriminator_loss, generator_loss
@@ -162,7 +162,7 @@ def main(argv=None) -> None:
     if args.mel_window:
         mel_cfg = dataclasses.replace(mel_cfg, win_length=args.mel_window)
     voc_cfg = dataclasses.replace(voc_cfg, causal=args.causal, n_fft=args.synthesis_fft or voc_cfg.n_fft)
-    ladder = VOIP_LADDER if args.causal else MEL_MODES
+    ladder = VOIP_MODES if args.causal else MEL_MODES
     logmel = LogMel(mel_cfg).to(run.device)
     model = Vocoder(voc_cfg).to(run.device)
     if source:

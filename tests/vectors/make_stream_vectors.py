@@ -1,10 +1,12 @@
-"""Write the streaming golden vector (run once per format change; the outputs are then FROZEN).
+"""Write the streaming golden vectors that are missing (the outputs are then FROZEN).
 
-    python tests/vectors/make_stream_vectors.py [--force]
+    python tests/vectors/make_stream_vectors.py
 
-``v1_stream_3000bps.pkts``: the raw packets ``codec.StreamEncoder(kbps=3)`` makes from 3 s of a
+``STEM.pkts``: the raw packets ``codec.StreamEncoder(kbps=3, packet_ms=...)`` makes from 3 s of a
 shipped test clip, each prefixed by its length (u16, big-endian); the JSON holds per packet its
 mode, sequence number, step index and the SHA-256 of its decoded integer symbols.
+``v1_stream_3000bps``: 48 ms packets (mode 16) from the first streaming release (1024-sample
+front end); ``v1_stream_32ms_3000bps``: 32 ms packets (mode 18, low-latency front end).
 """
 import argparse
 import hashlib
@@ -16,13 +18,15 @@ import soundfile as sf
 
 import bitstream
 import codec
-from codec.entropy import PACKET_PRIORS
+from functools import partial
+
+from codec.entropy import packet_prior
 from codec.melcoder import decode_packet
 from codec.modes import mode_by_id
 
 HERE = Path(__file__).parent
 CLIP = HERE.parent / "data" / "LJ001-0029.flac"
-STEM = HERE / "v1_stream_3000bps"
+STEMS = {HERE / "v1_stream_3000bps": 48, HERE / "v1_stream_32ms_3000bps": 32}  # stem → packet ms
 
 
 def split(blob: bytes) -> list[bytes]:
@@ -39,7 +43,7 @@ def describe(packets: list[bytes]) -> list[dict]:
     for p in packets:
         raw = bitstream.unpack_packet(p)
         mode = mode_by_id(raw.mode_id)
-        q, g, pitch, voiced = decode_packet(raw.payload, mode.groups_per_packet, mode.n_coefs, PACKET_PRIORS[mode.id])
+        q, g, pitch, voiced = decode_packet(raw.payload, mode.groups_per_packet, mode.n_coefs, partial(packet_prior, mode.id))
         symbols = np.concatenate([q.reshape(-1), pitch[voiced], voiced]).astype("<i8")
         out.append({"mode": raw.mode_id, "seq": raw.seq, "g": int(g), "bytes": len(p),
                     "symbols_sha256": hashlib.sha256(symbols.tobytes()).hexdigest()})
@@ -47,19 +51,19 @@ def describe(packets: list[bytes]) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--force", action="store_true")
-    args = ap.parse_args()
-    if STEM.with_suffix(".pkts").exists() and not args.force:
-        raise SystemExit(f"{STEM}.pkts exists: golden vectors are frozen (use --force only for a new format)")
+    argparse.ArgumentParser(description=__doc__).parse_args()
     wav, sr = sf.read(CLIP, dtype="float32")
-    enc = codec.StreamEncoder(kbps=3.0, sample_rate=sr)
-    packets = enc.push(wav[: 3 * sr]) + enc.flush()
-    STEM.with_suffix(".pkts").write_bytes(b"".join(len(p).to_bytes(2, "big") + p for p in packets))
-    doc = {"kind": "stream", "format_version": 1, "file": STEM.with_suffix(".pkts").name, "kbps": 3.0,
-           "packets": describe(packets)}
-    STEM.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
-    print(f"wrote {STEM}.pkts ({len(packets)} packets)")
+    for stem, packet_ms in STEMS.items():
+        if stem.with_suffix(".pkts").exists():
+            print(f"{stem.name}.pkts exists: golden vectors are frozen")
+            continue
+        enc = codec.StreamEncoder(kbps=3.0, packet_ms=packet_ms, sample_rate=sr)
+        packets = enc.push(wav[: 3 * sr]) + enc.flush()
+        stem.with_suffix(".pkts").write_bytes(b"".join(len(p).to_bytes(2, "big") + p for p in packets))
+        doc = {"kind": "stream", "format_version": 1, "file": stem.with_suffix(".pkts").name, "kbps": 3.0,
+               "packet_ms": packet_ms, "packets": describe(packets)}
+        stem.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
+        print(f"wrote {stem}.pkts ({len(packets)} packets)")
 
 
 if __name__ == "__main__":
