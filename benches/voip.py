@@ -24,12 +24,10 @@ import numpy as np
 import soundfile as sf
 import torch
 
-sys.path.insert(0, str(Path(__file__).parent))
-import peers  # noqa: E402
-
-import codec  # noqa: E402
-from codec.evaluate import read  # noqa: E402
-from codec.metrics import all_metrics  # noqa: E402
+import codec
+from codec import peers
+from codec.evaluate import read
+from codec.metrics import all_metrics
 
 LOSSES = (0.0, 0.05, 0.10, 0.20)
 

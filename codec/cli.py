@@ -221,6 +221,7 @@ def cmd_eval(args) -> int:
 
     from . import decoders
     from . import evaluate as ev
+    from .metrics import mos_available
     from .modes import check_kbps, mode_for
 
     rates = list(dict.fromkeys(check_kbps(k) for k in args.kbps))
@@ -231,13 +232,17 @@ def cmd_eval(args) -> int:
     missing = [m for m in ("pesq", "pystoi") if importlib.util.find_spec(m) is None]
     if missing:
         raise ImportError(f"eval needs {', '.join(missing)}: {ev.INSTALL_HINT}")
+    if args.mos and not mos_available():
+        print("ldcodec: error: --mos needs speechmos and/or distillmos: pip install 'ldcodec[eval]' "
+              "and pip install --no-deps distillmos xls-r-sqa==0.1.0", file=sys.stderr)
+        return 2
     if args.plot:
         try:
             ev.pyplot()
         except RuntimeError as exc:
             print(f"ldcodec: error: {exc}", file=sys.stderr)
             return 2
-    files = []
+    files = [] if args.inputs else ev.dev_files(per_speaker=3)
     for raw in args.inputs:
         src = Path(raw)
         if not src.exists():
@@ -247,11 +252,14 @@ def cmd_eval(args) -> int:
     if not files:
         raise FileNotFoundError(f"no {'/'.join(sorted(AUDIO_SUFFIXES))} files in {' '.join(args.inputs)}")
     decs = list(dict.fromkeys(args.decoder or [None]))
+    peers, notes = ([], []) if args.no_peers else ev.peer_systems()
+    systems = ([] if args.no_floors else ev.floor_systems()) \
+        + ev.codec_systems(rates, decs, [args.representation]) + peers
     examples: dict = {}
-    bar = tqdm(total=len(rates) * len(decs) * len(files), unit="run", disable=None, file=sys.stderr)
+    bar = tqdm(total=len(systems) * len(files), unit="run", disable=None, file=sys.stderr)
     try:
-        results = ev.evaluate(files, rates, decs, progress=lambda: bar.update(1), examples=examples,
-                              representations=[args.representation])
+        results = ev.evaluate(files, systems=systems, mos=args.mos, progress=lambda: bar.update(1),
+                              examples=examples)
         if args.plot:
             ev.plot(files[0], results, examples, args.plot)
         if args.json:
@@ -265,6 +273,10 @@ def cmd_eval(args) -> int:
     finally:
         bar.close()
     print(ev.table(results))
+    if len({g for r in results for g in r["groups"]}) > 1:
+        print("\nPer speaker group:\n\n" + ev.group_table(results))
+    for note in notes:
+        print(f"\nNote: {note}")
     return 0
 
 
@@ -305,15 +317,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("modes", help="the bitrate ladder and the decoders each mode allows")
     p.set_defaults(func=cmd_modes)
 
-    p = sub.add_parser("eval", help="rate–quality table (PESQ, STOI, mel, RTF) of audio at several rates")
-    p.add_argument("inputs", nargs="+", help="audio files or folders (walked recursively)")
+    p = sub.add_parser("eval", help="rate–quality table (PESQ, STOI, mel, RTF) of audio at several rates, "
+                                    "beside the floors (copy synthesis, Griffin-Lim) and Codec2/Opus")
+    p.add_argument("inputs", nargs="*", help="audio files or folders (walked recursively; default: the dev split "
+                                             "../shared/data/real/dev or $LDCODEC_DEV_DATA, 3 files per speaker)")
     p.add_argument("--kbps", type=float, nargs="+", default=[0.6, 1.5, 3.0, 6.0],
                    help="rates to evaluate, each 0.3–6 (default 0.6 1.5 3 6)")
     p.add_argument("--decoder", action="append",
                    help="decoder to evaluate, NAME or NAME:STEPS (repeatable; default: each mode's)")
     p.add_argument("--representation", choices=REPRESENTATIONS, help="encode with this representation")
     p.add_argument("--plot", metavar="PNG", help="write log-mel spectrograms + bitrate–quality curve here")
-    p.add_argument("--json", metavar="FILE", help="write means and per-file rows as JSON")
+    p.add_argument("--json", metavar="FILE", help="write means, per-group means and per-file rows as JSON")
+    p.add_argument("--no-floors", action="store_true", help="leave out copy synthesis and Griffin-Lim")
+    p.add_argument("--no-peers", action="store_true", help="leave out Codec2 and Opus")
+    p.add_argument("--mos", action="store_true", help="add DNSMOS and DistillMOS (installed with ldcodec[eval]; slow)")
     p.set_defaults(func=cmd_eval)
     return ap
 

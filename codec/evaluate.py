@@ -1,31 +1,42 @@
-"""Rate–quality evaluation: encode/decode files at several rates, measure, tabulate and plot.
+"""Rate–quality evaluation: ldcodec at several rates beside its floors and its peers, on the same
+files in one run; tables (overall and per speaker group), JSON and a plot.
 
     from codec.evaluate import evaluate, table
-    results = evaluate([Path("a.wav")], kbps=[0.6, 3], decoders=[None])
+    results = evaluate([Path("a.wav")], kbps=[0.6, 3], decoders=[None], floors=True, peers=True)
     print(table(results))
 
-Real kbps is counted from the ``.ldc`` bytes (header included) over the input duration.
-Metrics (WB-PESQ, STOI, log-mel distance, SI-SDR, energy added in pauses, optionally DNSMOS) are
-computed after aligning each decode to its 16 kHz reference; RTF = seconds of processing per
-second of audio. Decoders are given as specs ``name`` or ``name:steps`` (``mel2mel:8``).
+Systems: ``ldcodec`` rows (real kbps from the ``.ldc`` bytes, header included, over the input
+duration), ``floor`` rows that need no bitstream (copy synthesis: the input's own features through
+each vocoder a decoder renders with; Griffin-Lim on the same log-mel) and ``peer`` rows (Codec2 and
+Opus through their CLI tools, when installed). Metrics (WB-PESQ, STOI, log-mel distance, SI-SDR,
+energy added in pauses, optionally DNSMOS and DistillMOS) are computed after aligning each decode
+to its 16 kHz reference; RTF = seconds of processing per second of audio. Decoders are given as
+specs ``name`` or ``name:steps`` (``mel2mel:8``). Files in the team's data layout
+(``real/index.tsv`` above them) are also reported per speaker group.
 """
 from __future__ import annotations
 
+import csv
 import math
+import os
 import time
 import warnings
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from . import api
+from . import peers as peer_tools
 from .audio import SAMPLE_RATE, AudioInputError, load, prepare
-from .metrics import all_metrics
+from .metrics import all_metrics, mos_available
 from .modes import mode_for
 
-MEANS = ("real_kbps", "pesq", "stoi", "mel", "si_sdr", "pause_db", "rtf_enc", "rtf_dec")
+MEANS = ("real_kbps", "pesq", "stoi", "mel", "si_sdr", "pause_db", "rtf_enc", "rtf_dec", "dnsmos", "distillmos")
 INSTALL_HINT = "pip install 'ldcodec[eval]'"
+DEV_SPLIT = Path(os.environ.get("LDCODEC_DEV_DATA", Path(__file__).resolve().parents[2] / "shared/data/real/dev"))
 
 
 def read(path: Path) -> np.ndarray:
@@ -47,19 +58,62 @@ def split_spec(spec: str | None) -> tuple[str | None, int | None]:
         raise ValueError(f"decoder spec {spec!r}: steps after ':' must be an integer") from None
 
 
-def evaluate(files: list[Path], kbps: list[float], decoders: list[str | None], *, mos: bool = False,
-             representations: list[str | None] = (None,), progress: Callable[[], None] | None = None,
-             examples: dict | None = None) -> list[dict]:
-    """One dict per (rate, representation, decoder spec) that fits together: asked ``kbps``,
-    ``representation`` (None → the ladder's), ``decoder`` (a spec ``name[:steps]``; None → the mode's
-    default, named), means of ``MEANS`` (+ ``dnsmos`` if ``mos``) over files, and the per-file
-    ``rows``. Combinations that cannot work (a latent stream at 3 kbps, mel2mel on a latent stream)
-    are left out. ``progress()`` is called after each decode; ``examples``, if given, receives
-    {(kbps, decoder): decode of files[0]}."""
+def dev_files(folder: Path = DEV_SPLIT, per_speaker: int | None = None) -> list[Path]:
+    """Audio files of the held-out dev speakers (``../shared/data/real/dev``, or ``$LDCODEC_DEV_DATA``),
+    the first ``per_speaker`` of each speaker folder (all if None)."""
+    from .train.data import list_audio
+
+    if not Path(folder).is_dir():
+        raise FileNotFoundError(f"no dev split at {folder}: pass audio files or set LDCODEC_DEV_DATA")
+    by_speaker: dict[Path, list[Path]] = {}
+    for path in list_audio(folder):
+        by_speaker.setdefault(path.parent, []).append(path)
+    return [p for files in by_speaker.values() for p in files[:per_speaker]]
+
+
+@lru_cache(maxsize=4)
+def _index(path: Path) -> dict[str, dict]:
+    with open(path, newline="") as f:
+        return {row["path"]: row for row in csv.DictReader(f, delimiter="\t")}
+
+
+def speaker_of(path: Path) -> tuple[str, str]:
+    """(speaker, group) of a file. Under a data folder with an ``index.tsv`` (the team's layout):
+    the indexed speaker and "native adults" (LibriSpeech), "non-native adults" or "non-native
+    children" (speechocean762), else the corpus; otherwise (parent folder name, "all")."""
+    path = Path(path).resolve()
+    for root in path.parents[:4]:
+        if (root / "index.tsv").exists():
+            row = _index(root / "index.tsv").get(path.relative_to(root).as_posix())
+            if row:
+                if row["corpus"] == "librispeech":
+                    return row["speaker"], "native adults"
+                if row["corpus"] == "speechocean762":
+                    return row["speaker"], "non-native children" if "child" in row["note"] else "non-native adults"
+                return row["speaker"], row["corpus"]
+    return path.parent.name, "all"
+
+
+@dataclass(frozen=True)
+class System:
+    """One row of a table. ``kind``: "ldcodec" (encode at ``kbps`` with ``representation``, decode
+    with the ``decoder`` spec), "floor" or "peer" (``run(wav) → (decoded, bytes or None)``)."""
+
+    name: str
+    kind: str
+    kbps: float | None = None
+    representation: str | None = None
+    decoder: str | None = None
+    run: Callable[[np.ndarray], tuple[np.ndarray, int | None]] | None = None
+
+
+def codec_systems(kbps: list[float], decoders: list[str | None],
+                  representations: list[str | None] = (None,)) -> list[System]:
+    """ldcodec rows for every (rate, representation, decoder spec) that fits together
+    (a latent stream at 3 kbps or mel2mel on a latent stream are left out)."""
     from .decoders import available
 
-    known = available()
-    results = {}
+    known, out = available(), {}
     for k in kbps:
         for rep in representations:
             try:
@@ -70,53 +124,127 @@ def evaluate(files: list[Path], kbps: list[float], decoders: list[str | None], *
                 name = split_spec(d)[0] or mode.default_decoder
                 cls = known.get(name)
                 if cls is None or mode.representation in cls.representations:
-                    results[(k, rep, d)] = {"kbps": k, "representation": mode.representation,
-                                            "decoder": d or mode.default_decoder, "rows": []}
+                    spec = d or mode.default_decoder
+                    out[(k, mode.representation, spec)] = System(
+                        f"ldcodec {k:g} kbps {mode.representation} {spec}", "ldcodec", k, mode.representation, spec)
+    return list(out.values())
+
+
+def floor_systems(bundle=None) -> list[System]:
+    """Copy synthesis through each distinct vocoder the decoders render with, and Griffin-Lim."""
+    from .bundle import resolve
+    from .floors import copy_synthesis, griffin_lim
+
+    b = resolve(bundle)
+    vocoders = {"direct": b.direct_vocoder}
+    if b.mel2mel is not None and b.mel2mel_vocoder is not b.direct_vocoder:
+        vocoders["mel2mel"] = b.mel2mel_vocoder
+    out = [System(f"copy synthesis ({name} vocoder)", "floor",
+                  run=lambda wav, v=v: (copy_synthesis(wav, v, b.mel_config), None)) for name, v in vocoders.items()]
+    return out + [System("Griffin-Lim (100 iterations)", "floor", run=lambda wav: (griffin_lim(wav, b.mel_config), None))]
+
+
+def peer_systems() -> tuple[list[System], list[str]]:
+    """(Codec2 and Opus rows for the tools on PATH, notes naming the missing ones)."""
+    have = peer_tools.available()
+    out = []
+    if have["codec2"]:
+        out += [System(f"Codec2 {m}", "peer", float(m.rstrip("C")) / 1000, run=lambda w, m=m: peer_tools.codec2(w, m))
+                for m in peer_tools.CODEC2_MODES]
+    if have["opus"]:
+        out += [System(f"Opus {k} kbps", "peer", float(k), run=lambda w, k=k: peer_tools.opus(w, k))
+                for k in peer_tools.OPUS_KBPS]
+    notes = [f"{tool} CLI not found: its rows are skipped (apt-get install {pkg})"
+             for (tool, ok), pkg in zip(have.items(), ("codec2", "opus-tools")) if not ok]
+    return out, notes
+
+
+def evaluate(files: list[Path], kbps: list[float] = (), decoders: list[str | None] = (None,), *,
+             mos: bool | list[str] = False, representations: list[str | None] = (None,),
+             floors: bool = False, peers: bool = False, systems: list[System] | None = None,
+             progress: Callable[[], None] | None = None, examples: dict | None = None) -> list[dict]:
+    """One dict per system: ``system``, ``kind``, ``kbps`` (asked or nominal), ``representation`` and
+    ``decoder`` (ldcodec rows: None → the ladder's, named), the means of :data:`MEANS` over files
+    (neural MOS columns when ``mos``), ``groups`` (the same means per speaker group) and the
+    per-file ``rows``. ``systems`` replaces the ones built from ``kbps``/``decoders`` (+ ``floors``,
+    ``peers``). ``progress()`` is called after each decode; ``examples``, if given, receives
+    {system name: decode of files[0]}."""
+    if systems is None:
+        systems = (floor_systems() if floors else []) + codec_systems(list(kbps), list(decoders), list(representations)) \
+            + (peer_systems()[0] if peers else [])
+    mos = mos_available() if mos is True else list(mos or [])
+    rows: dict[str, list[dict]] = {s.name: [] for s in systems}
     for i, path in enumerate(files):
         wav = read(path)
         seconds = len(wav) / SAMPLE_RATE
-        for k in kbps:
-            for rep in representations:
-                todo = [d for d in decoders if (k, rep, d) in results]
-                if not todo:
-                    continue
+        speaker, group = speaker_of(path)
+        encoded: dict[tuple, tuple[bytes, float]] = {}
+        for s in systems:
+            t0 = time.perf_counter()
+            if s.kind == "ldcodec":
+                if (s.kbps, s.representation) not in encoded:
+                    data = api.encode(wav, SAMPLE_RATE, kbps=s.kbps, representation=s.representation)
+                    encoded[(s.kbps, s.representation)] = data, time.perf_counter() - t0
+                data, t_enc = encoded[(s.kbps, s.representation)]
+                name, steps = split_spec(s.decoder)
                 t0 = time.perf_counter()
-                data = api.encode(wav, SAMPLE_RATE, kbps=k, representation=rep)
-                t_enc = time.perf_counter() - t0
-                for d in todo:
-                    r = results[(k, rep, d)]
-                    name, steps = split_spec(d)
-                    t0 = time.perf_counter()
-                    out, _ = api.decode(data, decoder=name, steps=steps)
-                    t_dec = time.perf_counter() - t0
-                    if i == 0 and examples is not None:
-                        examples[(k, r["decoder"])] = out
-                    r["rows"].append({
-                        "file": str(path), "seconds": seconds, "bytes": len(data),
-                        "real_kbps": len(data) * 8 / seconds / 1000, **all_metrics(wav, out, mos),
-                        "rtf_enc": t_enc / seconds, "rtf_dec": t_dec / seconds})
-                    if progress:
-                        progress()
-    for r in results.values():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN PESQ (silent/short input) → NaN mean
-            r.update({m: float(np.nanmean([row[m] for row in r["rows"]])) for m in MEANS + ("dnsmos",)
-                      if m in r["rows"][0]})
-        r["rows"] = r.pop("rows")  # keep the per-file rows after the means
-    return list(results.values())
+                out, _ = api.decode(data, decoder=name, steps=steps)
+                n_bytes, t_dec = len(data), time.perf_counter() - t0
+            else:  # floors and peers: the whole run is booked as decode (floors) or encode (peers)
+                out, n_bytes = s.run(wav)
+                elapsed = time.perf_counter() - t0
+                t_enc, t_dec = (elapsed, 0.0) if s.kind == "peer" else (0.0, elapsed)
+            if i == 0 and examples is not None:
+                examples[s.name] = out
+            rows[s.name].append({
+                "file": str(path), "speaker": speaker, "group": group, "seconds": seconds, "bytes": n_bytes,
+                "real_kbps": n_bytes * 8 / seconds / 1000 if n_bytes is not None else float("nan"),
+                **all_metrics(wav, out, mos), "rtf_enc": t_enc / seconds, "rtf_dec": t_dec / seconds})
+            if progress:
+                progress()
+    return [{"system": s.name, "kind": s.kind, "kbps": s.kbps, "representation": s.representation,
+             "decoder": s.decoder, **_means(rows[s.name]),
+             "groups": {g: _means([r for r in rows[s.name] if r["group"] == g])
+                        for g in dict.fromkeys(r["group"] for r in rows[s.name])},
+             "rows": rows[s.name]} for s in systems]
+
+
+def _means(rows: list[dict]) -> dict[str, float]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN PESQ (silent/short input) → NaN mean
+        return {m: float(np.nanmean([row[m] for row in rows])) for m in MEANS if rows and m in rows[0]}
+
+
+def _cell(value, fmt: str) -> str:
+    return "—" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, fmt)
 
 
 def table(results: list[dict]) -> str:
-    """Markdown table of the per-(rate, decoder) means (DNSMOS column when measured)."""
-    mos = all("dnsmos" in r for r in results)
-    lines = ["| kbps asked | real kbps | representation | decoder | WB-PESQ | STOI | mel dist | pause dB |"
-             + (" DNSMOS |" if mos else "") + " RTF enc | RTF dec |",
-             "|---|---|---|---|---|---|---|---|" + ("---|" if mos else "") + "---|---|"]
+    """Markdown table of the per-system means (a column per neural MOS measured)."""
+    mos = [m for m in ("dnsmos", "distillmos") if all(m in r for r in results)]
+    head = ["system", "kbps asked", "real kbps", "WB-PESQ", "STOI", "mel dist", "pause dB"] \
+        + [{"dnsmos": "DNSMOS", "distillmos": "DistillMOS"}[m] for m in mos] + ["RTF enc", "RTF dec"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in results:
-        lines.append(f"| {r['kbps']:g} | {r['real_kbps']:.2f} | {r['representation']} | {r['decoder']} "
-                     f"| {r['pesq']:.2f} | {r['stoi']:.3f} "
-                     f"| {r['mel']:.3f} | {r['pause_db']:+.1f} |" + (f" {r['dnsmos']:.2f} |" if mos else "")
-                     + f" {r['rtf_enc']:.3f} | {r['rtf_dec']:.3f} |")
+        cells = [r["system"], _cell(r["kbps"], "g"), _cell(r["real_kbps"], ".2f"), _cell(r["pesq"], ".2f"),
+                 _cell(r["stoi"], ".3f"), _cell(r["mel"], ".3f"), _cell(r["pause_db"], "+.1f")] \
+            + [_cell(r[m], ".2f") for m in mos] + [_cell(r["rtf_enc"], ".3f"), _cell(r["rtf_dec"], ".3f")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def group_table(results: list[dict]) -> str:
+    """Markdown table per speaker group: WB-PESQ / STOI (/ the first neural MOS measured) per cell."""
+    groups = list(dict.fromkeys(g for r in results for g in r["groups"]))
+    mos = next((m for m in ("distillmos", "dnsmos") if all(m in r for r in results)), None)
+    what = "WB-PESQ / STOI" + {"distillmos": " / DistillMOS", "dnsmos": " / DNSMOS", None: ""}[mos]
+    speakers = {g: len({row["speaker"] for row in results[0]["rows"] if row["group"] == g}) for g in groups}
+    lines = [f"| system ({what}) | " + " | ".join(f"{g} ({n} speaker{'s' * (n != 1)})" for g, n in speakers.items())
+             + " |", "|" + "---|" * (len(groups) + 1)]
+    for r in results:
+        cells = [" / ".join([_cell(m["pesq"], ".2f"), _cell(m["stoi"], ".3f")] + ([_cell(m[mos], ".2f")] if mos else []))
+                 for m in (r["groups"].get(g, {}) for g in groups)]
+        lines.append(f"| {r['system']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -144,8 +272,9 @@ def pyplot():
 
 
 def plot(file: Path, results: list[dict], decoded_examples: dict, out_png, max_seconds: float = 10.0) -> None:
-    """Log-mel of ``file`` and of each decode in ``decoded_examples`` side by side (first
-    ``max_seconds``), above the real-kbps → PESQ / STOI curve over ``results``."""
+    """Log-mel of ``file`` and of each ldcodec decode in ``decoded_examples`` ({system name: audio})
+    side by side (first ``max_seconds``), above the real-kbps → PESQ / STOI curve over the
+    ldcodec ``results`` (peers as single points)."""
     import torch
 
     from .features import LogMel
@@ -153,10 +282,12 @@ def plot(file: Path, results: list[dict], decoded_examples: dict, out_png, max_s
     plt = pyplot()
     ref = read(file)
     n = int(max_seconds * SAMPLE_RATE)
+    peers = [r for r in results if r["kind"] == "peer"]
+    results = [r for r in results if r["kind"] == "ldcodec"]
     panels = [("original", ref)] + [
         (f"{r['kbps']:g} kbps" + (f" {r['decoder']}" if len({x['decoder'] for x in results}) > 1 else "")
-         + f" ({r['rows'][0]['real_kbps']:.2f} real)", decoded_examples[(r["kbps"], r["decoder"])])
-        for r in results if (r["kbps"], r["decoder"]) in decoded_examples]
+         + f" ({r['rows'][0]['real_kbps']:.2f} real)", decoded_examples[r["system"]])
+        for r in results if r["system"] in decoded_examples]
     lm = LogMel()
     with torch.inference_mode():
         mels = [lm(torch.from_numpy(np.ascontiguousarray(w[:n], dtype=np.float32))[None])[0].numpy()
@@ -181,6 +312,10 @@ def plot(file: Path, results: list[dict], decoded_examples: dict, out_png, max_s
         suffix = f" ({dec})" if len({r['decoder'] for r in results}) > 1 else ""
         ax1.plot(x, [r["pesq"] for r in rs], "o-", color="tab:blue", label="WB-PESQ" + suffix)
         ax2.plot(x, [r["stoi"] for r in rs], "s--", color="tab:orange", label="STOI" + suffix)
+    for r in peers:
+        ax1.plot(r["real_kbps"], r["pesq"], "^", color="tab:gray")
+        ax1.annotate(r["system"], (r["real_kbps"], r["pesq"]), fontsize=7, color="tab:gray",
+                     xytext=(3, 3), textcoords="offset points")
     ax1.set_xscale("log")
     ticks = sorted({round(r["real_kbps"], 2) for r in results})
     ax1.set_xticks(ticks, [f"{t:g}" for t in ticks])

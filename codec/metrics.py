@@ -1,5 +1,10 @@
-"""Quality metrics on 16 kHz speech: WB-PESQ, STOI, log-mel distance, SI-SDR, energy in pauses, DNSMOS, alignment."""
+"""Quality metrics on 16 kHz speech: WB-PESQ, STOI, log-mel distance, SI-SDR, energy in pauses, DNSMOS, DistillMOS, alignment."""
 from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+from functools import lru_cache
 
 import numpy as np
 import torch
@@ -82,11 +87,39 @@ def dnsmos(deg: np.ndarray) -> float:
     return float(_dnsmos.run(np.clip(deg, -1, 1), SR)["ovrl_mos"])
 
 
-def all_metrics(ref: np.ndarray, deg: np.ndarray, mos: bool = False) -> dict[str, float]:
-    """Align ``deg`` to ``ref`` then compute every metric (both float32 16 kHz); DNSMOS if ``mos``."""
+@lru_cache(maxsize=1)
+def _distillmos_model():
+    import sys
+    import types
+
+    if importlib.util.find_spec("torchaudio") is None:  # distillmos imports it for its file CLI only
+        sys.modules.setdefault("torchaudio", types.ModuleType("torchaudio"))
+    import distillmos
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints where it loaded its weights from
+        return distillmos.ConvTransformerSQAModel().eval()
+
+
+def distillmos(deg: np.ndarray) -> float:
+    """No-reference DistillMOS (1–5; Stahl & Gamper 2025, MIT, weights in its wheel)."""
+    with torch.inference_mode():
+        return float(_distillmos_model()(torch.from_numpy(np.clip(deg, -1, 1).astype(np.float32))[None])[0])
+
+
+MOS_PACKAGES = {"dnsmos": "speechmos", "distillmos": "distillmos"}
+
+
+def mos_available() -> list[str]:
+    """The neural MOS predictors whose packages are installed (``ldcodec[eval]``)."""
+    return [name for name, package in MOS_PACKAGES.items() if importlib.util.find_spec(package) is not None]
+
+
+def all_metrics(ref: np.ndarray, deg: np.ndarray, mos: bool | list[str] = False) -> dict[str, float]:
+    """Align ``deg`` to ``ref`` then compute every metric (both float32 16 kHz); neural MOS
+    (``mos``: True for every installed one, or a list of names from :data:`MOS_PACKAGES`)."""
     deg = align(ref, deg.astype(np.float32))
     out = {"pesq": pesq_wb(ref, deg), "stoi": stoi(ref, deg), "mel": mel_distance(ref, deg),
            "si_sdr": si_sdr(ref, deg), "pause_db": pause_energy_db(ref, deg)}
-    if mos:
-        out["dnsmos"] = dnsmos(deg)
+    for name in (mos_available() if mos is True else mos or []):
+        out[name] = {"dnsmos": dnsmos, "distillmos": distillmos}[name](deg)
     return out

@@ -22,6 +22,7 @@ class VocoderConfig:
     n_fft: int = 1024
     hop: int = 256
     causal: bool = False  # convolutions see only past frames (streaming); else centred (offline)
+    source_filter: bool = False  # head shapes a harmonic + noise excitation built from the pitch rows
 
 
 class FrameConv(nn.Conv1d):
@@ -80,6 +81,32 @@ class ISTFTHead(nn.Module):
         return torch.istft(self.spectrum(x), self.n_fft, self.hop, window=self.window, center=True)
 
 
+class SourceFilterHead(nn.Module):
+    """Source–filter iSTFT head: per frame and bin, a harmonic gain and a noise gain (predicted in
+    log) multiply the STFTs of the excitation built from the pitch rows (``codec.excitation``):
+    Y = e^{a_h}·E_harmonic + e^{a_n}·E_noise, then torch.istft. Harmonic positions and their phase
+    continuity come from the transmitted F0, so the network only predicts smooth envelopes."""
+
+    def __init__(self, dim: int, n_fft: int, hop: int, sample_rate: int = 16000):
+        super().__init__()
+        self.n_fft, self.hop, self.sample_rate = n_fft, hop, sample_rate
+        self.out = nn.Linear(dim, n_fft + 2)
+        nn.init.constant_(self.out.bias, -6.0)  # start quiet: unit-amplitude harmonics peak at n_fft / 4
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
+    def stft(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stft(x, self.n_fft, self.hop, window=self.window, center=True, return_complex=True)
+
+    def forward(self, x: torch.Tensor, aux: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B, T, dim) frame embeddings, (B, 2, T) pitch rows → (B, (T − 1)·hop) waveform."""
+        from .excitation import excitation
+
+        harm, noise, _ = excitation(aux, self.hop, self.sample_rate, generator)
+        gain_h, gain_n = torch.exp(self.out(x).transpose(1, 2).clamp(max=8.0)).chunk(2, dim=1)
+        spec = gain_h * self.stft(harm) + gain_n * self.stft(noise)
+        return torch.istft(spec, self.n_fft, self.hop, window=self.window, center=True, length=harm.shape[-1])
+
+
 class Vocoder(nn.Module):
     """Features (batch, n_mels + n_aux, frames) → waveform (batch, (frames - 1) * hop) at 16 kHz."""
 
@@ -91,7 +118,7 @@ class Vocoder(nn.Module):
         self.blocks = nn.ModuleList(
             ConvNeXtBlock(cfg.dim, cfg.intermediate, cfg.kernel, 1.0 / cfg.layers, cfg.causal) for _ in range(cfg.layers))
         self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
-        self.head = ISTFTHead(cfg.dim, cfg.n_fft, cfg.hop)
+        self.head = SourceFilterHead(cfg.dim, cfg.n_fft, cfg.hop) if cfg.source_filter else ISTFTHead(cfg.dim, cfg.n_fft, cfg.hop)
 
     def backbone(self, features: torch.Tensor) -> torch.Tensor:
         """(B, n_mels + n_aux, T) → (B, T, dim) frame embeddings for the head."""
@@ -112,5 +139,10 @@ class Vocoder(nn.Module):
             x, cache[i] = block(x, cache[i], stream=True)
         return self.final_norm(x.transpose(1, 2)), cache
 
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(self.backbone(features))
+    def forward(self, features: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``generator``: the source–filter head's noise (None: a fixed seed, so decoding repeats)."""
+        if not self.cfg.source_filter:
+            return self.head(self.backbone(features))
+        if generator is None and not self.training:
+            generator = torch.Generator().manual_seed(0)
+        return self.head(self.backbone(features), features[:, self.cfg.n_mels:self.cfg.n_mels + 2], generator)

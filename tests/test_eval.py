@@ -19,8 +19,8 @@ from cli_run import one_line_error, run
 DATA = Path(__file__).parent / "data"
 KBPS = (0.6, 3.0)
 SECONDS = 4.0
-HEADER = ("| kbps asked | real kbps | representation | decoder | WB-PESQ | STOI | mel dist | pause dB | RTF enc "
-          "| RTF dec |")
+HEADER = "| system | kbps asked | real kbps | WB-PESQ | STOI | mel dist | pause dB | RTF enc | RTF dec |"
+FLOORS = ["copy synthesis (direct vocoder)", "copy synthesis (mel2mel vocoder)", "Griffin-Lim (100 iterations)"]
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def evaluated(tmp_path_factory):
     clip = tmp / "clip.wav"
     sf.write(clip, wav[: int(SECONDS * sr)], sr)
     png, js = tmp / "plots" / "eval.png", tmp / "eval.json"  # plots/ does not exist yet
-    code, out, err = run("eval", clip, "--kbps", *KBPS, "--plot", png, "--json", js)
+    code, out, err = run("eval", clip, "--kbps", *KBPS, "--plot", png, "--json", js, "--no-peers")
     assert code == 0, err
     return out, json.loads(js.read_text()), png, clip
 
@@ -40,34 +40,39 @@ def test_table(evaluated):
     out, data, _, _ = evaluated
     lines = out.strip().splitlines()
     assert lines[0] == HEADER
-    assert lines[1] == "|---|---|---|---|---|---|---|---|---|---|"
-    assert len(lines) == 2 + len(KBPS)
-    for line, kbps, r in zip(lines[2:], KBPS, data["results"]):
-        cells = [c.strip() for c in line.strip("|").split("|")]
-        assert len(cells) == 10
-        assert float(cells[0]) == kbps
-        assert cells[2] == ("latent" if kbps < 1.3 else "mel") and cells[3] == "direct"  # the ladder's choice
-        assert float(cells[1]) == pytest.approx(r["real_kbps"], abs=0.006)  # table shows the JSON means
-        assert float(cells[5]) == pytest.approx(r["stoi"], abs=6e-4)
+    assert lines[1] == "|---|---|---|---|---|---|---|---|---|"
+    assert len(lines) == 2 + len(FLOORS) + len(KBPS)  # one speaker group: no per-group table
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
+    assert [r[0] for r in rows[:3]] == FLOORS
+    for cells in rows[:3]:
+        assert cells[1] == cells[2] == "—"  # no bitstream, no rate
+        assert 0 < float(cells[4]) <= 1
+    for cells, kbps, r in zip(rows[3:], KBPS, data["results"][3:]):
+        assert len(cells) == 9
+        assert float(cells[1]) == kbps
+        assert cells[0] == f"ldcodec {kbps:g} kbps {'latent' if kbps < 1.3 else 'mel'} direct"  # the ladder's choice
+        assert float(cells[2]) == pytest.approx(r["real_kbps"], abs=0.006)  # table shows the JSON means
+        assert float(cells[4]) == pytest.approx(r["stoi"], abs=6e-4)
 
 
 def test_json(evaluated):
     _, data, _, clip = evaluated
     assert data["files"] == [str(clip)]
     assert data["kbps"] == list(KBPS)
-    assert [r["kbps"] for r in data["results"]] == list(KBPS)
-    for r in data["results"]:
+    assert [r["kind"] for r in data["results"]] == ["floor"] * len(FLOORS) + ["ldcodec"] * len(KBPS)
+    assert [r["kbps"] for r in data["results"]] == [None] * len(FLOORS) + list(KBPS)
+    for r in data["results"][len(FLOORS):]:
         assert r["decoder"] == "direct"  # None → the mode's default, named
         assert {"real_kbps", "pesq", "stoi", "mel", "si_sdr", "pause_db", "rtf_enc", "rtf_dec", "rows"} <= set(r)
         (row,) = r["rows"]
-        assert row["file"] == str(clip)
+        assert row["file"] == str(clip) and row["group"] == "all" and list(r["groups"]) == ["all"]
         assert row["seconds"] == pytest.approx(SECONDS)
         assert row["real_kbps"] == pytest.approx(row["bytes"] * 8 / SECONDS / 1000)
         assert r["real_kbps"] == pytest.approx(row["real_kbps"])  # one file: mean == row
         assert 0.0 <= r["stoi"] <= 1.0 and r["mel"] > 0
         assert r["pesq"] is None or 1.0 <= r["pesq"] <= 4.7
         assert r["rtf_enc"] > 0 and r["rtf_dec"] > 0
-    by_rate = {r["kbps"]: r for r in data["results"]}
+    by_rate = {r["kbps"]: r for r in data["results"][len(FLOORS):]}
     assert by_rate[3.0]["real_kbps"] <= 3.0  # 0.6 may not fit: the 40-byte header alone is 0.08 kbps
     assert by_rate[3.0]["rows"][0]["bytes"] > by_rate[0.6]["rows"][0]["bytes"]
 
@@ -126,15 +131,18 @@ def test_jsonable_nan():
 def test_decoder_specs_with_steps(tmp_path):
     clip = tmp_path / "x.wav"
     sf.write(clip, sf.read(DATA / "LJ001-0028.flac", dtype="float32")[0][:24000], 16000)
-    code, out, err = run("eval", clip, "--kbps", "3", "--decoder", "direct", "--decoder", "mel2mel:2")
+    code, out, err = run("eval", clip, "--kbps", "3", "--decoder", "direct", "--decoder", "mel2mel:2",
+                         "--no-floors", "--no-peers")
     assert code == 0, err
-    assert [line.split("|")[4].strip() for line in out.strip().splitlines()[2:]] == ["direct", "mel2mel:2"]
+    assert [line.split("|")[1].strip() for line in out.strip().splitlines()[2:]] == [
+        "ldcodec 3 kbps mel direct", "ldcodec 3 kbps mel mel2mel:2"]
 
 
 def test_representations_and_compatible_decoders(evaluated):
     """Both representations at one rate: each decoder runs only on the streams it can read."""
     _, _, _, clip = evaluated
     results = ev.evaluate([clip], [0.6], ["direct", "mel2mel:2", "lat2lat:2"], representations=["mel", "latent"])
+    assert all(r["kind"] == "ldcodec" for r in results)  # no floors or peers unless asked
     assert [(r["representation"], r["decoder"]) for r in results] == [
         ("mel", "direct"), ("mel", "mel2mel:2"), ("latent", "direct"), ("latent", "lat2lat:2")]
     assert ev.evaluate([clip], [3.0], ["direct"], representations=["latent"]) == []  # latent stops at 1.3 kbps

@@ -21,7 +21,6 @@ from ..latent import random_steps
 from ..mel2mel import Mel2Mel, Mel2MelConfig
 from . import loop
 from .export import addon
-from .latent import pitch_rows
 
 
 def main(argv=None) -> None:
@@ -46,13 +45,14 @@ def main(argv=None) -> None:
 
     def batch_loss(net):
         """Rectified flow from q + sigma·noise to z / step (both in quantiser steps)."""
-        wav = torch.from_numpy(corpus.batch(args.batch, args.segment)).to(run.device)
+        crops = corpus.batch(args.batch, args.segment)
+        wav = crops.tensor(run.device)
         with torch.no_grad():
             mel = logmel(wav)[..., :frames]
             steps = random_steps(len(wav), generator).to(run.device)
             clean = autoencoder.encoder(mel) / steps[:, None, None]
             q = torch.round(clean)
-            aux = pitch_rows(wav, frames, lat.stride)
+            aux = crops.pitch_rows(lat.stride, frames).to(run.device)
             cond = torch.cat([condition(q[i:i + 1], aux[i:i + 1], s.expand(q.shape[-1]), lat.stride)
                               for i, s in enumerate(steps)])
             x0 = q + cfg.sigma * torch.randn_like(q)

@@ -15,20 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import pitch
 from ..features import LogMel, MelConfig
 from ..latent import LatentAutoencoder, LatentConfig, random_steps
 from . import loop
 from .export import addon
-
-
-def pitch_rows(wav: torch.Tensor, frames: int, decimation: int) -> torch.Tensor:
-    """(B, samples) → (B, 2, frames): the pitch rows a stream with groups of ``decimation`` frames carries."""
-    rows = []
-    for x in wav.cpu().numpy():
-        f0, voiced = pitch.estimate(x)
-        rows.append(pitch.features(*pitch.group(f0, voiced, decimation), decimation, frames))
-    return torch.from_numpy(np.stack(rows)).to(wav.device)
 
 
 def main(argv=None) -> None:
@@ -50,10 +40,11 @@ def main(argv=None) -> None:
     calls = [step]
 
     def batch_loss(net):
-        wav = torch.from_numpy(corpus.batch(args.batch, args.segment)).to(run.device)
+        crops = corpus.batch(args.batch, args.segment)
+        wav = crops.tensor(run.device)
         with torch.no_grad():
             mel = logmel(wav)[..., :frames]
-            aux = pitch_rows(wav, frames, cfg.stride)
+            aux = crops.pitch_rows(cfg.stride, frames).to(run.device)
         steps = random_steps(len(wav), generator).to(run.device)
         rec, bits = net(mel, aux, steps)
         l1 = torch.mean(torch.abs(rec - mel))

@@ -56,12 +56,13 @@ def parser(doc: str, *, out: str, steps: int, segment: int, exports: bool = True
     return ap
 
 
-def start(args: argparse.Namespace) -> tuple["Run", Path, Corpus]:
-    """Process set-up, the output folder and the corpus, from :func:`parser`'s options."""
+def start(args: argparse.Namespace, lookahead: int = 512) -> tuple["Run", Path, Corpus]:
+    """Process set-up, the output folder and the corpus (pitch tracks with ``lookahead`` samples of
+    analysis look-ahead, cached at load), from :func:`parser`'s options."""
     run = setup(args.threads, args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    corpus = Corpus(parse_sources(args.data), args.exclude, seed=args.seed)
+    corpus = Corpus(parse_sources(args.data), args.exclude, seed=args.seed, lookahead=lookahead)
     run.log(f"corpus: {len(corpus.clips)} clips, {corpus.seconds / 60:.1f} min")
     return run, out, corpus
 

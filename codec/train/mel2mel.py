@@ -15,18 +15,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import pitch
 from ..features import LogMel, MelConfig
 from ..mel2mel import Mel2Mel, Mel2MelConfig, quantiser_rows
 from ..mel_repr import degrade
 from ..melcoder import step_size
 from ..modes import MEL_MODES
 from . import loop
+from .data import Crops
 from .export import addon
 
 
-def training_pair(wav: torch.Tensor, mel: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """(B, samples), clean (B, n_mels, frames) → (clean mel, condition (B, n_mels + 2 + 3, frames)).
+def training_pair(crops: Crops, mel: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crops, clean (B, n_mels, frames) → (clean mel, condition (B, n_mels + 2 + 3, frames)).
 
     Each example goes through the quantiser of a random mel mode at a step index near its operating point.
     """
@@ -36,10 +36,9 @@ def training_pair(wav: torch.Tensor, mel: torch.Tensor, rng: np.random.Generator
         step = step_size(mode.typical_g + int(rng.integers(-16, 17)))
         frames = mel.shape[-1]
         m = degrade(mel[i:i + 1], mode.n_coefs, mode.decimation, step)
-        f0, voiced = pitch.estimate(wav[i].cpu().numpy())
-        aux = torch.from_numpy(pitch.features(*pitch.group(f0, voiced, mode.decimation), mode.decimation, frames))
+        aux = crops.rows(i, mode.decimation, frames)
         q = quantiser_rows(step, mode.n_coefs, mode.decimation, frames)
-        conds.append(torch.cat([m, aux[None].to(m), q.to(m)], dim=1))
+        conds.append(torch.cat([m, aux.to(m), q.to(m)], dim=1))
     return mel, torch.cat(conds)
 
 
@@ -60,9 +59,9 @@ def main(argv=None) -> None:
 
     def batch_loss(net):
         """Rectified flow: x_t on the straight path prior → clean, regress its velocity."""
-        wav = torch.from_numpy(corpus.batch(args.batch, args.segment)).to(run.device)
+        crops = corpus.batch(args.batch, args.segment)
         with torch.no_grad():
-            clean, cond = training_pair(wav, logmel(wav), rng)
+            clean, cond = training_pair(crops, logmel(crops.tensor(run.device)), rng)
             x0 = cond[:, : cfg.n_mels] + cfg.sigma * torch.randn_like(clean)
             t = torch.rand(clean.shape[0], device=run.device)
             xt = x0 + t[:, None, None] * (clean - x0)

@@ -33,25 +33,25 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from ..features import LogMel, MelConfig
-from .. import pitch
 from ..bundle import Bundle
 from ..mel_repr import degrade
 from ..melcoder import step_size
 from ..modes import MEL_MODES, VOIP_MODES
 from ..vocoder import Vocoder, VocoderConfig
 from . import checkpoint, loop
+from .data import Crops
+from .validate import DevSet
 from .discriminators import Discriminators, discriminator_loss, generator_loss
 from .losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
 
 
-def codec_features(wav: torch.Tensor, mel: torch.Tensor, rng: np.random.Generator, p_clean: float,
-                   ladder=MEL_MODES, causal: bool = False, restore=None, lookahead: int = 512) -> torch.Tensor:
-    """(B, samples), (B, n_mels, frames) → vocoder input (B, n_mels + 2, frames) as the decoder sees it.
+def codec_features(crops: Crops, mel: torch.Tensor, rng: np.random.Generator, p_clean: float,
+                   ladder=MEL_MODES, causal: bool = False, restore=None) -> torch.Tensor:
+    """Crops, their (B, n_mels, frames) log-mel → vocoder input (B, n_mels + 2, frames) as the decoder sees it.
 
     Per example: with probability ``p_clean`` the exact mel (pitch at the full frame rate), else
     mel and pitch through the quantiser and decimation of a random mode of ``ladder``, at a step
-    index near that mode's operating point. ``causal``: pitch rows as the streaming decoder makes them;
-    ``lookahead``: the pitch analysis look-ahead (samples, ``MelConfig.lookahead``).
+    index near that mode's operating point. ``causal``: pitch rows as the streaming decoder makes them.
     ``restore(features, step, mode)``: a decoder stage applied to quantised examples (e.g. mel2mel).
     """
     out = []
@@ -62,9 +62,7 @@ def codec_features(wav: torch.Tensor, mel: torch.Tensor, rng: np.random.Generato
             decimation = mode.decimation
             step = step_size(mode.typical_g + int(rng.integers(-16, 17)))
             m = degrade(m, mode.n_coefs, decimation, step)
-        f0, voiced = pitch.estimate(wav[i].cpu().numpy(), lookahead)
-        aux = pitch.features(*pitch.group(f0, voiced, decimation), decimation, m.shape[-1], causal=causal)
-        feats = torch.cat([m, torch.from_numpy(aux)[None].to(m)], dim=1)
+        feats = torch.cat([m, crops.rows(i, decimation, m.shape[-1], causal).to(m)], dim=1)
         out.append(restore(feats, step, mode) if restore and mode else feats)
     return torch.cat(out)
 
@@ -142,10 +140,14 @@ def main(argv=None) -> None:
                     help="streaming vocoder: causal convolutions, trained on the VoIP modes' features")
     ap.add_argument("--mel-window", type=int, help="analysis window (samples, ≤ the mel n_fft); default: --init's")
     ap.add_argument("--synthesis-fft", type=int, help="the iSTFT head's FFT size (samples); default: --init's")
+    ap.add_argument("--source-filter", action="store_true",
+                    help="new vocoder with the source-filter head (harmonic + noise excitation from the pitch rows)")
     ap.add_argument("--adversarial", action="store_true",
                     help="add discriminators (GAN fine-tuning; start from --init or a trained checkpoint)")
     ap.add_argument("--mel2mel", action="store_true",
                     help="vocoder for the mel2mel decoder: quantised examples go through --init's mel2mel (4 steps)")
+    ap.add_argument("--dev", help="held-out speakers' folder: log copy-synthesis PESQ/STOI on it (OUT/dev.tsv)")
+    ap.add_argument("--dev-every", type=int, default=2000, help="steps between dev checks (a multiple of --save-every)")
     args = ap.parse_args(argv)
     if not args.data:
         ap.error("--data is required")
@@ -154,14 +156,15 @@ def main(argv=None) -> None:
     if args.mel2mel and not args.init:
         ap.error("--mel2mel needs --init BUNDLE (the bundle whose mel2mel model feeds the vocoder)")
 
-    run, out, corpus = loop.start(args)
     init = Bundle.load(args.init) if args.init else None
     mel_cfg = init.mel_config if init else MelConfig()
     source = init and (init.stream_vocoder if args.causal and init.stream_vocoder else init.vocoder)
     voc_cfg = source.cfg if source else VocoderConfig()
     if args.mel_window:
         mel_cfg = dataclasses.replace(mel_cfg, win_length=args.mel_window)
-    voc_cfg = dataclasses.replace(voc_cfg, causal=args.causal, n_fft=args.synthesis_fft or voc_cfg.n_fft)
+    run, out, corpus = loop.start(args, mel_cfg.lookahead)
+    voc_cfg = dataclasses.replace(voc_cfg, causal=args.causal, n_fft=args.synthesis_fft or voc_cfg.n_fft,
+                                  source_filter=args.source_filter or voc_cfg.source_filter)
     ladder = VOIP_MODES if args.causal else MEL_MODES
     logmel = LogMel(mel_cfg).to(run.device)
     model = Vocoder(voc_cfg).to(run.device)
@@ -175,17 +178,28 @@ def main(argv=None) -> None:
     gan = Adversary(out / "discriminators.safetensors", args.lr, run) if args.adversarial else None
 
     def batch_loss(net):
-        wav = torch.from_numpy(corpus.batch(args.batch, args.segment)).to(run.device)
+        crops = corpus.batch(args.batch, args.segment)
+        wav = crops.tensor(run.device)
         with torch.no_grad():
-            feats = codec_features(wav, logmel(wav), rng, args.p_clean, ladder, args.causal, restore,
-                                   mel_cfg.lookahead)
+            feats = codec_features(crops, logmel(wav), rng, args.p_clean, ladder, args.causal, restore)
         y = net(feats)
         x = wav[:, : y.shape[-1]]
         spectral = mel_loss(y, x) + stft_loss(y, x)
         return RECON_WEIGHT * spectral + gan(x, y) if gan else spectral
 
+    dev = DevSet(args.dev, mel_cfg) if args.dev and run.rank == 0 else None
+
+    def on_save(step: int) -> None:
+        if gan:
+            gan.save(step)
+        if dev and step % args.dev_every == 0:
+            scores = dev(ema)
+            run.log(f"dev step {step}: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
+            with open(out / "dev.tsv", "a") as f:
+                f.write(f"{step}\t" + "\t".join(f"{k}={v:.4f}" for k, v in scores.items()) + "\n")
+
     loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=10.0, save_every=args.save_every,
-             on_save=gan.save if gan else None)
+             on_save=on_save)
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,5 @@
-"""Codec2 and Opus command-line peers: encode + decode a 16 kHz clip, return (decoded 16 kHz, bytes)."""
+"""Codec2 and Opus, the codecs ldcodec is measured against, through their command-line tools
+(``apt-get install codec2 opus-tools``): encode + decode a 16 kHz clip → (decoded 16 kHz, bytes)."""
 from __future__ import annotations
 
 import shutil
@@ -9,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from codec.audio import resample
+from .audio import resample
 
 CODEC2_MODES = ("450", "700C", "1200", "1600", "2400", "3200")
 OPUS_KBPS = (6, 8)

@@ -1,0 +1,59 @@
+"""Harmonic + noise excitation from the transmitted pitch rows (the source of the source–filter vocoder).
+
+The stream carries voicing and F0 per coded group (``codec.pitch``); the vocoder's conditioning
+rows hold them per 62.5 Hz frame as [voicing (0/1), log2(F0 / 169.7 Hz)]. From those we build,
+at 16 kHz, a band-limited pulse train whose phase is integrated from F0 (every harmonic below
+Nyquist at unit amplitude, gated by voicing) and a white-noise source. The vocoder only has to
+shape them (``codec.vocoder.SourceFilterHead``): harmonics and their phase continuity come for free.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from . import pitch
+
+REF_HZ = pitch.F0_MIN * 2.0 ** (pitch.REF_INDEX / pitch.STEPS_PER_OCTAVE)  # 169.7 Hz: log-F0 row 0
+TOP_HZ = 7800.0  # highest harmonic kept (below the 8 kHz Nyquist)
+
+
+def upsample(rows: torch.Tensor, hop: int) -> torch.Tensor:
+    """(B, C, frames) per frame centre (sample t·hop) → (B, C, (frames − 1)·hop), linear in between."""
+    frames = rows.shape[-1]
+    if frames < 2:
+        return rows[..., :0]
+    return F.interpolate(rows, size=(frames - 1) * hop + 1, mode="linear", align_corners=True)[..., :-1]
+
+
+def harmonic(f0: torch.Tensor, sample_rate: int, phase0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Band-limited pulse train Σ_{k=1..K} cos(k·φ), K = ⌊TOP_HZ / F0⌋, φ integrated from F0.
+
+    ``f0``: (B, samples) Hz; ``phase0``: (B,) starting phase (radians, streaming), 0 if None.
+    Returns (excitation (B, samples), phase after the last sample (B,)). Closed form (Dirichlet
+    kernel), so memory is O(samples) however many harmonics.
+    """
+    inc = f0.double() / sample_rate
+    cycles = torch.cumsum(inc, dim=-1) + (0.0 if phase0 is None else phase0.double()[:, None] / (2 * math.pi))
+    end = cycles[:, -1] if cycles.shape[-1] else torch.zeros(f0.shape[0], dtype=torch.float64)
+    phi = 2 * math.pi * torch.frac(cycles)
+    k = torch.floor(TOP_HZ / f0.double()).clamp(min=1)
+    half = torch.sin(phi / 2)
+    small = half.abs() < 1e-6
+    dirichlet = torch.sin(k * phi / 2) * torch.cos((k + 1) * phi / 2) / torch.where(small, torch.ones_like(half), half)
+    out = torch.where(small, k, dirichlet)
+    return out.float(), (2 * math.pi * torch.frac(end)).float()
+
+
+def excitation(aux: torch.Tensor, hop: int, sample_rate: int, generator: torch.Generator | None = None,
+               phase0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Pitch rows (B, 2, frames) [voicing, log2(F0 / REF_HZ)] → (harmonic (B, S), noise (B, S), end phase (B,)),
+    S = (frames − 1)·hop. The harmonic source is gated by the interpolated voicing; the noise is
+    unit-variance white noise from ``generator`` (a fixed seed makes decoding repeatable)."""
+    up = upsample(aux, hop)
+    voicing = up[:, 0].clamp(0, 1)
+    f0 = (REF_HZ * torch.exp2(up[:, 1])).clamp(pitch.F0_MIN, pitch.F0_MAX)
+    harm, end = harmonic(f0, sample_rate, phase0)
+    noise = torch.randn(voicing.shape, generator=generator, device="cpu").to(aux)
+    return harm * voicing, noise, end

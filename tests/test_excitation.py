@@ -1,0 +1,39 @@
+"""The source of the source–filter vocoder: a band-limited pulse train with phase integrated from F0."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from codec.excitation import REF_HZ, TOP_HZ, excitation, harmonic, upsample
+
+
+def test_harmonics_at_multiples_of_f0_and_none_above_the_top():
+    out, _ = harmonic(torch.full((1, 16000), 200.0), 16000)
+    spec = np.abs(np.fft.rfft(out[0].numpy())) / 8000  # 1 Hz bins; unit-amplitude cosines → 1
+    harmonics = np.arange(200, TOP_HZ + 1, 200).astype(int)
+    assert np.allclose(spec[harmonics], 1.0, atol=1e-3)
+    rest = np.ones_like(spec, bool)
+    rest[harmonics] = False
+    assert spec[rest].max() < 1e-3  # nothing between the harmonics, nothing above 7.8 kHz
+
+
+def test_phase_continues_across_calls():
+    f0 = torch.linspace(100, 300, 4000)[None]
+    whole, _ = harmonic(f0, 16000)
+    a, phase = harmonic(f0[:, :1234], 16000)
+    b, _ = harmonic(f0[:, 1234:], 16000, phase)
+    assert torch.allclose(torch.cat([a, b], -1), whole, atol=1e-3)
+
+
+def test_excitation_follows_the_pitch_rows():
+    frames, hop = 10, 256
+    aux = torch.zeros(1, 2, frames)
+    aux[0, 0, :5] = 1.0  # voiced, then unvoiced
+    aux[0, 1] = 1.0  # one octave above 169.7 Hz
+    harm, noise, _ = excitation(aux, hop, 16000, torch.Generator().manual_seed(0))
+    assert harm.shape == noise.shape == (1, (frames - 1) * hop)
+    assert harm[0, 5 * hop:].abs().max() == 0  # silent where unvoiced
+    x = harm[0, :4 * hop].numpy()
+    acf = [np.dot(x[:-lag], x[lag:]) for lag in range(20, 200)]
+    assert abs(16000 / (20 + np.argmax(acf)) - 2 * REF_HZ) < 5  # a pulse every period of 339 Hz
+    assert upsample(aux, hop).shape == (1, 2, (frames - 1) * hop)
