@@ -262,8 +262,9 @@ class StreamDecoder:
         if not blocks:
             return np.zeros(0, np.float32)
         with torch.inference_mode():
-            h, self._cache = self.vocoder.backbone_step(torch.cat(blocks, dim=-1), self._cache)
-            spec = self.vocoder.head.spectrum(h)[0]
+            features = torch.cat(blocks, dim=-1)
+            h, self._cache = self.vocoder.backbone_step(features, self._cache)
+            spec = self.vocoder.head.spectrum(h, self.vocoder.level(features))[0]
         frames = torch.fft.irfft(spec.to(torch.complex128), self._n_fft, dim=0).T.numpy() * self._window
         for frame in frames:  # frame k covers padded positions [k·hop, k·hop + n_fft)
             offset = self._frames * self._hop - self._emitted

@@ -5,6 +5,7 @@ Input (batch, n_mels + n_aux, frames): log-mel stacked with ``n_aux`` conditioni
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -23,6 +24,7 @@ class VocoderConfig:
     hop: int = 256
     causal: bool = False  # convolutions see only past frames (streaming); else centred (offline)
     source_filter: bool = False  # head shapes a harmonic + noise excitation built from the pitch rows
+    relative_level: bool = False  # backbone sees each frame's mel minus its level; the head adds it back
 
 
 class FrameConv(nn.Conv1d):
@@ -73,12 +75,13 @@ class ISTFTHead(nn.Module):
         self.out = nn.Linear(dim, n_fft + 2)
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
-    def spectrum(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) → complex (B, n_fft // 2 + 1, T)
+    def spectrum(self, x: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, C), per-frame log level (B, 1, T) or None → complex (B, n_fft // 2 + 1, T)."""
         mag, phase = self.out(x).transpose(1, 2).chunk(2, dim=1)
-        return torch.polar(torch.exp(mag).clamp(max=1e2), phase)
+        return torch.polar(torch.exp(mag if level is None else mag + level).clamp(max=1e2), phase)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, T, C) → (B, samples)
-        return torch.istft(self.spectrum(x), self.n_fft, self.hop, window=self.window, center=True)
+    def forward(self, x: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:  # (B, T, C) → (B, samples)
+        return torch.istft(self.spectrum(x, level), self.n_fft, self.hop, window=self.window, center=True)
 
 
 class SourceFilterHead(nn.Module):
@@ -97,12 +100,15 @@ class SourceFilterHead(nn.Module):
     def stft(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stft(x, self.n_fft, self.hop, window=self.window, center=True, return_complex=True)
 
-    def forward(self, x: torch.Tensor, aux: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """(B, T, dim) frame embeddings, (B, 2, T) pitch rows → (B, (T − 1)·hop) waveform."""
+    def forward(self, x: torch.Tensor, aux: torch.Tensor, level: torch.Tensor | None = None,
+                generator: torch.Generator | None = None) -> torch.Tensor:
+        """(B, T, dim) frame embeddings, (B, 2, T) pitch rows, per-frame log level (B, 1, T) or None
+        → (B, (T − 1)·hop) waveform."""
         from .excitation import excitation
 
         harm, noise, _ = excitation(aux, self.hop, self.sample_rate, generator)
-        gain_h, gain_n = torch.exp(self.out(x).transpose(1, 2).clamp(max=8.0)).chunk(2, dim=1)
+        log_gain = self.out(x).transpose(1, 2)
+        gain_h, gain_n = torch.exp((log_gain if level is None else log_gain + level).clamp(max=8.0)).chunk(2, dim=1)
         spec = gain_h * self.stft(harm) + gain_n * self.stft(noise)
         return torch.istft(spec, self.n_fft, self.hop, window=self.window, center=True, length=harm.shape[-1])
 
@@ -120,9 +126,22 @@ class Vocoder(nn.Module):
         self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.head = SourceFilterHead(cfg.dim, cfg.n_fft, cfg.hop) if cfg.source_filter else ISTFTHead(cfg.dim, cfg.n_fft, cfg.hop)
 
+    def level(self, features: torch.Tensor) -> torch.Tensor | None:
+        """Per-frame level (B, 1, T): log of the mean mel magnitude (nats), when ``relative_level``."""
+        if not self.cfg.relative_level:
+            return None
+        return torch.logsumexp(features[:, :self.cfg.n_mels], dim=1, keepdim=True) - math.log(self.cfg.n_mels)
+
+    def _relative(self, features: torch.Tensor) -> torch.Tensor:
+        """With ``relative_level`` the network sees spectral shape only (gain-equivariant up to the mel floor)."""
+        level = self.level(features)
+        if level is None:
+            return features
+        return torch.cat([features[:, :self.cfg.n_mels] - level, features[:, self.cfg.n_mels:]], dim=1)
+
     def backbone(self, features: torch.Tensor) -> torch.Tensor:
         """(B, n_mels + n_aux, T) → (B, T, dim) frame embeddings for the head."""
-        x = self.norm(self.embed(features).transpose(1, 2)).transpose(1, 2)
+        x = self.norm(self.embed(self._relative(features)).transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
         return self.final_norm(x.transpose(1, 2))
@@ -130,10 +149,10 @@ class Vocoder(nn.Module):
     def backbone_step(self, features: torch.Tensor, cache: list | None) -> tuple[torch.Tensor, list]:
         """Causal streaming backbone: new frames (B, n_mels + n_aux, T) + per-conv caches (None at
         the start) → ((B, T, dim), caches). Equals :meth:`backbone` over the whole stream."""
-        if not self.cfg.causal:
-            raise ValueError("streaming needs a causal vocoder (VocoderConfig.causal)")
+        if not self.cfg.causal or self.cfg.source_filter:
+            raise ValueError("streaming needs a causal vocoder with the iSTFT head (VocoderConfig.causal)")
         cache = cache or [None] * (len(self.blocks) + 1)
-        x, cache[0] = self.embed.step(features, cache[0])
+        x, cache[0] = self.embed.step(self._relative(features), cache[0])
         x = self.norm(x.transpose(1, 2)).transpose(1, 2)
         for i, block in enumerate(self.blocks, 1):
             x, cache[i] = block(x, cache[i], stream=True)
@@ -141,8 +160,9 @@ class Vocoder(nn.Module):
 
     def forward(self, features: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """``generator``: the source–filter head's noise (None: a fixed seed, so decoding repeats)."""
+        x, level = self.backbone(features), self.level(features)
         if not self.cfg.source_filter:
-            return self.head(self.backbone(features))
+            return self.head(x, level)
         if generator is None and not self.training:
             generator = torch.Generator().manual_seed(0)
-        return self.head(self.backbone(features), features[:, self.cfg.n_mels:self.cfg.n_mels + 2], generator)
+        return self.head(x, features[:, self.cfg.n_mels:self.cfg.n_mels + 2], level, generator)

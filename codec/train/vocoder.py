@@ -142,6 +142,8 @@ def main(argv=None) -> None:
     ap.add_argument("--synthesis-fft", type=int, help="the iSTFT head's FFT size (samples); default: --init's")
     ap.add_argument("--source-filter", action="store_true",
                     help="new vocoder with the source-filter head (harmonic + noise excitation from the pitch rows)")
+    ap.add_argument("--relative-level", action="store_true",
+                    help="new vocoder that sees each frame's mel relative to its level and adds the level back")
     ap.add_argument("--adversarial", action="store_true",
                     help="add discriminators (GAN fine-tuning; start from --init or a trained checkpoint)")
     ap.add_argument("--mel2mel", action="store_true",
@@ -164,7 +166,8 @@ def main(argv=None) -> None:
         mel_cfg = dataclasses.replace(mel_cfg, win_length=args.mel_window)
     run, out, corpus = loop.start(args, mel_cfg.lookahead)
     voc_cfg = dataclasses.replace(voc_cfg, causal=args.causal, n_fft=args.synthesis_fft or voc_cfg.n_fft,
-                                  source_filter=args.source_filter or voc_cfg.source_filter)
+                                  source_filter=args.source_filter or voc_cfg.source_filter,
+                                  relative_level=args.relative_level or voc_cfg.relative_level)
     ladder = VOIP_MODES if args.causal else MEL_MODES
     logmel = LogMel(mel_cfg).to(run.device)
     model = Vocoder(voc_cfg).to(run.device)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from codec.vocoder import Vocoder, VocoderConfig
+
+
+@pytest.mark.parametrize("source_filter", [False, True])
+def test_relative_level_vocoder_is_gain_equivariant(source_filter):
+    """Scaling the input's mel magnitudes by g (adding log g to every band) scales the waveform by g."""
+    torch.manual_seed(0)
+    voc = Vocoder(VocoderConfig(dim=32, intermediate=64, layers=2, relative_level=True,
+                                source_filter=source_filter)).eval()
+    mel = torch.randn(1, 80, 20) - 4.0
+    aux = torch.stack([torch.full((1, 20), 0.3), torch.ones(1, 20)], dim=1)
+    with torch.no_grad():
+        y = voc(torch.cat([mel, aux], dim=1))
+        y_quiet = voc(torch.cat([mel + math.log(0.25), aux], dim=1))
+    torch.testing.assert_close(y_quiet, 0.25 * y, rtol=1e-4, atol=1e-6)
+
+
+def test_absolute_level_vocoder_is_not_equivariant():
+    """The check above can fail: without relative_level the output does not follow the gain."""
+    torch.manual_seed(0)
+    voc = Vocoder(VocoderConfig(dim=32, intermediate=64, layers=2)).eval()
+    feats = torch.cat([torch.randn(1, 80, 20) - 4.0, torch.zeros(1, 2, 20)], dim=1)
+    quiet = feats.clone()
+    quiet[:, :80] += math.log(0.25)
+    with torch.no_grad():
+        assert not torch.allclose(voc(quiet), 0.25 * voc(feats), rtol=1e-3, atol=1e-5)
+
+
+def test_relative_level_streams_like_offline():
+    torch.manual_seed(0)
+    voc = Vocoder(VocoderConfig(dim=32, intermediate=64, layers=2, causal=True, relative_level=True)).eval()
+    feats = torch.cat([torch.randn(1, 80, 12) - 4.0, torch.zeros(1, 2, 12)], dim=1)
+    with torch.no_grad():
+        whole = voc.backbone(feats)
+        a, cache = voc.backbone_step(feats[..., :5], None)
+        b, _ = voc.backbone_step(feats[..., 5:], cache)
+    torch.testing.assert_close(torch.cat([a, b], dim=1), whole, rtol=1e-4, atol=1e-5)
