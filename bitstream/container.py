@@ -163,6 +163,8 @@ def write_file(header: Header, payloads: Sequence[bytes]) -> bytes:
 def read_header(data: bytes) -> tuple[Header, int]:
     """Parse and verify the header → (header, byte offset where packet records start)."""
     data = bytes(data)
+    if not data:
+        raise TruncatedError("empty file (0 bytes)")
     if data[:4] != MAGIC:
         if len(data) < 4 and MAGIC.startswith(data):
             raise TruncatedError(f"{len(data)} bytes: too short for the magic")
@@ -256,6 +258,10 @@ def _resync(data: bytes, view: memoryview, start: int, index: int, count: int, b
     return None
 
 
+def _packets(first: int, last: int) -> str:
+    return f"packet {first}" if first == last else f"packets {first}..{last}"
+
+
 def read_file(data: bytes, strict: bool = True) -> Container:
     """Parse a ``.ldc`` file. ``strict`` raises the first error; otherwise damaged or missing
     packets are None and their errors are listed. Header damage always raises."""
@@ -273,7 +279,7 @@ def read_file(data: bytes, strict: bool = True) -> Container:
     i = 0
     while i < count:
         if pos >= size:
-            err: BitstreamError = TruncatedError(f"file ends after packet {i - 1}: packets {i}..{count - 1} missing")
+            err: BitstreamError = TruncatedError(f"file ends after packet {i - 1}: {_packets(i, count - 1)} missing")
             if strict:
                 raise err
             errors.append(err)
@@ -303,8 +309,13 @@ def read_file(data: bytes, strict: bool = True) -> Container:
         if found is None:
             if budget[0] < 0:
                 errors.append(MalformedError("resynchronisation gave up: work budget exhausted"))
+            if i + 1 < count:
+                errors.append(MalformedError(f"{_packets(i + 1, count - 1)}: no intact record after byte {pos}"))
             pos = size
             break
+        if found[1] > i + 1:  # every damaged packet gets its error
+            errors.append(MalformedError(f"{_packets(i + 1, found[1] - 1)}: lost in the damaged bytes "
+                                         f"{pos}..{found[0] - 1}"))
         pos, i = found
     if pos < size:
         err = MalformedError(f"{size - pos} extra bytes after the last packet (at byte {pos})")
@@ -332,7 +343,7 @@ def info(data: bytes) -> dict:
     return {
         "version": FORMAT_VERSION, **h, "file_bytes": nbytes, "duration_s": duration,
         "kbps": nbytes * 8 / duration / 1000 if duration > 0 else 0.0,
-        "packets_ok": len(c.packets) - damaged, "packets_damaged": damaged,
+        "packets_ok": len(c.packets) - damaged, "packets_damaged": damaged, "damaged_packets": c.damaged,
         "errors": [f"{type(e).__name__}: {e}" for e in c.errors],
     }
 

@@ -1,17 +1,19 @@
 """ldcodec: neural speech codec for 0.3–6 kbps.
 
     import codec
-    data = codec.encode(wav, sample_rate=48000, kbps=3)   # bytes
-    wav16k, sr = codec.decode(data)                       # float32 numpy, sr == 16000
+    data = codec.encode(wav, sample_rate=48000, kbps=3)   # bytes (wav: PCM array/tensor, or a file path)
+    wav16k, sr = codec.decode(data)                       # float32 numpy, sr == 16000 (data: bytes or a path)
     codec.info(data)                                      # header facts, no model needed
 
     enc, dec = codec.StreamEncoder(kbps=3), codec.StreamDecoder()   # VoIP: push PCM / packets
 """
-from .api import DamagedStreamWarning, decode, encode, info
+from .api import BundleWarning, DamagedStreamWarning, RateWarning, decode, encode, info
 from .audio import AudioInputError
+from .bundle import BundleError
 from .modes import LADDER, VOIP_LADDER, Mode, mode_for
 from .stream import StreamDecoder, StreamEncoder, decode_packets
 
 __all__ = ["encode", "decode", "info", "StreamEncoder", "StreamDecoder", "decode_packets", "AudioInputError",
-           "DamagedStreamWarning", "LADDER", "VOIP_LADDER", "Mode", "mode_for"]
+           "BundleError", "DamagedStreamWarning", "RateWarning", "BundleWarning", "LADDER", "VOIP_LADDER", "Mode",
+           "mode_for"]
 __version__ = "0.1.0"

@@ -1,6 +1,7 @@
 """Input handling: any PCM (numpy/torch, int/float, any rate, any channels) → mono float32 at 16 kHz."""
 from __future__ import annotations
 
+import os
 from fractions import Fraction
 
 import numpy as np
@@ -14,9 +15,22 @@ class AudioInputError(ValueError):
     """The PCM handed to the codec is unusable (empty, non-finite, wrong dtype or rate)."""
 
 
+# How each dtype is read (README, "Python API"): float16/32/64 (and torch bfloat16) as samples in
+# [-1, 1]; int8/int16/int32 as signed PCM scaled by its full range; uint8 as unsigned 8-bit PCM (the WAV
+# format) centred on 128. Every other dtype is refused, naming the cast to make: int64 in particular is
+# numpy's and torch's default integer, not a PCM format, and dividing it by 2^63 would silently give silence.
+SIGNED_PCM = ("int8", "int16", "int32")
+
+
 def _to_numpy(wav) -> np.ndarray:
     if hasattr(wav, "detach") and hasattr(wav, "cpu"):  # torch.Tensor without importing torch here
-        wav = wav.detach().cpu().numpy()
+        wav = wav.detach().cpu()
+        if wav.is_floating_point() and wav.element_size() < 4 and str(wav.dtype) != "torch.float16":
+            wav = wav.float()  # bfloat16 and 8-bit floats have no numpy dtype
+        try:
+            wav = wav.numpy()
+        except (TypeError, RuntimeError) as exc:
+            raise AudioInputError(f"unsupported audio dtype {wav.dtype} (use float, int16, int32, int8 or uint8)") from exc
     if not isinstance(wav, np.ndarray):
         try:
             wav = np.asarray(wav)
@@ -26,21 +40,25 @@ def _to_numpy(wav) -> np.ndarray:
 
 
 def to_float(wav) -> np.ndarray:
-    """PCM → float32 in [-1, 1]; integer PCM is scaled by its full range."""
+    """PCM → float32 in [-1, 1]: float as is; int8/16/32 scaled by 2^(bits-1); uint8 (8-bit WAV) centred on 128.
+    Any other dtype raises :class:`AudioInputError` naming it."""
     wav = _to_numpy(wav)
-    kind = wav.dtype.kind
-    if kind == "i":
-        return (wav.astype(np.float64) / -np.iinfo(wav.dtype).min).astype(np.float32)
-    if kind == "u":
-        info = np.iinfo(wav.dtype)
-        mid = (info.max + 1) / 2
-        return ((wav.astype(np.float64) - mid) / mid).astype(np.float32)
+    kind, name = wav.dtype.kind, wav.dtype.name
     if kind == "f":
         wav = wav.astype(np.float32, copy=False)
         if not np.isfinite(wav).all():
             raise AudioInputError("audio contains NaN or infinite samples")
         return wav
-    raise AudioInputError(f"unsupported audio dtype {wav.dtype} (use int16/int32/uint8 or float)")
+    if name == "uint8":
+        return ((wav.astype(np.float32) - 128) / 128).astype(np.float32)
+    if name in SIGNED_PCM:
+        return (wav.astype(np.float64) / -np.iinfo(wav.dtype).min).astype(np.float32)
+    if kind in "iu":
+        why = " (numpy's and torch's default integer type)" if name == "int64" else ""
+        raise AudioInputError(f"unsupported audio dtype {name}: not a PCM sample format{why}; cast to the format the "
+                              f"samples are in, e.g. wav.astype(np.int16), or to float in [-1, 1]")
+    raise AudioInputError(f"unsupported audio dtype {wav.dtype} (use float, int16, int32, int8 or uint8 samples; "
+                          f"codec.encode also takes a path to an audio file)")
 
 
 def to_mono(wav: np.ndarray, channels_first: bool | None = None) -> np.ndarray:
@@ -93,8 +111,12 @@ def load(path) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
     try:
+        if os.path.getsize(path) == 0:
+            raise AudioInputError(f"cannot read audio file {path}: empty file (0 bytes)")
         wav, sr = sf.read(str(path), dtype="float32", always_2d=False)
-    except Exception as exc:  # noqa: BLE001 - soundfile raises several types
+    except AudioInputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - soundfile (and os) raise several types
         raise AudioInputError(f"cannot read audio file {path}: {exc}") from None
     return wav, sr
 

@@ -6,12 +6,15 @@ The bundle id (8 bytes, written into every file header) is the start of the SHA-
 ``config.json`` and the vocoder weights, so a stream always names the weights it was made for.
 Latent streams also depend on the latent autoencoder: their id (:meth:`Bundle.stream_id`) hashes
 the bundle id with ``latent.json`` and ``latent.safetensors``.
-Shipped bundles live in ``codec/bundles/``; the first one (``default``) encodes by default.
+Shipped bundles live in ``codec/bundles/``; the first one (``default``) encodes by default, unless
+the environment variable ``LDCODEC_BUNDLE`` names a bundle folder: then that one encodes, and decoding
+looks for a stream's bundle there first, then among the shipped ones.
 """
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -26,6 +29,11 @@ from .vocoder import Vocoder, VocoderConfig
 SHIPPED = Path(__file__).parent / "bundles"
 DEFAULT_NAME = "default"
 WEIGHT_FILES = ("vocoder.safetensors",)
+ENV_VAR = "LDCODEC_BUNDLE"
+
+
+class BundleError(ValueError):
+    """A model bundle cannot serve the request: the folder is not a bundle, or it lacks the model asked for."""
 
 
 @dataclass
@@ -57,9 +65,13 @@ class Bundle:
         h = hashlib.sha256(self.id)
         for name in ("latent.json", "latent.safetensors"):
             if not (self.path / name).exists():
-                raise FileNotFoundError(f"bundle {self.name} has no latent autoencoder ({name}); use representation='mel'")
+                raise BundleError(f"bundle {self.name} has no latent autoencoder ({name}); use representation='mel'")
             h.update((self.path / name).read_bytes())
         return h.digest()[:8]
+
+    def has(self, addon: str) -> bool:
+        """Whether the bundle holds add-on ``addon`` (``latent``, ``mel2mel``, ``stream_vocoder``, ...)."""
+        return (self.path / f"{addon}.safetensors").exists()
 
     @property
     def name(self) -> str:
@@ -82,7 +94,7 @@ class Bundle:
         Decoder add-ons are not part of the bundle id: they change how a stream is rendered, not
         what it means, so adding one keeps every existing stream decodable.
         """
-        if not (self.path / f"{name}.safetensors").exists():
+        if not self.has(name):
             return None
         model = build(json.loads((self.path / f"{name}.json").read_text()))
         model.load_state_dict({k: v.float() for k, v in load_file(str(self.path / f"{name}.safetensors")).items()})
@@ -147,7 +159,7 @@ def _load(path: Path, stamps: tuple) -> Bundle:
     try:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError) as exc:
-        raise FileNotFoundError(f"{path} is not a model bundle (config.json: {exc})") from None
+        raise BundleError(f"{path} is not a model bundle (config.json: {exc})") from None
     return Bundle(path, config)
 
 
@@ -157,14 +169,28 @@ def shipped_bundles() -> list[Path]:
     return sorted(found, key=lambda p: p.name != DEFAULT_NAME)
 
 
+def _env_bundle() -> "Bundle | None":
+    """The bundle ``$LDCODEC_BUNDLE`` names, or None when it is unset."""
+    path = os.environ.get(ENV_VAR)
+    if not path:
+        return None
+    try:
+        return Bundle.load(path)
+    except BundleError as exc:
+        raise BundleError(f"{ENV_VAR}={path}: {exc}") from None
+
+
 def resolve(bundle: "Bundle | str | Path | None" = None) -> Bundle:
-    """A Bundle object, a bundle folder, or None for the shipped default."""
+    """A Bundle object, a bundle folder, or None for ``$LDCODEC_BUNDLE``, else the shipped default."""
     if isinstance(bundle, Bundle):
         return bundle
     if bundle is None:
+        env = _env_bundle()
+        if env is not None:
+            return env
         paths = shipped_bundles()
         if not paths:
-            raise FileNotFoundError(f"no model bundle shipped in {SHIPPED}")
+            raise BundleError(f"no model bundle shipped in {SHIPPED}")
         bundle = paths[0]
     return Bundle.load(bundle)
 
@@ -172,12 +198,13 @@ def resolve(bundle: "Bundle | str | Path | None" = None) -> Bundle:
 def _stream_id(b: Bundle, representation: str) -> bytes | None:
     try:
         return b.stream_id(representation)
-    except FileNotFoundError:
+    except BundleError:
         return None
 
 
 def for_stream(bundle_id: bytes, bundle: "Bundle | str | Path | None" = None, representation: str = "mel") -> Bundle:
-    """The bundle a stream needs: the one given (checked), else the shipped one with that id."""
+    """The bundle a stream needs: the one given (checked), else the one with that id among
+    ``$LDCODEC_BUNDLE`` and the shipped ones."""
     if bundle is not None:
         b = resolve(bundle)
         own = _stream_id(b, representation)
@@ -186,9 +213,10 @@ def for_stream(bundle_id: bytes, bundle: "Bundle | str | Path | None" = None, re
                 f"stream was encoded with bundle {bundle_id.hex()}, but bundle {b.name} is "
                 f"{own.hex() if own else f'without a {representation} model'}")
         return b
-    for path in shipped_bundles():
-        b = Bundle.load(path)
+    env = _env_bundle()
+    for b in ([env] if env else []) + [Bundle.load(p) for p in shipped_bundles()]:
         if _stream_id(b, representation) == bundle_id:
             return b
     raise BundleMismatchError(
-        f"stream needs model bundle {bundle_id.hex()}, which is not shipped with this ldcodec; pass bundle=PATH")
+        f"stream needs model bundle {bundle_id.hex()}, which is not shipped with this ldcodec"
+        f"{' nor in ' + ENV_VAR if env else ''}: pass bundle=PATH (ldcodec --bundle PATH, or set {ENV_VAR})")

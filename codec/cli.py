@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -16,113 +16,11 @@ from tqdm import tqdm
 from .cluster import error_text
 from .modes import REPRESENTATIONS
 
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
-LDC_SUFFIX = ".ldc"
-
-
-def _walk(folder: Path, suffixes: set[str]) -> list[Path]:
-    """Files below ``folder`` (recursive, sorted) whose suffix is in ``suffixes``."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
-
-
-def _jobs(inputs: list[str], output: str | None, suffixes: set[str], out_suffix: str) -> list[tuple[Path, Path]]:
-    """(source, destination) pairs; folders are walked recursively and mirrored under ``output``."""
-    pairs = []
-    for raw in inputs:
-        src = Path(raw)
-        if src.is_dir():
-            root = Path(output) if output else src
-            for f in _walk(src, suffixes):
-                pairs.append((f, (root / f.relative_to(src)).with_suffix(out_suffix)))
-        elif src.exists():
-            if output and len(inputs) > 1:
-                dst = Path(output) / src.with_suffix(out_suffix).name
-            elif output:
-                dst = Path(output)
-                if dst.is_dir() or output.endswith(("/", os.sep)):  # "-o newdir/" names a folder
-                    dst = dst / src.with_suffix(out_suffix).name
-            else:
-                dst = src.with_suffix(out_suffix)
-            pairs.append((src, dst))
-        else:
-            raise FileNotFoundError(f"no such file or folder: {src}")
-    if not pairs:
-        raise FileNotFoundError(f"no {'/'.join(sorted(suffixes))} files in {' '.join(inputs)}")
-    seen: dict[Path, Path] = {}
-    for src, dst in pairs:
-        if dst.resolve() in seen:
-            raise ValueError(f"{src} and {seen[dst.resolve()]} would both be written to {dst}")
-        seen[dst.resolve()] = src
-    return pairs
-
-
-def _atomic_write(dst: Path, write) -> None:
-    """``write(tmp_path)`` then rename onto ``dst``: an interrupted run never leaves a half file."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dst.with_name(f".{dst.name}.part")
-    write(tmp)
-    os.replace(tmp, dst)
-
-
-def _done(dst: Path) -> bool:
-    """``--resume``: is ``dst`` already complete? (.ldc files must also read back with every CRC intact)."""
-    if not dst.is_file():
-        return False
-    if dst.suffix != LDC_SUFFIX:
-        return True
-    import bitstream
-
-    try:
-        bitstream.read_file(dst.read_bytes(), strict=True)
-        return True
-    except bitstream.BitstreamError:
-        return False
-
-
-def _encode_one(src: Path, dst: Path, kbps: float, representation: str | None, resume: bool, threads: int) -> str:
-    from . import api, audio
-    import torch
-
-    if resume and _done(dst):
-        return f"{src} -> {dst}: already done"
-    if threads:
-        torch.set_num_threads(threads)
-    wav, sr = audio.load(src)
-    data = api.encode(wav, sr, kbps=kbps, representation=representation)
-    _atomic_write(dst, lambda tmp: tmp.write_bytes(data))
-    seconds = len(wav) / sr
-    return f"{src} -> {dst}: {len(data)} bytes, {len(data) * 8 / seconds / 1000:.3f} kbps"
-
-
-def _decode_one(src: Path, dst: Path, decoder: str | None, steps: int | None, allow_damaged: bool,
-                resume: bool, threads: int) -> str:
-    import warnings
-
-    import soundfile as sf
-    import torch
-
-    from . import api
-
-    if resume and _done(dst):
-        return f"{src} -> {dst}: already done"
-    if threads:
-        torch.set_num_threads(threads)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", api.DamagedStreamWarning)
-        wav, sr = api.decode(src.read_bytes(), decoder=decoder, steps=steps, strict=not allow_damaged)
-    # soundfile infers the format from the suffix and raises TypeError when it cannot: default to WAV
-    fmt = dst.suffix[1:].upper() if dst.suffix[1:].upper() in sf.available_formats() else "WAV"
-    _atomic_write(dst, lambda tmp: sf.write(str(tmp), wav, sr, subtype="PCM_16", format=fmt))
-    note = "".join(f" (warning: {w.message})" for w in caught)
-    return f"{src} -> {dst}: {len(wav) / sr:.2f} s{note}"
-
-
 def _run(tasks, fn, args, *extra) -> int:
-    """Run ``fn(src, dst, *extra, resume, threads)`` over tasks with a progress bar, in this process,
+    """Run ``fn(src, dst, *extra, threads)`` over tasks with a progress bar, in this process,
     ``--jobs`` local processes or on a Dask cluster (``--scheduler``); returns the exit code."""
     failures = 0
     bar = tqdm(total=len(tasks), unit="file", disable=None if len(tasks) > 1 else True, file=sys.stderr)
-    extra = (*extra, args.resume)
 
     def report(src, result=None, exc=None):
         nonlocal failures
@@ -159,25 +57,33 @@ def _run(tasks, fn, args, *extra) -> int:
 
 
 def cmd_encode(args) -> int:
-    from .modes import mode_for
+    from . import files
 
-    mode_for(args.kbps, args.representation)  # a bad rate or representation is a usage error before any work
-    return _run(_jobs(args.inputs, args.output, AUDIO_SUFFIXES, LDC_SUFFIX), _encode_one, args, float(args.kbps),
-                args.representation)
+    with warnings.catch_warnings(record=True) as caught:  # the bundle's mel fallback: said once, not per file
+        warnings.simplefilter("always")
+        tasks, settings = files.encode_plan(args.inputs, args.output, args.kbps, args.representation, args.bundle,
+                                            args.resume)
+    for w in caught:
+        print(f"ldcodec: note: {w.message}", file=sys.stderr)
+    return _run(tasks, files.encode_file, args, *settings)
 
 
 def cmd_decode(args) -> int:
-    tasks = _jobs(args.inputs, args.output, {LDC_SUFFIX}, ".wav")
-    return _run(tasks, _decode_one, args, args.decoder, args.steps, args.allow_damaged)
+    from . import files
+
+    tasks, settings = files.decode_plan(args.inputs, args.output, args.decoder, args.steps, args.allow_damaged,
+                                        args.bundle, args.resume)
+    return _run(tasks, files.decode_file, args, *settings)
 
 
 def cmd_info(args) -> int:
     from bitstream import BitstreamError
 
     from . import api
+    from .files import LDC_SUFFIX, pairs
 
     code = 0
-    for src, _ in _jobs(args.inputs, None, {LDC_SUFFIX}, LDC_SUFFIX):
+    for src, _ in pairs(args.inputs, None, {LDC_SUFFIX}, LDC_SUFFIX):
         try:
             facts = api.info(src.read_bytes())
         except (BitstreamError, OSError) as exc:
@@ -190,8 +96,10 @@ def cmd_info(args) -> int:
             print(f"{src}:")
             for key, value in facts.items():
                 print(f"  {key}: {value}")
-        if facts.get("packets_damaged"):
-            print(f"ldcodec: error: {src}: {facts['packets_damaged']} damaged packet(s)", file=sys.stderr)
+        damaged = facts["damaged_packets"]
+        if damaged:
+            listed = ", ".join(map(str, damaged[:20])) + (f" … ({len(damaged) - 20} more)" if len(damaged) > 20 else "")
+            print(f"ldcodec: error: {src}: {len(damaged)} damaged packet(s): {listed}", file=sys.stderr)
             code = 1
     return code
 
@@ -221,14 +129,21 @@ def cmd_eval(args) -> int:
 
     from . import decoders
     from . import evaluate as ev
+    from .bundle import resolve
     from .metrics import mos_available
-    from .modes import check_kbps, mode_for
+    from .modes import check_kbps
+
+    from .files import AUDIO_SUFFIXES, walk
 
     rates = list(dict.fromkeys(check_kbps(k) for k in args.kbps))
-    for spec in args.decoder or []:
-        name, steps = ev.split_spec(spec)
-        for k in rates:  # unknown/incompatible decoder, bad steps or rate → usage error
-            decoders.check_steps(decoders.get(name, mode_for(k, args.representation).representation), steps)
+    for spec in args.decoder or []:  # unknown decoder or bad steps → usage error; incompatible pairs are skipped
+        decoders.check_spec(*ev.split_spec(spec))
+    bundle = str(resolve(args.bundle).path) if args.bundle else None
+    decs = list(dict.fromkeys(args.decoder or [None]))
+    skipped: list[str] = []
+    codec_rows = ev.codec_systems(rates, decs, [args.representation], bundle, skipped)
+    if not codec_rows:
+        raise ValueError("nothing to evaluate: " + "; ".join(skipped))
     missing = [m for m in ("pesq", "pystoi") if importlib.util.find_spec(m) is None]
     if missing:
         raise ImportError(f"eval needs {', '.join(missing)}: {ev.INSTALL_HINT}")
@@ -247,18 +162,17 @@ def cmd_eval(args) -> int:
         src = Path(raw)
         if not src.exists():
             raise FileNotFoundError(f"no such file or folder: {src}")
-        files += _walk(src, AUDIO_SUFFIXES) if src.is_dir() else [src]
+        files += walk(src, AUDIO_SUFFIXES) if src.is_dir() else [src]
     files = list(dict.fromkeys(files))
     if not files:
         raise FileNotFoundError(f"no {'/'.join(sorted(AUDIO_SUFFIXES))} files in {' '.join(args.inputs)}")
-    decs = list(dict.fromkeys(args.decoder or [None]))
     peers, notes = ([], []) if args.no_peers else ev.peer_systems()
-    systems = ([] if args.no_floors else ev.floor_systems()) \
-        + ev.codec_systems(rates, decs, [args.representation]) + peers
+    notes = skipped + notes
+    systems = ([] if args.no_floors else ev.floor_systems(bundle)) + codec_rows + peers
     examples: dict = {}
     bar = tqdm(total=len(systems) * len(files), unit="run", disable=None, file=sys.stderr)
     try:
-        results = ev.evaluate(files, systems=systems, mos=args.mos, progress=lambda: bar.update(1),
+        results = ev.evaluate(files, systems=systems, mos=args.mos, bundle=bundle, progress=lambda: bar.update(1),
                               examples=examples)
         if args.plot:
             ev.plot(files[0], results, examples, args.plot)
@@ -280,11 +194,17 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _add_bundle_option(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("--bundle", metavar="DIR", help=f"model bundle folder ({default})")
+
+
 def _add_batch_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=1, help="files processed in parallel on this machine")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask cluster (tcp://host:8786); workers must see the same paths")
-    p.add_argument("--resume", action="store_true", help="skip outputs that already exist complete (.ldc: CRCs verified)")
+    p.add_argument("--resume", action="store_true",
+                   help="skip outputs that already exist complete (.ldc: CRCs verified and made with these settings, "
+                        "else refused; WAV: every sample)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -297,6 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kbps", type=float, default=3.0, help="target average bitrate, 0.3–6 (default 3)")
     p.add_argument("--representation", choices=REPRESENTATIONS,
                    help="mel or latent (default: the ladder's choice for the rate; see `ldcodec modes`)")
+    _add_bundle_option(p, "default: $LDCODEC_BUNDLE, else the shipped one")
     _add_batch_options(p)
     p.set_defaults(func=cmd_encode)
 
@@ -305,7 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output")
     p.add_argument("--decoder", help="override the stream's default decoder (see `ldcodec modes`)")
     p.add_argument("--steps", type=int, help="diffusion steps (diffusion decoders only)")
-    p.add_argument("--allow-damaged", action="store_true", help="conceal damaged packets instead of failing")
+    p.add_argument("--allow-damaged", action="store_true",
+                   help="conceal damaged packets (hold the last sound, then fade) instead of failing")
+    _add_bundle_option(p, "default: the one the stream names, looked up in $LDCODEC_BUNDLE and the shipped ones")
     _add_batch_options(p)
     p.set_defaults(func=cmd_decode)
 
@@ -326,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decoder", action="append",
                    help="decoder to evaluate, NAME or NAME:STEPS (repeatable; default: each mode's)")
     p.add_argument("--representation", choices=REPRESENTATIONS, help="encode with this representation")
+    _add_bundle_option(p, "default: $LDCODEC_BUNDLE, else the shipped one")
     p.add_argument("--plot", metavar="PNG", help="write log-mel spectrograms + bitrate–quality curve here")
     p.add_argument("--json", metavar="FILE", help="write means, per-group means and per-file rows as JSON")
     p.add_argument("--no-floors", action="store_true", help="leave out copy synthesis and Griffin-Lim")

@@ -9,16 +9,35 @@ pip install, no object store or daemons to run), deploys the same scheduler on a
 and retries the tasks of a worker that dies. Ray would also work but brings a much heavier
 runtime for no feature this job needs.
 
-Files travel as paths, so workers must see the same file system (NFS, a cluster volume, or a
-FUSE-mounted bucket). Files are grouped into batches so a million-file archive is a few tens of
-thousands of tasks, not a million; each file's outcome (result line or error) comes back on its own.
+From Python, with a ``distributed.Client`` (or a scheduler address)::
+
+    from distributed import Client
+    import codec.cluster
+    client = Client("tcp://scheduler:8786")
+    for source, result, error in codec.cluster.encode_files(client, ["recordings/"], "archive/", kbps=1.2):
+        print(error or result)
+    codec.cluster.decode_files(client, ["archive/"], "restored/")
+
+Files travel as absolute paths (relative ones are resolved here, against this process's working
+folder), so workers must see the same file system (NFS, a cluster volume, or a FUSE-mounted
+bucket). Files are grouped into batches so a million-file archive is a few tens of thousands of
+tasks, not a million; each file's outcome (result line or error) comes back on its own.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 INSTALL_HINT = "pip install 'ldcodec[cluster]' (Dask distributed)"
+
+
+class Outcome(NamedTuple):
+    """One file's outcome: its ``source`` path, the ``result`` line, or the ``error`` (one of the two is None)."""
+
+    source: str
+    result: str | None
+    error: str | None
 
 
 def error_text(exc: Exception) -> str:
@@ -54,15 +73,40 @@ def connect(scheduler):
 
 def map_files(scheduler, fn: Callable, tasks: list[tuple[Path, Path]], extra: tuple,
               batch: int = 32) -> Iterator[tuple[str, str | None, str | None]]:
-    """Run ``fn`` over (source, destination) pairs on the cluster; yields (src, result, error) as batches finish."""
+    """Run ``fn(src, dst, *extra, threads)`` over (source, destination) pairs on the cluster; yields
+    :class:`Outcome` (src, result, error) as batches finish. Paths are made absolute before they travel."""
     from distributed import as_completed
 
     client = connect(scheduler)
+    tasks = [(Path(src).absolute(), Path(dst).absolute()) for src, dst in tasks]
     try:
         chunks = [tasks[i:i + batch] for i in range(0, len(tasks), batch)]
         futures = client.map(_batch, [fn] * len(chunks), chunks, [extra] * len(chunks), retries=2, pure=False)
         for future in as_completed(futures):
-            yield from future.result()
+            yield from (Outcome(*o) for o in future.result())
     finally:
         if client is not scheduler:
             client.close()
+
+
+def encode_files(client, inputs: list, out_dir, kbps: float = 3.0, *, representation: str | None = None,
+                 bundle=None, resume: bool = False, batch: int = 32) -> list[Outcome]:
+    """Encode audio files and folders (mirrored) into ``.ldc`` files under ``out_dir`` on the cluster
+    (``client``: a ``distributed.Client`` or a scheduler address) → one :class:`Outcome` per file.
+    Settings as :func:`codec.encode`; ``resume`` as ``ldcodec encode --resume`` (an output made
+    with other settings is a ``ValueError`` before any work). Bad settings raise before any work too."""
+    from .files import encode_file, encode_plan
+
+    tasks, settings = encode_plan(inputs, out_dir, kbps, representation, bundle, resume, folder=True)
+    return list(map_files(client, encode_file, tasks, settings, batch))
+
+
+def decode_files(client, inputs: list, out_dir, *, decoder: str | None = None, steps: int | None = None,
+                 bundle=None, allow_damaged: bool = False, resume: bool = False, batch: int = 32) -> list[Outcome]:
+    """Decode ``.ldc`` files and folders (mirrored) into 16 kHz WAVs under ``out_dir`` on the cluster
+    → one :class:`Outcome` per file. Settings as :func:`codec.decode` (``allow_damaged`` is
+    ``strict=False``); ``resume`` leaves WAVs that hold every sample."""
+    from .files import decode_file, decode_plan
+
+    tasks, settings = decode_plan(inputs, out_dir, decoder, steps, allow_damaged, bundle, resume, folder=True)
+    return list(map_files(client, decode_file, tasks, settings, batch))

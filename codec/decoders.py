@@ -13,7 +13,8 @@ from typing import ClassVar
 import numpy as np
 import torch
 
-from .modes import Mode
+from .bundle import BundleError
+from .modes import STORAGE_MODES, Mode
 
 ENTRY_POINT_GROUP = "ldcodec.decoders"
 
@@ -26,7 +27,8 @@ class Coded:
     octaves] (for latent streams, the latent decoder's mel); ``step``: (frames,) quantiser step of
     each frame's packet (nats, or latent units); ``mode``: the stream's ladder rung; ``seed``: the
     header's seed for generative decoders; ``latent``: latent streams' dequantised latent
-    (1, channels, groups) at 12.5 Hz, else None.
+    (1, channels, groups) at 12.5 Hz, else None; ``concealed``: (frames,) bool, the frames of lost
+    packets, whose ``features`` hold the concealment (``codec.conceal``), or None.
     """
 
     features: torch.Tensor
@@ -34,6 +36,7 @@ class Coded:
     mode: Mode
     seed: int
     latent: torch.Tensor | None = None
+    concealed: np.ndarray | None = None
 
 
 class Decoder:
@@ -78,7 +81,7 @@ class Mel2MelDecoder(Decoder):
     def __init__(self, bundle):
         super().__init__(bundle)
         if bundle.mel2mel is None:
-            raise ValueError(f"bundle {bundle.name} has no mel2mel model (mel2mel.safetensors); use decoder='direct'")
+            raise BundleError(f"bundle {bundle.name} has no mel2mel model (mel2mel.safetensors); use decoder='direct'")
 
     def decode(self, coded, steps):
         from .mel2mel import quantiser_rows
@@ -104,7 +107,7 @@ class Lat2LatDecoder(Decoder):
     def __init__(self, bundle):
         super().__init__(bundle)
         if bundle.lat2lat is None:
-            raise ValueError(f"bundle {bundle.name} has no lat2lat model (lat2lat.safetensors); use decoder='direct'")
+            raise BundleError(f"bundle {bundle.name} has no lat2lat model (lat2lat.safetensors); use decoder='direct'")
 
     def decode(self, coded, steps):
         from .lat2lat import restore
@@ -118,6 +121,9 @@ class Lat2LatDecoder(Decoder):
         with torch.inference_mode():
             z = restore(self.bundle.lat2lat, coded.latent, aux[..., :frames], group_step, d, steps, generator)
             mel = self.bundle.latent.decoder(z, aux, group_step[None])
+            if coded.concealed is not None:  # lost packets: the concealment, not the restored latent
+                lost = torch.from_numpy(coded.concealed[: mel.shape[-1]])
+                mel[..., lost] = coded.features[:, :n_mels, : mel.shape[-1]][..., lost]
             return self.bundle.direct_vocoder(torch.cat([mel, aux], dim=1))[0].numpy()
 
 
@@ -158,3 +164,13 @@ def check_steps(cls: type[Decoder], steps) -> int | None:
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= 1000:
         raise ValueError(f"steps must be an integer from 1 to 1000, got {steps!r}")
     return int(steps)
+
+
+def check_spec(name: str | None, steps) -> None:
+    """What can be checked of a decoder choice before seeing a stream: ``name`` is a known decoder
+    (None: each mode's default) and ``steps`` suits it."""
+    known = available()
+    for n in [name] if name else sorted({m.default_decoder for m in STORAGE_MODES}):
+        if n not in known:
+            raise ValueError(f"unknown decoder {n!r}; decoders: {', '.join(sorted(known))}")
+        check_steps(known[n], steps)

@@ -107,18 +107,23 @@ class System:
     run: Callable[[np.ndarray], tuple[np.ndarray, int | None]] | None = None
 
 
-def codec_systems(kbps: list[float], decoders: list[str | None],
-                  representations: list[str | None] = (None,)) -> list[System]:
-    """ldcodec rows for every (rate, representation, decoder spec) that fits together
-    (a latent stream at 3 kbps or mel2mel on a latent stream are left out)."""
+def codec_systems(kbps: list[float], decoders: list[str | None], representations: list[str | None] = (None,),
+                  bundle=None, skipped: list[str] | None = None) -> list[System]:
+    """ldcodec rows for every (rate, representation, decoder spec) that fits together with ``bundle``;
+    the others (a latent stream at 3 kbps, mel2mel on a latent stream) are left out, each with a
+    note in ``skipped`` when given."""
     from .decoders import available
 
     known, out = available(), {}
     for k in kbps:
         for rep in representations:
             try:
-                mode = mode_for(k, rep)
-            except ValueError:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", api.BundleWarning)  # a bundle without latent: the mel rows
+                    mode = api.encode_mode(k, rep, bundle)
+            except ValueError as exc:
+                if skipped is not None:
+                    skipped.append(f"{k:g} kbps {rep}: skipped ({exc})")
                 continue
             for d in decoders:
                 name = split_spec(d)[0] or mode.default_decoder
@@ -127,6 +132,8 @@ def codec_systems(kbps: list[float], decoders: list[str | None],
                     spec = d or mode.default_decoder
                     out[(k, mode.representation, spec)] = System(
                         f"ldcodec {k:g} kbps {mode.representation} {spec}", "ldcodec", k, mode.representation, spec)
+                elif skipped is not None:
+                    skipped.append(f"{d} skipped at {k:g} kbps: it cannot read {mode.representation} streams")
     return list(out.values())
 
 
@@ -161,16 +168,17 @@ def peer_systems() -> tuple[list[System], list[str]]:
 
 def evaluate(files: list[Path], kbps: list[float] = (), decoders: list[str | None] = (None,), *,
              mos: bool | list[str] = False, representations: list[str | None] = (None,),
-             floors: bool = False, peers: bool = False, systems: list[System] | None = None,
+             floors: bool = False, peers: bool = False, systems: list[System] | None = None, bundle=None,
              progress: Callable[[], None] | None = None, examples: dict | None = None) -> list[dict]:
     """One dict per system: ``system``, ``kind``, ``kbps`` (asked or nominal), ``representation`` and
     ``decoder`` (ldcodec rows: None → the ladder's, named), the means of :data:`MEANS` over files
     (neural MOS columns when ``mos``), ``groups`` (the same means per speaker group) and the
     per-file ``rows``. ``systems`` replaces the ones built from ``kbps``/``decoders`` (+ ``floors``,
-    ``peers``). ``progress()`` is called after each decode; ``examples``, if given, receives
+    ``peers``); ``bundle`` encodes and decodes the ldcodec rows. ``progress()`` is called after each decode; ``examples``, if given, receives
     {system name: decode of files[0]}."""
     if systems is None:
-        systems = (floor_systems() if floors else []) + codec_systems(list(kbps), list(decoders), list(representations)) \
+        systems = (floor_systems(bundle) if floors else []) \
+            + codec_systems(list(kbps), list(decoders), list(representations), bundle) \
             + (peer_systems()[0] if peers else [])
     mos = mos_available() if mos is True else list(mos or [])
     rows: dict[str, list[dict]] = {s.name: [] for s in systems}
@@ -183,12 +191,12 @@ def evaluate(files: list[Path], kbps: list[float] = (), decoders: list[str | Non
             t0 = time.perf_counter()
             if s.kind == "ldcodec":
                 if (s.kbps, s.representation) not in encoded:
-                    data = api.encode(wav, SAMPLE_RATE, kbps=s.kbps, representation=s.representation)
+                    data = api.encode(wav, SAMPLE_RATE, kbps=s.kbps, representation=s.representation, bundle=bundle)
                     encoded[(s.kbps, s.representation)] = data, time.perf_counter() - t0
                 data, t_enc = encoded[(s.kbps, s.representation)]
                 name, steps = split_spec(s.decoder)
                 t0 = time.perf_counter()
-                out, _ = api.decode(data, decoder=name, steps=steps)
+                out, _ = api.decode(data, decoder=name, steps=steps, bundle=bundle)
                 n_bytes, t_dec = len(data), time.perf_counter() - t0
             else:  # floors and peers: the whole run is booked as decode (floors) or encode (peers)
                 out, n_bytes = s.run(wav)

@@ -4,7 +4,10 @@
     for chunk in microphone:                 # any chunk size
         for packet in enc.push(chunk):       # bytes: TOC, sequence number, payload, CRC-16
             send(packet)
+    for packet in enc.flush():               # end of call: the last (padded) packet, else its audio is lost
+        send(packet)
     pcm = dec.push(packet_or_None)           # None (or a gap in sequence numbers) = lost packet
+    tail = dec.flush()                       # end of call: the last half window
 
 Packets are ``bitstream.pack_packet`` raw packets of a VoIP mode (``modes.VOIP_MODES``: 2 mel
 frames, 32 ms, by default; 3 frames, 48 ms, with ``packet_ms=48``), each range-coded on its own, so
@@ -32,13 +35,12 @@ import bitstream
 from . import bundle as bundles
 from . import pitch
 from .audio import SAMPLE_RATE, AudioInputError, StreamResampler, check_rate, to_float, to_mono
+from .conceal import hold_and_fade
 from .features import LogMel
-from .mel_repr import SILENCE_LOGMEL, coef_weights, coefs_to_mel, mel_to_coefs, silence_coefs
+from .mel_repr import coef_weights, coefs_to_mel, mel_to_coefs, silence_coefs
 from .entropy import packet_prior
 from .melcoder import decode_packet, dequantize, encode_packet, quantize, search_step
 from .modes import VOIP_LADDER, VOIP_MODES, Mode, mode_by_id, voip_mode_for
-
-HOLD_FRAMES, FADE_PER_FRAME = 2, 0.5  # concealment: frames held, then nats (≈4.3 dB) of fade per frame
 
 
 class StreamEncoder:
@@ -201,28 +203,21 @@ class _Features:
         return blocks + [block]
 
     def _conceal(self) -> torch.Tensor:
-        """Features for one lost packet: hold the last frame, then fade it toward silence."""
+        """Features for one lost packet: hold the last frame, then fade it toward silence (``codec.conceal``)."""
         self.lost += 1
         if self.expected is not None:
             self.expected = (self.expected + 1) % 256
         P = (self.mode or VOIP_LADDER[0]).groups_per_packet
-        if self.last is None:
-            block = torch.zeros(1, self.n_mels + 2, P)
-            block[:, : self.n_mels] = SILENCE_LOGMEL
-            return block
-        j = torch.arange(self.run + 1, self.run + P + 1, dtype=torch.float32)
-        self.run += P
-        block = self.last.repeat(1, 1, P)
-        fade = FADE_PER_FRAME * torch.clamp(j - HOLD_FRAMES, min=0)
-        block[0, : self.n_mels] = torch.clamp(block[0, : self.n_mels] - fade, min=SILENCE_LOGMEL)
-        block[0, self.n_mels] *= (j <= HOLD_FRAMES).float()  # voicing off once fading
+        block = hold_and_fade(self.last, self.n_mels, self.run, P)
+        if self.last is not None:
+            self.run += P
         return block
 
 
 def _vocoder(bundle):
     b = bundles.resolve(bundle)
     if b.stream_vocoder is None:
-        raise ValueError(f"bundle {b.name} has no streaming vocoder (stream_vocoder.safetensors)")
+        raise bundles.BundleError(f"bundle {b.name} has no streaming vocoder (stream_vocoder.safetensors)")
     return b, b.stream_vocoder
 
 

@@ -2,35 +2,17 @@
 
     python examples/archive.py SRC_DIR ARCHIVE_DIR [--kbps 1.5] [--restore RESTORED_DIR]
 
-Each audio file SRC/a/b.wav becomes ARCHIVE/a/b.ldc. A file counts as done only when its .ldc
-parses with every CRC intact (written to a temporary name, then renamed), so an interrupted run
-resumes where it stopped and a damaged archive file is re-encoded. --restore decodes the archive
-back to 16 kHz WAVs (again skipping what exists).
+Each audio file SRC/a/b.wav becomes ARCHIVE/a/b.ldc, written to a temporary name and renamed, then
+read back with every CRC checked. A re-run skips the files already archived, provided they were
+made with the same --kbps (an archive at another rate is refused, not mixed), and re-encodes any
+that are missing or damaged. --restore decodes the archive back to 16 kHz WAVs (again skipping the
+complete ones). `ldcodec encode SRC -o ARCHIVE --kbps 1.5 --resume` does the same from the shell.
 """
 import argparse
-import os
 from pathlib import Path
 
-import soundfile as sf
-
 import bitstream
-import codec
-from codec.audio import load
-
-
-def verified(path: Path) -> bool:
-    try:
-        bitstream.read_file(path.read_bytes(), strict=True)
-        return True
-    except (OSError, bitstream.BitstreamError):
-        return False
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+from codec import files
 
 
 def main() -> None:
@@ -41,30 +23,17 @@ def main() -> None:
     ap.add_argument("--restore", type=Path)
     args = ap.parse_args()
 
-    sources = sorted(p for p in args.src.rglob("*") if p.suffix.lower() in {".wav", ".flac", ".ogg"})
-    done = encoded = 0
-    for src in sources:
-        dst = (args.archive / src.relative_to(args.src)).with_suffix(".ldc")
-        if verified(dst):
-            done += 1
-            continue
-        wav, sr = load(src)
-        atomic_write(dst, codec.encode(wav, sr, kbps=args.kbps))
-        if not verified(dst):
-            raise RuntimeError(f"{dst} does not read back intact (disk problem?)")
-        encoded += 1
-    print(f"archive: {encoded} encoded, {done} already done, {len(sources)} total")
+    # every (source, .ldc) pair, with the settings checked once against what the archive already holds
+    tasks, settings = files.encode_plan([args.src], args.archive, args.kbps, resume=True)
+    done = 0
+    for src, dst in tasks:
+        done += files.encode_file(src, dst, *settings).endswith("already done")
+        bitstream.read_file(dst.read_bytes())  # strict: raises if the disk gave back other bytes
+    print(f"archive: {len(tasks) - done} encoded, {done} already done, {len(tasks)} total")
 
-    if args.restore:
-        restored = 0
-        for ldc in sorted(args.archive.rglob("*.ldc")):
-            out = (args.restore / ldc.relative_to(args.archive)).with_suffix(".wav")
-            if out.exists():
-                continue
-            wav, sr = codec.decode(ldc.read_bytes())  # strict: a damaged file raises, never half-restores
-            out.parent.mkdir(parents=True, exist_ok=True)
-            sf.write(out, wav, sr, subtype="PCM_16")
-            restored += 1
+    if args.restore:  # strict decoding: a damaged file raises, never half-restores
+        tasks, settings = files.decode_plan([args.archive], args.restore, resume=True)
+        restored = sum(not files.decode_file(src, dst, *settings).endswith("already done") for src, dst in tasks)
         print(f"restore: {restored} decoded")
 
 

@@ -4,15 +4,18 @@
 
 MY_SPEECH_DIR holds .wav/.flac files (any rate; a few minutes is enough to adapt to a voice).
 Training resumes if interrupted (run the same command again). On a CPU, 2000 steps take about
-10 minutes; pass --steps to trade time for quality.
+10 minutes; pass --steps to trade time for quality. The new bundle gets the shipped add-ons that do
+not depend on the vocoder (the latent autoencoder, mel2mel, lat2lat, the streaming vocoder), so
+every rate and decoder works with it: `ldcodec encode ... --bundle my_bundle`, or
+`LDCODEC_BUNDLE=my_bundle` for a whole app.
 """
 import argparse
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 import codec
-from codec.audio import load
 from codec.bundle import resolve
 from codec.train import export, vocoder
 
@@ -26,13 +29,17 @@ def main() -> None:
     args = ap.parse_args()
 
     run = args.out.with_name(args.out.name + "_run")
-    vocoder.main(["--data", str(args.speech), "--init", str(resolve().path), "--out", str(run),
+    base = resolve().path
+    vocoder.main(["--data", str(args.speech), "--init", str(base), "--out", str(run),
                   "--steps", str(args.steps), "--lr", "2e-4", "--threads", str(args.threads)])
     export.main([str(run / "last.safetensors"), str(args.out), "--name", args.out.name])
+    for addon in ("latent", "lat2lat", "mel2mel", "stream_vocoder"):  # independent of the vocoder's weights
+        for part in (base / f"{addon}.json", base / f"{addon}.safetensors"):
+            if part.exists():
+                shutil.copy(part, args.out / part.name)
 
     first = next(p for p in sorted(args.speech.rglob("*")) if p.suffix.lower() in {".wav", ".flac"})
-    wav, sr = load(first)
-    data = codec.encode(wav, sr, kbps=1.5, bundle=args.out)
+    data = codec.encode(first, kbps=1.2, bundle=args.out)  # a path, at its own rate; 1.2 kbps: the latent mode
     out, _ = codec.decode(data, bundle=args.out)  # streams name their bundle; pass it to decode
     print(f"{first.name}: {len(data)} bytes, decoded {len(out) / 16000:.2f} s with bundle {args.out}, "
           f"peak {np.abs(out).max():.2f}")

@@ -47,3 +47,51 @@ def test_channels_either_layout_and_torch():
 def test_bad_input_named(wav, rate, match):
     with pytest.raises(AudioInputError, match=match):
         prepare(wav, rate)
+
+
+# The dtype table (README, "Python API"): every dtype is read deliberately or refused by name.
+FULL_SCALE = {  # dtype: (a sample value, the float it means)
+    np.float16: (0.5, 0.5), np.float32: (0.5, 0.5), np.float64: (0.5, 0.5),
+    np.int8: (-128, -1.0), np.int16: (16384, 0.5), np.int32: (-2**31, -1.0),
+    np.uint8: (192, 0.5),  # unsigned 8-bit PCM (WAV) is centred on 128
+}
+TORCH_FULL_SCALE = {torch.float16: 0.5, torch.bfloat16: 0.5, torch.float32: 0.5, torch.float64: 0.5,
+                    torch.int16: 16384, torch.int32: 2**30}
+
+
+@pytest.mark.parametrize("dtype", list(FULL_SCALE))
+def test_dtype_table_numpy(dtype):
+    value, expected = FULL_SCALE[dtype]
+    x, _ = prepare(np.full(100, value, dtype=dtype), 16000)
+    assert x.dtype == np.float32 and np.allclose(x, expected)
+
+
+@pytest.mark.parametrize("dtype", list(TORCH_FULL_SCALE))
+def test_dtype_table_torch(dtype):
+    x, _ = prepare(torch.full((100,), TORCH_FULL_SCALE[dtype], dtype=dtype), 16000)
+    assert x.dtype == np.float32 and np.allclose(x, 0.5)
+
+
+@pytest.mark.parametrize("wav, match", [
+    (np.zeros(10, np.int64), "int64.*default integer.*astype"),  # 2^63 full scale would be silence
+    (np.zeros(10, np.uint16), "uint16: not a PCM"),
+    (np.zeros(10, np.uint32), "uint32: not a PCM"),
+    (np.zeros(10, np.uint64), "uint64: not a PCM"),
+    (np.zeros(10, bool), "dtype bool"),
+    (np.zeros(10, np.complex128), "dtype complex128"),
+    (torch.zeros(10, dtype=torch.int64), "int64"),
+    (torch.zeros(10, dtype=torch.bool), "dtype bool"),
+    (torch.zeros(10, dtype=torch.complex64), "dtype complex64"),
+])
+def test_dtype_table_refused(wav, match):
+    with pytest.raises(AudioInputError, match=match):
+        prepare(wav, 16000)
+
+
+def test_stream_encoder_reads_the_same_table():
+    import codec
+
+    enc = codec.StreamEncoder(kbps=3)
+    enc.push(torch.zeros(320, dtype=torch.bfloat16))
+    with pytest.raises(AudioInputError, match="int64"):
+        enc.push(np.zeros(320, np.int64))

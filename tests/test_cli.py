@@ -17,7 +17,9 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 import codec
-from bitstream import read_header
+from bitstream import read_file, read_header
+from codec import files
+from codec.bundle import Bundle, shipped_bundles
 from cli_run import one_line_error, run
 
 DATA = Path(__file__).parent / "data"
@@ -133,6 +135,104 @@ def test_folder_tree_encode_decode(clips, tmp_path):
         assert sr == 16000 and wav.shape == (n,), stem
 
 
+# ------------------------------------------------------------------ --resume
+
+
+def test_resume_refuses_outputs_made_with_other_settings(clips, tmp_path):
+    """The README's slip: a resumed run without the first run's --kbps must not mix rates in one archive."""
+    src, arc = tmp_path / "in", tmp_path / "arc"
+    src.mkdir()
+    for i in range(3):
+        sf.write(src / f"t{i}.flac", clips[i % 2][:32000], 16000)
+    assert run("encode", src, "-o", arc, "--kbps", KBPS)[0] == 0
+    (arc / "t1.ldc").unlink()  # the run was interrupted here
+    before = {p.name: p.read_bytes() for p in arc.iterdir()}
+
+    code, out, err = run("encode", src, "-o", arc, "--resume")  # default 3 kbps
+    assert code == 2 and not out
+    line = one_line_error(err)
+    assert "2 existing output(s)" in line and "mode 7 (latent" in line and "mode 3 (mel" in line
+    assert {p.name: p.read_bytes() for p in arc.iterdir()} == before  # nothing encoded, nothing replaced
+    code, _, err = run("encode", src, "-o", arc, "--resume", "--kbps", 1.0)  # the same mode, a lower rate
+    assert code == 2 and "over the 1 kbps asked" in one_line_error(err)
+    code, _, err = run("encode", src, "-o", arc, "--resume", "--kbps", KBPS, "--representation", "mel")
+    assert code == 2 and "mode 2 (mel" in one_line_error(err)
+
+    code, out, err = run("encode", src, "-o", arc, "--resume", "--kbps", KBPS)
+    assert code == 0 and out.count("already done") == 2, err
+    assert codec.info(arc / "t1.ldc")["mode_id"] == codec.mode_for(KBPS).id
+    with pytest.raises(ValueError, match="t0.ldc exists but was made in mode 7"):  # the Python API refuses too
+        files.encode_file(src / "t0.flac", arc / "t0.ldc", kbps=3.0, resume=True)
+
+
+@pytest.mark.filterwarnings("ignore::codec.RateWarning")
+def test_resume_accepts_what_the_rate_control_makes(clip, tmp_path):
+    """An output is 'made with these settings' for every rate the rate control could have picked it for."""
+    for kbps, seconds in ((0.3, 6), (1.2, 6), (3.0, 3), (6.0, 0.2), (1.2, 0.3)):  # the last two: too short, coarsest step
+        data = codec.encode(clip[: int(seconds * 16000)], kbps=kbps)
+        mode = codec.mode_for(kbps)
+        assert files.mismatch(data, len(data), kbps, mode, Bundle.load(shipped_bundles()[0]).stream_id(
+            mode.representation)) is None, (kbps, seconds)
+
+
+def test_decode_resume_redoes_incomplete_wavs(encoded, tmp_path):
+    wav = tmp_path / "out.wav"
+    wav.write_bytes(b"")  # what a full disk or a killed writer leaves
+    code, out, err = run("decode", encoded, "-o", wav, "--resume")
+    assert code == 0 and "already done" not in out, err
+    n = codec.info(encoded)["num_samples"]
+    assert sf.info(str(wav)).frames == n
+    sf.write(wav, np.zeros(n // 2), 16000, subtype="PCM_16")  # a valid WAV, but short
+    assert "already done" not in run("decode", encoded, "-o", wav, "--resume")[1]
+    assert "already done" in run("decode", encoded, "-o", wav, "--resume")[1]
+
+
+# ------------------------------------------------------------------ your own bundle
+
+
+@pytest.fixture(scope="module")
+def own_bundle(tmp_path_factory) -> Path:
+    """A bundle of one's own, as examples/train_on_my_voice.py makes: another id, no latent autoencoder."""
+    src, dst = shipped_bundles()[0], tmp_path_factory.mktemp("bundles") / "mine"
+    dst.mkdir()
+    shutil.copy(src / "vocoder.safetensors", dst)
+    (dst / "config.json").write_text((src / "config.json").read_text().replace("{", '{"variant": "mine", ', 1))
+    return dst
+
+
+def test_bundle_option_and_env_var(own_bundle, encoded, tmp_path, monkeypatch):
+    clip = tmp_path / "c.flac"
+    sf.write(clip, sf.read(CLIP)[0][:32000], 16000)
+    mine = tmp_path / "mine.ldc"
+    code, _, err = run("encode", clip, "-o", mine, "--kbps", 3, "--bundle", own_bundle)
+    assert code == 0, err
+    assert codec.info(mine)["bundle_id"] == Bundle.load(own_bundle).id.hex()
+    code, _, err = run("decode", mine, "-o", tmp_path / "x.wav")
+    assert code == 1 and "--bundle" in one_line_error(err)  # says how to name the bundle
+    code, _, err = run("decode", mine, "-o", tmp_path / "x.wav", "--bundle", own_bundle)
+    assert code == 0, err
+    code, _, err = run("encode", clip, "-o", tmp_path / "z.ldc", "--bundle", tmp_path)
+    assert code == 2 and "not a model bundle" in one_line_error(err)
+
+    monkeypatch.setenv("LDCODEC_BUNDLE", str(own_bundle))  # for apps: the default bundle
+    assert run("encode", clip, "-o", tmp_path / "env.ldc", "--kbps", 3)[0] == 0
+    assert (tmp_path / "env.ldc").read_bytes() == mine.read_bytes()
+    assert run("decode", tmp_path / "env.ldc", "-o", tmp_path / "y.wav")[0] == 0  # found there
+    assert run("decode", encoded, "-o", tmp_path / "z.wav")[0] == 0  # the shipped bundle's streams still decode
+
+
+def test_bundle_without_latent_falls_back_to_mel(own_bundle, tmp_path):
+    out = tmp_path / "low.ldc"
+    code, stdout, err = run("encode", CLIP, "-o", out, "--kbps", 0.6, "--bundle", own_bundle)
+    assert code == 0, err
+    assert err.count("ldcodec: note:") == 1 and "no latent autoencoder" in err and "mode 1" in err
+    facts = codec.info(out)
+    assert facts["representation"] == "mel" and facts["mode_id"] == 1 and facts["kbps"] <= 0.6
+    code, _, err = run("encode", CLIP, "-o", tmp_path / "x.ldc", "--kbps", 0.6, "--representation", "latent",
+                       "--bundle", own_bundle)
+    assert code == 2 and "no latent autoencoder" in one_line_error(err)
+
+
 # ------------------------------------------------------------------ modes
 
 
@@ -165,12 +265,29 @@ def test_info_damaged_file(damaged):
     assert facts["packets_damaged"] == 1 and "CRC" in facts["errors"][0]
 
 
+def test_info_lists_every_damaged_packet(encoded, tmp_path):
+    data = bytearray(encoded.read_bytes())
+    c = read_file(bytes(data))
+    assert len(c.packets) == 3
+    _, start = read_header(bytes(data))
+    second = data.index(c.packets[1].payload)  # packet 1's payload
+    data[start + 10: second + 20] = bytes(second + 10 - start)  # wipe from inside packet 0 to inside packet 1
+    bad = tmp_path / "wiped.ldc"
+    bad.write_bytes(bytes(data))
+    code, out, err = run("info", "--json", bad)
+    facts = json.loads(out)
+    assert code == 1 and facts["packets_damaged"] == 2 and facts["damaged_packets"] == [0, 1]
+    assert any("packet 0" in e for e in facts["errors"]) and any("packet 1" in e for e in facts["errors"])
+    assert one_line_error(err).endswith("2 damaged packet(s): 0, 1")
+
+
 def test_decode_damaged_file(damaged, tmp_path):
     wav_path = tmp_path / "d.wav"
     code, out, err = run("decode", damaged, "-o", wav_path)
     assert code == 1
     line = one_line_error(err)
     assert str(damaged) in line and "packet 0" in line and "CRC" in line
+    assert "--allow-damaged" in line  # says how to proceed
     assert not wav_path.exists()
 
     code, out, err = run("decode", damaged, "-o", wav_path, "--allow-damaged")
@@ -219,16 +336,41 @@ def test_non_audio_file(tmp_path):
 
 def test_unknown_decoder(encoded, tmp_path):
     code, _, err = run("decode", encoded, "-o", tmp_path / "x.wav", "--decoder", "nope")
-    assert code == 1
+    assert code == 2
     line = one_line_error(err)
     assert "nope" in line and "direct" in line
 
 
 def test_steps_with_direct_decoder(encoded, tmp_path):
     code, _, err = run("decode", encoded, "-o", tmp_path / "x.wav", "--decoder", "direct", "--steps", 4)
-    assert code == 1
+    assert code == 2
     line = one_line_error(err)
     assert "direct" in line and "steps" in line
+
+
+@pytest.mark.parametrize("options, needle", [(["--steps", 0], "steps"), (["--decoder", "mel2mel", "--steps", 0], "steps"),
+                                             (["--decoder", "nope"], "unknown decoder")])
+def test_decoder_options_checked_once_before_any_file(encoded, tmp_path, options, needle):
+    """Options that are wrong for every file are a usage error (exit 2, one line), not one failure per file."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a.ldc", "b.ldc"):
+        shutil.copy(encoded, folder / name)
+    code, out, err = run("decode", folder, "-o", tmp_path / "out", *options)
+    assert code == 2 and not out and needle in one_line_error(err)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command, suffix", [("encode", ".wav"), ("decode", ".ldc"), ("info", ".ldc")])
+def test_empty_file_is_named_empty(tmp_path, command, suffix):
+    empty = tmp_path / f"empty{suffix}"
+    empty.write_bytes(b"")
+    code, _, err = run(command, empty, *(["-o", tmp_path / "out"] if command != "info" else []))
+    assert code == 1 and "empty file (0 bytes)" in one_line_error(err)
+    text = tmp_path / f"text{suffix}"
+    text.write_text("not audio, not a stream\n")
+    code, _, err = run(command, text, *(["-o", tmp_path / "out"] if command != "info" else []))
+    assert code == 1 and "empty file" not in one_line_error(err)
 
 
 # ------------------------------------------------------------------ the installed console script

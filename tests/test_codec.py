@@ -1,9 +1,11 @@
 """End-to-end behaviour of codec.encode / codec.decode with the shipped bundle."""
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 
 import bitstream
@@ -11,6 +13,7 @@ import codec
 from codec.metrics import all_metrics
 
 RATES = [0.3, 0.6, 1.2, 1.5, 3.0, 6.0]
+DATA = Path(__file__).parent / "data"
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +93,42 @@ def test_any_rate_channels_dtype(clip):
     assert sr == 16000 and abs(len(out) - len(clip)) <= 1
 
 
+@pytest.mark.filterwarnings("ignore::codec.RateWarning")
 def test_short_and_silent_inputs():
     for wav in (np.zeros(1, np.float32), np.zeros(16000, np.float32), np.full(3000, 0.5, np.float32)):
         out, _ = codec.decode(codec.encode(wav, kbps=6))
         assert out.shape == wav.shape and np.isfinite(out).all()
+
+
+def test_input_too_short_for_the_rate_warns(clip):
+    """Below the shortest input a rate can carry (header and framing), the file exceeds the request: say so."""
+    with pytest.warns(codec.RateWarning, match=r"too short for 3 kbps: the smallest file is \d+ bytes .* at least 0\.\d+ s"):
+        data = codec.encode(np.zeros(1, np.float32), kbps=3)
+    assert codec.info(data)["kbps"] > 3
+    with pytest.warns(codec.RateWarning, match="0.3 kbps"):
+        codec.encode(clip[:8000], kbps=0.3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", codec.RateWarning)
+        codec.encode(clip[:16000], kbps=3)  # 1 s fits 3 kbps: no warning
+
+
+def test_paths_in_and_out(tmp_path):
+    """encode reads an audio file's path (at its own rate); decode and info read an .ldc file's path."""
+    flac = DATA / "LJ001-0028.flac"
+    data = codec.encode(flac, kbps=1.5)
+    assert data == codec.encode(*sf.read(flac, dtype="float32"), kbps=1.5)
+    assert codec.encode(str(flac), 16000, kbps=1.5) == data  # repeating the file's own rate is fine
+    with pytest.raises(codec.AudioInputError, match="16000 Hz, but sample_rate=44100"):
+        codec.encode(flac, 44100)
+    with pytest.raises(codec.AudioInputError, match="cannot read audio file"):
+        codec.encode(tmp_path / "missing.flac")
+    ldc = tmp_path / "talk.ldc"
+    ldc.write_bytes(data)
+    assert np.array_equal(codec.decode(ldc)[0], codec.decode(data)[0])
+    assert codec.decode(str(ldc))[1] == 16000
+    assert codec.info(str(ldc)) == codec.info(data) == codec.info(bytearray(data))
+    with pytest.raises(TypeError, match="the .ldc bytes or a path"):
+        codec.decode(3.0)
 
 
 @pytest.mark.parametrize("kbps", [0.29, 6.01, -1, float("nan"), "fast"])
@@ -116,6 +151,38 @@ def test_damage_detected_and_good_packets_kept(coded):
     # audio well inside the intact first packet is unchanged (vocoder context is a few frames)
     n = int(0.4 * 16000)
     assert np.allclose(out[:n], clean[:n], atol=1e-5)
+
+
+def _damage_packet_1(data: bytes) -> tuple[bytes, int]:
+    """``data`` with a bit flipped in packet 1's payload → (damaged bytes, packet 1's first sample)."""
+    c = bitstream.read_file(data)
+    bad = bytearray(data)
+    bad[data.index(c.packets[1].payload) + 6] ^= 0x40
+    mode = codec.modes.mode_by_id(c.header.mode_id)
+    return bytes(bad), mode.groups_per_packet * mode.decimation * 256
+
+
+def test_damaged_file_strict_error_says_how_to_proceed(coded):
+    bad, _ = _damage_packet_1(coded[3.0][0][0])
+    with pytest.raises(bitstream.ChecksumError, match=r"packet 1 at byte \d+: CRC-16 mismatch; pass strict=False "
+                                                      r"\(ldcodec decode --allow-damaged\)"):
+        codec.decode(bad)
+
+
+@pytest.mark.parametrize("kbps, decoder", [(3.0, None), (0.6, None), (0.6, "lat2lat")])
+def test_damaged_packet_concealed_like_the_stream_decoder(coded, kbps, decoder):
+    """A lost 0.8–2.6 s packet is not a hole of silence: the sound before it is held, then fades out."""
+    data, clean = coded[kbps][0]
+    bad, start = _damage_packet_1(data)
+    with pytest.warns(codec.DamagedStreamWarning, match=r"held, then faded\): \[1\]"):
+        out, _ = codec.decode(bad, strict=False, decoder=decoder, steps=2 if decoder else None)
+
+    def rms(a):
+        return float(np.sqrt(np.mean(a ** 2)))
+
+    before = rms(clean[start - 1600: start])  # the last 100 ms heard
+    assert rms(out[start: start + 512]) > 0.3 * before  # held for 32 ms
+    assert rms(out[start + 6400: start + 12800]) < 0.01 * before  # faded out by 0.4 s
 
 
 def test_truncated_file(coded):

@@ -270,6 +270,24 @@ def test_removed_region_resyncs():
     assert isinstance(c.errors[0], MalformedError) and "sequence" in str(c.errors[0])
 
 
+def test_every_damaged_packet_is_named():
+    """info's errors name each damaged packet, not only the first of a damaged span."""
+    payloads = [bytes([i]) * 9 for i in range(10)]
+    data = write_file(make_header(num_packets=10), payloads)
+    r3, r6 = data.index(bytes([9, 3])), data.index(bytes([9, 6]))
+    d = info(data[:r3 + 5] + data[r6:])
+    assert d["damaged_packets"] == [3, 4, 5] and d["packets_damaged"] == 3
+    assert "packet 3 at byte" in d["errors"][0] and "packets 4..5: lost in the damaged bytes" in d["errors"][1]
+    r8 = data.index(bytes([9, 8]))
+    d = info(data[:r8 + 5] + b"\xff" * 6)  # no intact record after the damage: the rest is named too
+    assert d["damaged_packets"] == [8, 9] and "packet 9: no intact record" in d["errors"][-1]
+
+
+def test_empty_data_is_named_empty():
+    with pytest.raises(TruncatedError, match=r"empty file \(0 bytes\)"):
+        read_file(b"")
+
+
 def test_truncated_tail(good):
     c = read_file(good[:-5], strict=False)
     assert c.damaged == [2] and isinstance(c.errors[-1], TruncatedError)

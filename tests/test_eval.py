@@ -138,6 +138,37 @@ def test_decoder_specs_with_steps(tmp_path):
         "ldcodec 3 kbps mel direct", "ldcodec 3 kbps mel mel2mel:2"]
 
 
+def test_incompatible_decoders_are_skipped_with_a_note(tmp_path):
+    """At 1.2 kbps (latent) mel2mel cannot run: its rows are left out with a note, the run goes on."""
+    clip = tmp_path / "x.wav"
+    sf.write(clip, sf.read(DATA / "LJ001-0028.flac", dtype="float32")[0][:24000], 16000)
+    code, out, err = run("eval", clip, "--kbps", "1.2", "--decoder", "direct", "--decoder", "lat2lat:2",
+                         "--decoder", "mel2mel:2", "--no-floors", "--no-peers")
+    assert code == 0, err
+    rows = [line.split("|")[1].strip() for line in out.strip().splitlines()[2:] if line.startswith("| ldcodec")]
+    assert rows == ["ldcodec 1.2 kbps latent direct", "ldcodec 1.2 kbps latent lat2lat:2"]
+    assert "Note: mel2mel:2 skipped at 1.2 kbps: it cannot read latent streams" in out
+    code, out, err = run("eval", clip, "--kbps", "3", "--decoder", "lat2lat", "--no-floors", "--no-peers")
+    assert code == 2 and "nothing to evaluate" in one_line_error(err)
+
+
+def test_bundle_option(tmp_path):
+    """--bundle: the rows are made with that bundle (here one without the latent model: mel at 0.6 kbps)."""
+    import shutil
+
+    from codec.bundle import shipped_bundles
+
+    bundle = tmp_path / "mine"
+    bundle.mkdir()
+    for f in ("config.json", "vocoder.safetensors"):
+        shutil.copy(shipped_bundles()[0] / f, bundle / f)
+    clip = tmp_path / "x.wav"
+    sf.write(clip, sf.read(DATA / "LJ001-0028.flac", dtype="float32")[0][:24000], 16000)
+    code, out, err = run("eval", clip, "--kbps", "0.6", "--bundle", bundle, "--no-floors", "--no-peers")
+    assert code == 0, err
+    assert "| ldcodec 0.6 kbps mel direct |" in out
+
+
 def test_representations_and_compatible_decoders(evaluated):
     """Both representations at one rate: each decoder runs only on the streams it can read."""
     _, _, _, clip = evaluated

@@ -79,17 +79,26 @@ def test_decoder_and_representation_errors(clip, streams):
 
 
 def test_bundle_without_latent(clip, streams, tmp_path):
-    """A bundle without the autoencoder cannot make or read latent streams, and says so."""
+    """A bundle without the autoencoder cannot make or read latent streams and says so (a ValueError, like
+    every bundle problem); at the rates where the latent is the default it encodes with the mel modes."""
     src = shipped_bundles()[0]
     for f in ("config.json", "vocoder.safetensors"):
         shutil.copy(src / f, tmp_path / f)
-    with pytest.raises(FileNotFoundError, match="no latent autoencoder"):
+    with pytest.raises(codec.BundleError, match="no latent autoencoder") as err:
         codec.encode(clip, 16000, kbps=0.3, representation="latent", bundle=tmp_path)
+    assert isinstance(err.value, ValueError) and not isinstance(err.value, OSError)
     with pytest.raises(bitstream.BundleMismatchError, match="without a latent model"):
         codec.decode(streams[0.3], bundle=tmp_path)
+    with pytest.warns(codec.BundleWarning, match="no latent autoencoder.*0.3 kbps uses the mel representation"):
+        data = codec.encode(clip, 16000, kbps=0.3, bundle=tmp_path)
+    facts = codec.info(data)
+    assert (facts["representation"], facts["mode_id"]) == ("mel", 0) and facts["kbps"] <= 0.3
+    assert codec.decode(data, bundle=tmp_path)[0].shape == clip.shape
+    with pytest.raises(codec.BundleError, match="not a model bundle"):
+        codec.encode(clip, 16000, bundle=tmp_path / "nowhere")
 
 
-def test_damaged_packet_concealed_as_silence(clip):
+def test_damaged_latent_packet_concealed(clip):
     data = bytearray(codec.encode(np.tile(clip, 2), 16000, kbps=0.6, representation="latent"))
     c = bitstream.read_file(bytes(data))
     assert len(c.packets) >= 2

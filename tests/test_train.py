@@ -70,6 +70,24 @@ def test_low_latency_stream_vocoder_recipe(tmp_path):
     assert torch.equal(dst.head.out.weight[:257], w[:513:2]) and torch.allclose(b_dst[:257], b_src[:513:2] - np.log(2))
 
 
+def test_causal_run_defaults_to_the_streaming_front_end(tmp_path):
+    """--causal alone (the README's recipe) trains for the 48 ms stream path: 512-sample analysis window
+    and synthesis FFT, not --init's offline front end (1024 samples: 80 ms)."""
+    import json
+
+    from codec.bundle import resolve
+
+    out = tmp_path / "causal"
+    vocoder.main(["--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "4096", "--threads", "1",
+                  "--steps", "0", "--init", str(resolve().path), "--causal"])
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["mel"]["win_length"] == 512 and cfg["vocoder"]["n_fft"] == 512 and cfg["vocoder"]["causal"]
+    vocoder.main(["--data", str(DATA), "--out", str(tmp_path / "explicit"), "--batch", "2", "--segment", "4096",
+                  "--threads", "1", "--steps", "0", "--causal", "--mel-window", "1024", "--synthesis-fft", "1024"])
+    cfg = json.loads((tmp_path / "explicit" / "config.json").read_text())
+    assert cfg["mel"]["win_length"] == 1024 and cfg["vocoder"]["n_fft"] == 1024  # asked for: kept
+
+
 def test_latent_and_lat2lat_recipes(tmp_path):
     """Latent autoencoder: trains, resumes, exports into a bundle that then makes and reads latent
     streams; lat2lat trains on that bundle's latent and exports beside it."""

@@ -132,14 +132,20 @@ class Adversary:
         checkpoint.save(self.path, self.disc, None, self.opt, step)
 
 
+STREAM_WINDOW = 512  # samples: the streaming front end's analysis window and synthesis FFT (--causal's default)
+
+
 def main(argv=None) -> None:
     ap = loop.parser(__doc__, out="runs/vocoder", steps=30000, segment=8192, exports=False)
     ap.add_argument("--p-clean", type=float, default=0.3)
     ap.add_argument("--init", help="start from this bundle's vocoder (fine-tuning) instead of random weights")
     ap.add_argument("--causal", action="store_true",
-                    help="streaming vocoder: causal convolutions, trained on the VoIP modes' features")
-    ap.add_argument("--mel-window", type=int, help="analysis window (samples, ≤ the mel n_fft); default: --init's")
-    ap.add_argument("--synthesis-fft", type=int, help="the iSTFT head's FFT size (samples); default: --init's")
+                    help="streaming vocoder: causal convolutions, trained on the VoIP modes' features, with the "
+                         f"streaming front end (--mel-window and --synthesis-fft {STREAM_WINDOW}: 48 ms latency)")
+    ap.add_argument("--mel-window", type=int,
+                    help=f"analysis window (samples, ≤ the mel n_fft); default: {STREAM_WINDOW} with --causal, else --init's")
+    ap.add_argument("--synthesis-fft", type=int,
+                    help=f"the iSTFT head's FFT size (samples); default: {STREAM_WINDOW} with --causal, else --init's")
     ap.add_argument("--source-filter", action="store_true",
                     help="new vocoder with the source-filter head (harmonic + noise excitation from the pitch rows)")
     ap.add_argument("--relative-level", action="store_true",
@@ -151,6 +157,9 @@ def main(argv=None) -> None:
     ap.add_argument("--dev", help="held-out speakers' folder: log copy-synthesis PESQ/STOI on it (OUT/dev.tsv)")
     ap.add_argument("--dev-every", type=int, default=2000, help="steps between dev checks (a multiple of --save-every)")
     args = ap.parse_args(argv)
+    if args.causal:  # the streaming front end unless asked otherwise: --init's offline one would stream at 80 ms
+        args.mel_window = args.mel_window or STREAM_WINDOW
+        args.synthesis_fft = args.synthesis_fft or STREAM_WINDOW
     if not args.data:
         ap.error("--data is required")
     if args.synthesis_fft is not None and args.synthesis_fft <= 256:
