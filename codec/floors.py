@@ -10,8 +10,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from . import pitch
+from . import inversion, pitch
 from .features import LogMel, MelConfig, mel_filterbank
+from .inversion import mel_to_magnitude
 from .vocoder import Vocoder
 
 
@@ -31,33 +32,12 @@ def copy_synthesis(wav: np.ndarray, vocoder: Vocoder, mel_cfg: MelConfig) -> np.
         return vocoder(features(wav, mel_cfg))[0].numpy()
 
 
-def mel_to_magnitude(mel: torch.Tensor, cfg: MelConfig, iterations: int = 200) -> torch.Tensor:
-    """(n_mels, frames) log-mel → (n_fft // 2 + 1, frames) magnitude ≥ 0 minimising ‖fb·S − e^mel‖²
-    (projected gradient from the pseudo-inverse)."""
-    fb = torch.from_numpy(mel_filterbank(cfg)).double()
-    target = torch.exp(mel.double())
-    mag = (torch.linalg.pinv(fb) @ target).clamp(min=0)
-    lr = 1.0 / torch.linalg.matrix_norm(fb, 2) ** 2
-    for _ in range(iterations):
-        mag = (mag - lr * fb.T @ (fb @ mag - target)).clamp(min=0)
-    return mag.float()
-
-
-def griffin_lim(wav: np.ndarray, mel_cfg: MelConfig = MelConfig(), iterations: int = 100,
-                momentum: float = 0.99) -> np.ndarray:
-    """``wav``'s log-mel back to a waveform by fast Griffin-Lim (Perraudin et al. 2013) → float32 (samples,)."""
+def griffin_lim(wav: np.ndarray, mel_cfg: MelConfig = MelConfig(), iterations: int = 100) -> np.ndarray:
+    """``wav``'s log-mel back to a waveform: NNLS magnitude, fast Griffin-Lim from a random phase → float32 (samples,)."""
     x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None]
     with torch.inference_mode():
-        mag = mel_to_magnitude(LogMel(mel_cfg)(x)[0], mel_cfg)
-        window = torch.hann_window(mel_cfg.window)
-        args = dict(n_fft=mel_cfg.n_fft, hop_length=mel_cfg.hop, win_length=mel_cfg.window, window=window)
+        mag = mel_to_magnitude(LogMel(mel_cfg)(x)[0], torch.from_numpy(mel_filterbank(mel_cfg)), iterations=200)
         gen = torch.Generator().manual_seed(0)
-        angles = torch.polar(torch.ones_like(mag), 2 * np.pi * torch.rand(mag.shape, generator=gen))
-        previous = torch.zeros_like(angles)
-        for _ in range(iterations):
-            y = torch.istft(mag * angles, length=len(wav), **args)
-            rebuilt = torch.stft(y, return_complex=True, **args)
-            angles = rebuilt - momentum / (1 + momentum) * previous
-            angles = angles / angles.abs().clamp(min=1e-16)
-            previous = rebuilt
-        return torch.istft(mag * angles, length=len(wav), **args).numpy()
+        phase = torch.polar(torch.ones_like(mag), 2 * np.pi * torch.rand(mag.shape, generator=gen))
+        window = torch.hann_window(mel_cfg.window)
+        return inversion.griffin_lim(mag, phase, iterations, mel_cfg.n_fft, mel_cfg.hop, window, len(wav)).numpy()

@@ -11,6 +11,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .features import MelConfig, mel_filterbank
+from .inversion import griffin_lim, mel_to_magnitude
+
 
 @dataclass(frozen=True)
 class VocoderConfig:
@@ -25,6 +28,8 @@ class VocoderConfig:
     causal: bool = False  # convolutions see only past frames (streaming); else centred (offline)
     source_filter: bool = False  # head shapes a harmonic + noise excitation built from the pitch rows
     relative_level: bool = False  # backbone sees each frame's mel minus its level; the head adds it back
+    mag_prior: bool = False  # head predicts log-magnitude relative to the mel's least-squares inverse
+    phase_iterations: int = 0  # fast Griffin-Lim iterations refining the head's phase (offline decoding)
 
 
 class FrameConv(nn.Conv1d):
@@ -75,13 +80,13 @@ class ISTFTHead(nn.Module):
         self.out = nn.Linear(dim, n_fft + 2)
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
 
-    def spectrum(self, x: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, T, C), per-frame log level (B, 1, T) or None → complex (B, n_fft // 2 + 1, T)."""
+    def spectrum(self, x: torch.Tensor, log_offset: torch.Tensor | None = None) -> torch.Tensor:
+        """(B, T, C), a log-magnitude offset (B, 1 or n_fft // 2 + 1, T) or None → complex (B, n_fft // 2 + 1, T)."""
         mag, phase = self.out(x).transpose(1, 2).chunk(2, dim=1)
-        return torch.polar(torch.exp(mag if level is None else mag + level).clamp(max=1e2), phase)
+        return torch.polar(torch.exp(mag if log_offset is None else mag + log_offset).clamp(max=1e2), phase)
 
-    def forward(self, x: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:  # (B, T, C) → (B, samples)
-        return torch.istft(self.spectrum(x, level), self.n_fft, self.hop, window=self.window, center=True)
+    def forward(self, x: torch.Tensor, log_offset: torch.Tensor | None = None) -> torch.Tensor:  # → (B, samples)
+        return torch.istft(self.spectrum(x, log_offset), self.n_fft, self.hop, window=self.window, center=True)
 
 
 class SourceFilterHead(nn.Module):
@@ -125,12 +130,30 @@ class Vocoder(nn.Module):
             ConvNeXtBlock(cfg.dim, cfg.intermediate, cfg.kernel, 1.0 / cfg.layers, cfg.causal) for _ in range(cfg.layers))
         self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.head = SourceFilterHead(cfg.dim, cfg.n_fft, cfg.hop) if cfg.source_filter else ISTFTHead(cfg.dim, cfg.n_fft, cfg.hop)
+        if cfg.mag_prior:
+            if cfg.source_filter:
+                raise ValueError("mag_prior needs the iSTFT head (source_filter=False)")
+            fb = mel_filterbank(MelConfig(n_fft=cfg.n_fft, hop=cfg.hop, n_mels=cfg.n_mels))
+            self.register_buffer("filterbank", torch.from_numpy(fb), persistent=False)
+            bins = cfg.n_fft // 2 + 1
+            nn.init.zeros_(self.head.out.weight[:bins])  # start as the least-squares inverse
+            nn.init.zeros_(self.head.out.bias[:bins])
 
     def level(self, features: torch.Tensor) -> torch.Tensor | None:
         """Per-frame level (B, 1, T): log of the mean mel magnitude (nats), when ``relative_level``."""
         if not self.cfg.relative_level:
             return None
         return torch.logsumexp(features[:, :self.cfg.n_mels], dim=1, keepdim=True) - math.log(self.cfg.n_mels)
+
+    def log_offset(self, features: torch.Tensor) -> torch.Tensor | None:
+        """What the head's log-magnitude is relative to: with ``mag_prior`` the log of the mel's
+        non-negative least-squares inverse (B, n_fft // 2 + 1, T), floored at the mel floor; else the
+        per-frame level (B, 1, T) with ``relative_level``; else None."""
+        if not self.cfg.mag_prior:
+            return self.level(features)
+        with torch.no_grad():
+            mag = mel_to_magnitude(features[:, :self.cfg.n_mels], self.filterbank, floor=MelConfig.floor)
+        return torch.log(mag)
 
     def _relative(self, features: torch.Tensor) -> torch.Tensor:
         """With ``relative_level`` the network sees spectral shape only (gain-equivariant up to the mel floor)."""
@@ -158,11 +181,25 @@ class Vocoder(nn.Module):
             x, cache[i] = block(x, cache[i], stream=True)
         return self.final_norm(x.transpose(1, 2)), cache
 
-    def forward(self, features: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``generator``: the source–filter head's noise (None: a fixed seed, so decoding repeats)."""
-        x, level = self.backbone(features), self.level(features)
-        if not self.cfg.source_filter:
-            return self.head(x, level)
-        if generator is None and not self.training:
-            generator = torch.Generator().manual_seed(0)
-        return self.head(x, features[:, self.cfg.n_mels:self.cfg.n_mels + 2], level, generator)
+    def spectrum(self, features: torch.Tensor) -> torch.Tensor:
+        """(B, n_mels + n_aux, T) → the iSTFT head's complex spectrum (B, n_fft // 2 + 1, T)."""
+        return self.head.spectrum(self.backbone(features), self.log_offset(features))
+
+    def forward(self, features: torch.Tensor, generator: torch.Generator | None = None,
+                spectrum: bool = False) -> torch.Tensor:
+        """``generator``: the source–filter head's noise (None: a fixed seed, so decoding repeats).
+        With ``phase_iterations`` the head's phase seeds fast Griffin-Lim on its magnitude.
+        ``spectrum=True``: the iSTFT head's complex spectrum instead (training)."""
+        if self.cfg.source_filter:
+            if generator is None and not self.training:
+                generator = torch.Generator().manual_seed(0)
+            aux = features[:, self.cfg.n_mels:self.cfg.n_mels + 2]
+            return self.head(self.backbone(features), aux, self.level(features), generator)
+        spec = self.spectrum(features)
+        if spectrum:
+            return spec
+        if not self.cfg.phase_iterations:
+            return torch.istft(spec, self.cfg.n_fft, self.cfg.hop, window=self.head.window, center=True)
+        mag = spec.abs()
+        return griffin_lim(mag, spec / mag.clamp(min=1e-16), self.cfg.phase_iterations, self.cfg.n_fft,
+                           self.cfg.hop, self.head.window)

@@ -158,3 +158,19 @@ def test_crops_carry_their_clips_pitch():
         assert np.mean(voiced[inner] == voiced_crop[inner]) >= 0.9
         both = voiced[inner] & voiced_crop[inner]
         assert np.allclose(f0[inner][both], f0_crop[inner][both], rtol=0.02)
+
+
+def test_mag_prior_run_exports_a_griffin_lim_refined_vocoder(tmp_path):
+    """--mag-prior trains the magnitude against the STFT; the bundle keeps the phase iterations."""
+    import json
+
+    out = tmp_path / "mp"
+    vocoder.main(["--mag-prior", "--relative-level", "--phase-iterations", "4", "--data", str(DATA), "--out", str(out),
+                  "--batch", "2", "--segment", "4096", "--threads", "1", "--steps", "2", "--save-every", "2"])
+    cfg = json.loads((out / "config.json").read_text())["vocoder"]
+    assert cfg["mag_prior"] is True and cfg["phase_iterations"] == 4
+    export.main([str(out / "last.safetensors"), str(tmp_path / "b")])
+    b = Bundle.load(tmp_path / "b")
+    wav = np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
+    out_wav, _ = codec.decode(codec.encode(wav, kbps=3, bundle=b), bundle=b)
+    assert out_wav.shape == wav.shape and np.isfinite(out_wav).all()

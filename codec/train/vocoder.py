@@ -102,6 +102,22 @@ def init_from(model: Vocoder, source: Vocoder) -> None:
     model.load_state_dict(state)
 
 
+def magnitude_and_phase_outputs(net: torch.nn.Module, feats: torch.Tensor, wav: torch.Tensor):
+    """A ``mag_prior`` vocoder's training outputs: (waveform from the head's phase on its detached
+    magnitude, magnitude loss = L1 log-magnitude + spectral convergence against the STFT of ``wav``)."""
+    model = net.module if isinstance(net, DistributedDataParallel) else net
+    spec = net(feats, spectrum=True)
+    n_fft, hop, window = model.cfg.n_fft, model.cfg.hop, model.head.window
+    x = wav[:, : (spec.shape[-1] - 1) * hop]
+    target = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True).abs()
+    mag = spec.abs()
+    loss = (torch.log(mag.clamp(min=1e-5)) - torch.log(target.clamp(min=1e-5))).abs().mean()
+    loss = loss + torch.linalg.norm(target - mag) / torch.linalg.norm(target).clamp(min=1e-8)
+    phase = spec / mag.clamp(min=1e-16)
+    y = torch.istft(mag.detach() * phase, n_fft, hop, window=window, center=True)
+    return y, loss
+
+
 RECON_WEIGHT = 15.0  # spectral losses vs the adversarial (1) and feature-matching (2) terms
 
 
@@ -150,6 +166,11 @@ def main(argv=None) -> None:
                     help="new vocoder with the source-filter head (harmonic + noise excitation from the pitch rows)")
     ap.add_argument("--relative-level", action="store_true",
                     help="new vocoder that sees each frame's mel relative to its level and adds the level back")
+    ap.add_argument("--mag-prior", action="store_true",
+                    help="new vocoder whose head predicts log-magnitude relative to the mel's least-squares inverse, "
+                         "trained on the STFT magnitude directly; its phase seeds --phase-iterations of Griffin-Lim")
+    ap.add_argument("--phase-iterations", type=int, default=16,
+                    help="fast Griffin-Lim iterations at decoding (with --mag-prior)")
     ap.add_argument("--adversarial", action="store_true",
                     help="add discriminators (GAN fine-tuning; start from --init or a trained checkpoint)")
     ap.add_argument("--mel2mel", action="store_true",
@@ -176,7 +197,9 @@ def main(argv=None) -> None:
     run, out, corpus = loop.start(args, mel_cfg.lookahead)
     voc_cfg = dataclasses.replace(voc_cfg, causal=args.causal, n_fft=args.synthesis_fft or voc_cfg.n_fft,
                                   source_filter=args.source_filter or voc_cfg.source_filter,
-                                  relative_level=args.relative_level or voc_cfg.relative_level)
+                                  relative_level=args.relative_level or voc_cfg.relative_level,
+                                  mag_prior=args.mag_prior or voc_cfg.mag_prior,
+                                  phase_iterations=args.phase_iterations if args.mag_prior else voc_cfg.phase_iterations)
     ladder = VOIP_MODES if args.causal else MEL_MODES
     logmel = LogMel(mel_cfg).to(run.device)
     model = Vocoder(voc_cfg).to(run.device)
@@ -194,9 +217,12 @@ def main(argv=None) -> None:
         wav = crops.tensor(run.device)
         with torch.no_grad():
             feats = codec_features(crops, logmel(wav), rng, args.p_clean, ladder, args.causal, restore)
-        y = net(feats)
+        if voc_cfg.mag_prior:  # magnitude learnt from the STFT itself, phase through the waveform losses
+            y, magnitude = magnitude_and_phase_outputs(net, feats, wav)
+        else:
+            y, magnitude = net(feats), 0.0
         x = wav[:, : y.shape[-1]]
-        spectral = mel_loss(y, x) + stft_loss(y, x)
+        spectral = mel_loss(y, x) + stft_loss(y, x) + magnitude
         return RECON_WEIGHT * spectral + gan(x, y) if gan else spectral
 
     dev = DevSet(args.dev, mel_cfg) if args.dev and run.rank == 0 else None

@@ -1,0 +1,33 @@
+"""Spectrogram inversion without training: mel → linear magnitude (non-negative least squares) and
+magnitude → phase (fast Griffin-Lim, Perraudin et al. 2013). Used as the Griffin-Lim floor and as the
+vocoder's DSP prior (magnitude prior, phase refinement)."""
+from __future__ import annotations
+
+import torch
+
+
+def mel_to_magnitude(mel: torch.Tensor, fb: torch.Tensor, iterations: int = 20, floor: float = 0.0) -> torch.Tensor:
+    """(..., n_mels, frames) log-mel, filterbank (n_mels, bins) → (..., bins, frames) magnitude ≥ ``floor``
+    minimising ‖fb·S − e^mel‖² (projected gradient from the clamped pseudo-inverse)."""
+    fb = fb.to(torch.float64)
+    target = torch.exp(mel.to(torch.float64))
+    mag = (torch.linalg.pinv(fb) @ target).clamp(min=0)
+    lr = 1.0 / torch.linalg.matrix_norm(fb, 2) ** 2
+    for _ in range(iterations):
+        mag = (mag - lr * fb.T @ (fb @ mag - target)).clamp(min=0)
+    return mag.clamp(min=floor).to(mel.dtype)
+
+
+def griffin_lim(mag: torch.Tensor, phase: torch.Tensor, iterations: int, n_fft: int, hop: int,
+                window: torch.Tensor, length: int | None = None, momentum: float = 0.99) -> torch.Tensor:
+    """Fast Griffin-Lim: magnitude (..., n_fft // 2 + 1, frames) ≥ 0 and a starting phase (unit complex,
+    same shape) → (..., samples) waveform whose STFT magnitude approaches ``mag``; ``iterations`` = 0 is
+    one inverse STFT. Centred frames, ``hop`` samples apart, analysis = synthesis ``window``."""
+    args = dict(n_fft=n_fft, hop_length=hop, window=window, center=True)
+    previous = torch.zeros_like(phase)
+    for _ in range(iterations):
+        rebuilt = torch.stft(torch.istft(mag * phase, length=length, **args), return_complex=True, **args)
+        phase = rebuilt - momentum / (1 + momentum) * previous
+        phase = phase / phase.abs().clamp(min=1e-16)
+        previous = rebuilt
+    return torch.istft(mag * phase, length=length, **args)
