@@ -3,18 +3,23 @@ magnitude → phase (fast Griffin-Lim, Perraudin et al. 2013). Used as the Griff
 vocoder's DSP prior (magnitude prior, phase refinement)."""
 from __future__ import annotations
 
+import math
+
 import torch
 
 
 def mel_to_magnitude(mel: torch.Tensor, fb: torch.Tensor, iterations: int = 20, floor: float = 0.0) -> torch.Tensor:
     """(..., n_mels, frames) log-mel, filterbank (n_mels, bins) → (..., bins, frames) magnitude ≥ ``floor``
     minimising ‖fb·S − e^mel‖² (projected gradient from the clamped pseudo-inverse)."""
-    fb = fb.to(torch.float64)
-    target = torch.exp(mel.to(torch.float64))
+    *lead, n_mels, frames = mel.shape
+    fb = fb.float()
+    batch, bins = math.prod(lead), fb.shape[1]
+    target = torch.exp(mel.float()).reshape(batch, n_mels, frames).transpose(0, 1).reshape(n_mels, -1)  # one GEMM
     mag = (torch.linalg.pinv(fb) @ target).clamp(min=0)
     lr = 1.0 / torch.linalg.matrix_norm(fb, 2) ** 2
     for _ in range(iterations):
         mag = (mag - lr * fb.T @ (fb @ mag - target)).clamp(min=0)
+    mag = mag.reshape(bins, batch, frames).transpose(0, 1).reshape(*lead, bins, frames)
     return mag.clamp(min=floor).to(mel.dtype)
 
 

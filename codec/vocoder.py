@@ -15,6 +15,9 @@ from .features import MelConfig, mel_filterbank
 from .inversion import griffin_lim, mel_to_magnitude
 
 
+PRIOR_ITERATIONS = 4  # projected-gradient steps of the magnitude prior (codec.inversion.mel_to_magnitude)
+
+
 @dataclass(frozen=True)
 class VocoderConfig:
     n_mels: int = 80
@@ -152,7 +155,7 @@ class Vocoder(nn.Module):
         if not self.cfg.mag_prior:
             return self.level(features)
         with torch.no_grad():
-            mag = mel_to_magnitude(features[:, :self.cfg.n_mels], self.filterbank, floor=MelConfig.floor)
+            mag = mel_to_magnitude(features[:, :self.cfg.n_mels], self.filterbank, PRIOR_ITERATIONS, MelConfig.floor)
         return torch.log(mag)
 
     def _relative(self, features: torch.Tensor) -> torch.Tensor:
