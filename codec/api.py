@@ -8,43 +8,19 @@ import numpy as np
 import torch
 
 import bitstream
-from bitstream import Header, MalformedError
+from bitstream import Header
+from bitstream.modes import SAMPLE_RATE, check_kbps, check_layout, frames_for, mode_by_id, mode_for
+from bitstream.payload import encode_groups
 
 from . import bundle as bundles
-from . import decoders, pitch
-from .audio import SAMPLE_RATE, prepare
+from . import decoders, pitch, rate
+from .audio import prepare
 from .features import LogMel
-from .mel_repr import SILENCE_LOGMEL, coef_weights, coefs_to_mel, frames_for, groups_for, mel_to_coefs, silence_coefs
-from .melcoder import decode_packet, dequantize, encode_packet, quantize, search_step, step_size
-from .modes import MEL_HOP, STORAGE_MODES, Mode, check_kbps, mode_by_id, mode_for
+from .mel_repr import mel_to_coefs
 
 
 class DamagedStreamWarning(UserWarning):
     """decode(strict=False) concealed packets that were damaged or missing."""
-
-
-def _weights(mode: Mode) -> np.ndarray:
-    """Relative quantiser step per coded value (K,): coarser high quefrencies for mel, uniform for latents."""
-    return coef_weights(mode.n_coefs).numpy() if mode.representation == "mel" else np.ones(mode.n_coefs, np.float32)
-
-
-def _silence(b, mode: Mode) -> np.ndarray:
-    """The coded values (K,) of a silent group: what a concealed packet holds."""
-    if mode.representation == "mel":
-        return silence_coefs(b.mel_config.n_mels, mode.n_coefs)
-    with torch.inference_mode():
-        return b.latent.encoder(torch.full((1, b.mel_config.n_mels, mode.decimation), SILENCE_LOGMEL))[0, :, 0].numpy()
-
-
-def _packets(values: np.ndarray, pitch_index: np.ndarray, voiced: np.ndarray, mode: Mode, g: int) -> list[bytes]:
-    """Quantise and code (groups, K) values and (groups,) pitch → packet payloads."""
-    w = _weights(mode)
-    payloads = []
-    for start in range(0, len(values), mode.groups_per_packet):
-        sl = slice(start, start + mode.groups_per_packet)
-        payloads.append(encode_packet(quantize(values[sl], w, g), g, pitch_index[sl], voiced[sl],
-                                      predictive=mode.representation == "mel")[0])
-    return payloads
 
 
 def encode(wav, sample_rate: int = SAMPLE_RATE, kbps: float = 3.0, *, representation: str | None = None,
@@ -63,7 +39,7 @@ def encode(wav, sample_rate: int = SAMPLE_RATE, kbps: float = 3.0, *, representa
     if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
     x, source_channels = prepare(wav, sample_rate)
-    frames = frames_for(len(x), MEL_HOP)
+    frames = frames_for(len(x))
     padded = np.pad(x, (0, max(0, b.mel_config.n_fft - len(x))))  # the STFT needs one window of audio
     with torch.inference_mode():
         mel = LogMel(b.mel_config)(torch.from_numpy(padded)[None])[..., :frames]
@@ -78,34 +54,11 @@ def encode(wav, sample_rate: int = SAMPLE_RATE, kbps: float = 3.0, *, representa
                  num_packets=n_packets, seed=int(seed), decoder=mode.default_decoder,
                  source_rate=int(sample_rate), source_channels=int(source_channels))
 
-    budget_bits = kbps * 1000 * len(x) / SAMPLE_RATE
-    cache: dict[int, bytes] = {}
-
     def file_at(g: int) -> bytes:
-        if g not in cache:
-            cache[g] = bitstream.write_file(hdr, _packets(values, pitch_index, voiced, mode, g))
-        return cache[g]
+        return bitstream.write_file(hdr, encode_groups(mode, values, pitch_index, voiced, g))
 
-    def fits(g: int) -> bool:
-        return len(file_at(g)) * 8 <= budget_bits
-
-    return file_at(search_step(fits, mode.typical_g))  # the finest step whose file fits
-
-
-def _check_layout(header: Header) -> Mode:
-    """The header's mode, checked against its own packet count and sizes."""
-    try:
-        mode = mode_by_id(header.mode_id)
-    except KeyError:
-        known = ", ".join(str(m.id) for m in STORAGE_MODES)
-        raise MalformedError(f"unknown mode id {header.mode_id} (this ldcodec's file modes: {known})") from None
-    groups = groups_for(frames_for(header.num_samples, MEL_HOP), mode.decimation)
-    if (header.representation != mode.representation or header.frames_per_packet != mode.groups_per_packet
-            or header.num_packets != math.ceil(groups / mode.groups_per_packet)):
-        raise MalformedError(f"header layout does not match mode {mode.id} "
-                             f"({header.num_packets} packets of {header.frames_per_packet} groups for "
-                             f"{header.num_samples} samples)")
-    return mode
+    budget = kbps * 1000 * len(x) / SAMPLE_RATE / 8  # bytes
+    return rate.fit(file_at, budget, mode.typical_g)[1]  # the finest step whose file fits
 
 
 def decode(data: bytes, *, decoder: str | None = None, steps: int | None = None, bundle=None,
@@ -113,63 +66,23 @@ def decode(data: bytes, *, decoder: str | None = None, steps: int | None = None,
     """Decode an ``.ldc`` byte string → (float32 waveform (samples,), 16000).
 
     ``decoder`` overrides the stream's default (see ``ldcodec modes``); ``steps`` is the
-    diffusion decoders' cost knob. With ``strict=True`` any damage raises a
+    diffusion decoders' cost knob (Euler steps). With ``strict=True`` any damage raises a
     ``bitstream.BitstreamError``; with ``strict=False`` damaged or missing packets are
     concealed as silence and a :class:`DamagedStreamWarning` names them.
     """
-    container = bitstream.read_file(bytes(data), strict=strict)
-    header = container.header
-    mode = _check_layout(header)
+    data = bytes(data)
+    header = bitstream.read_header(data)[0]
+    check_layout(header)  # before the bundle: a header that contradicts itself is malformed
     b = bundles.for_stream(header.bundle_id, bundle, header.representation)
     cls = decoders.get(decoder or header.decoder, header.representation)
     steps = decoders.check_steps(cls, steps)
-
-    frames = frames_for(header.num_samples, MEL_HOP)
-    groups = groups_for(frames, mode.decimation)
-    w = _weights(mode)
-    silence = _silence(b, mode)
-    values, pitch_index, voiced, steps_g, lost = [], [], [], [], []
-    for i, packet in enumerate(container.packets):
-        n = min(mode.groups_per_packet, groups - i * mode.groups_per_packet)
-        if packet is not None:
-            try:
-                q, g, p, v = decode_packet(packet.payload, n, mode.n_coefs, predictive=mode.representation == "mel")
-                values.append(dequantize(q, w, g))
-                pitch_index.append(p)
-                voiced.append(v)
-                steps_g.append(np.full(n, step_size(g)))
-                continue
-            except bitstream.BitstreamError:
-                if strict:
-                    raise
-        lost.append(i)
-        values.append(np.tile(silence, (n, 1)))
-        pitch_index.append(np.full(n, pitch.REF_INDEX))
-        voiced.append(np.zeros(n, bool))
-        steps_g.append(np.full(n, step_size(mode.typical_g)))
-    if lost:
+    header, groups = bitstream.read_groups(data, strict=strict)
+    if groups.lost.any():
+        lost = groups.lost_packets
         warnings.warn(f"concealed {len(lost)} damaged or missing packet(s) as silence: {lost}",
                       DamagedStreamWarning, stacklevel=2)
-    coded = torch.from_numpy(np.concatenate(values).T.copy())[None]  # (1, K, groups)
-    group_step = np.concatenate(steps_g)
-    aux = torch.from_numpy(pitch.features(np.concatenate(pitch_index), np.concatenate(voiced), mode.decimation,
-                                          frames))[None]
-    latent = None
-    if mode.representation == "latent":
-        latent = coded
-        with torch.inference_mode():
-            mel = b.latent.decoder(latent, aux, torch.from_numpy(group_step)[None].float())
-    else:
-        mel = coefs_to_mel(coded, b.mel_config.n_mels, mode.decimation, frames)
-    features = torch.cat([mel, aux], dim=1)
-    short = b.mel_config.n_fft // MEL_HOP + 1 - frames  # the iSTFT needs a few frames
-    if short > 0:
-        pad = torch.zeros(1, features.shape[1], short)
-        pad[:, : mel.shape[1]] = SILENCE_LOGMEL
-        features = torch.cat([features, pad], dim=-1)
-    step = np.repeat(group_step, mode.decimation)[:frames]
-    step = np.pad(step, (0, features.shape[-1] - len(step)), mode="edge")
-    wav = cls(b).decode(decoders.Coded(features, step, mode, header.seed, latent), steps)
+    coded = decoders.Coded.from_groups(groups, b, header.seed, frames_for(header.num_samples))
+    wav = cls(b).decode(coded, steps)
     out = np.zeros(header.num_samples, dtype=np.float32)
     out[: min(len(wav), len(out))] = wav[: len(out)]
     return out, SAMPLE_RATE

@@ -6,7 +6,8 @@ from fractions import Fraction
 import numpy as np
 from scipy.signal import firwin, lfilter, resample_poly
 
-SAMPLE_RATE = 16000
+from bitstream.modes import SAMPLE_RATE
+
 MIN_RATE, MAX_RATE = 1000, 768000
 
 

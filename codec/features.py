@@ -6,6 +6,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from bitstream.modes import HOP, SAMPLE_RATE
+
 
 @dataclass(frozen=True)
 class MelConfig:
@@ -13,9 +15,9 @@ class MelConfig:
     (samples, ≤ n_fft; None = n_fft): a shorter Hann window, centred in the n_fft frame, shortens
     the look-ahead (the streaming front end uses 512: 16 ms) without changing the filterbank."""
 
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     n_fft: int = 1024
-    hop: int = 256
+    hop: int = HOP
     n_mels: int = 80
     fmin: float = 0.0
     fmax: float = 8000.0
@@ -31,10 +33,6 @@ class MelConfig:
     def lookahead(self) -> int:
         """Samples after a frame's centre that its analysis needs (half the window)."""
         return self.window // 2
-
-    @property
-    def frame_rate(self) -> float:
-        return self.sample_rate / self.hop
 
 
 def _hz_to_mel(f):

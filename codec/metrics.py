@@ -9,9 +9,9 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .features import LogMel
+from bitstream.modes import SAMPLE_RATE as SR
 
-SR = 16000
+from .features import LogMel
 
 
 def _envelope(x: np.ndarray, win: int = 160) -> np.ndarray:

@@ -183,7 +183,7 @@ def test_entry_point_plugin_is_found(coded, tmp_path, monkeypatch):
         "    representations = ('mel',)\n"
         "    default_steps = 2\n"
         "    def decode(self, coded, steps):\n"
-        "        return np.zeros((coded.features.shape[-1] - 1) * 256, np.float32)\n")
+        "        return np.zeros((coded.frames - 1) * 256, np.float32)\n")
     dist = pkg / "ldc_dummy-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ldc-dummy\nVersion: 0.1\n")

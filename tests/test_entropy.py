@@ -1,9 +1,9 @@
 import numpy as np
 from hypothesis import given, settings, strategies as st
 
-from codec.entropy import MAX_RESIDUAL, N_TABLES, bank_digest, table_bank
-from codec.melcoder import decode_packet, encode_packet
-from codec.pitch import N_LEVELS
+from bitstream.entropy import MAX_RESIDUAL, N_TABLES, bank_digest, table_bank
+from bitstream.payload import decode_packet, encode_packet
+from bitstream.pitch import N_LEVELS
 
 # The bitstream depends on these exact integers: changing them breaks every stored file.
 BANK_SHA256 = "f886535338a498c4dabf7722e53e8dc21d38a444a7e10aaed2949f071e0e6b81"
@@ -37,7 +37,7 @@ def test_streaming_priors_follow_the_step():
     bitstream depends on them); modes 16/17 keep fixed ones. Packets round-trip at any step."""
     from functools import partial
 
-    from codec.entropy import PACKET_PRIORS, SCALED_PRIORS, packet_prior
+    from bitstream.entropy import PACKET_PRIORS, SCALED_PRIORS, packet_prior
 
     g_ref, intra, inter = SCALED_PRIORS[18]
     assert packet_prior(18, g_ref) == (intra, inter)

@@ -1,4 +1,4 @@
-"""Packet payload of both representations: quantised groups (cepstra or latents) + pitch ↔ bytes.
+"""Packet payload of both representations (SPEC §7–8): quantised groups (cepstra or latents) + pitch ↔ bytes.
 
 Payload = step index ``g`` (u8; step = 2^((g - 128) / 16) in natural-log-mel units for the mel
 representation, latent units for the latent one) followed by one range-coded stream of, in order:
@@ -11,54 +11,48 @@ representation, latent units for the latent one) followed by one range-coded str
 3. for each voiced group, its pitch index minus the previous voiced group's (the first one
    minus ``pitch.REF_INDEX``).
 
-Every packet decodes on its own.
+Every packet decodes on its own. Dequantisation (``values = q · step_size(g) · weights``) is here too.
 """
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 
-from bitstream import MalformedError, RangeDecoder, RangeEncoder
-
-from .entropy import MAX_RESIDUAL, decode_flags, decode_residuals, encode_tables, flag_tables
+from .entropy import (
+    MAX_RESIDUAL,
+    PACKET_PRIORS,
+    SCALED_PRIORS,
+    decode_flags,
+    decode_residuals,
+    encode_tables,
+    flag_tables,
+    packet_prior,
+)
+from .errors import MalformedError
+from .modes import Mode
 from .pitch import REF_INDEX
-
-
-G_MIN, G_MAX = 48, 255  # step indices the rate control searches (steps 2^-5 … 2^7.9)
-
-
-def search_step(fits, start: int) -> int:
-    """Smallest step index g in [G_MIN, G_MAX] with ``fits(g)`` (size falls as g grows): gallop
-    from ``start`` to a bracket, then bisect. G_MAX if nothing fits."""
-    lo = hi = start
-    step = 4
-    if fits(hi):
-        while hi > G_MIN:
-            lo = max(G_MIN, hi - step)
-            if not fits(lo):
-                break
-            hi, step = lo, step * 2
-        else:
-            return G_MIN
-    else:
-        while lo < G_MAX:
-            hi = min(G_MAX, lo + step)
-            if fits(hi):
-                break
-            lo, step = hi, step * 2
-        else:
-            return G_MAX
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if fits(mid):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+from .rangecoder import RangeDecoder, RangeEncoder
 
 
 def step_size(g: int) -> float:
-    """Quantiser step for step index ``g`` (0..255), natural-log-mel units."""
+    """Quantiser step for step index ``g`` (0..255): natural-log-mel units (cepstra) or latent units."""
     return 2.0 ** ((g - 128) / 16)
+
+
+def coef_weights(n_coefs: int) -> np.ndarray:
+    """Relative quantiser step per cepstral coefficient (n_coefs,) float32: ``1 + k/8``."""
+    return 1.0 + np.arange(n_coefs, dtype=np.float32) / np.float32(8)
+
+
+def mode_weights(mode: Mode) -> np.ndarray:
+    """Relative quantiser step per coded value (K,): coarser high quefrencies for mel, uniform for latents."""
+    return coef_weights(mode.n_coefs) if mode.representation == "mel" else np.ones(mode.n_coefs, np.float32)
+
+
+def mode_prior(mode: Mode):
+    """Step index → the initial coder states of the mode's short packets (streaming modes), else None."""
+    return partial(packet_prior, mode.id) if mode.id in PACKET_PRIORS or mode.id in SCALED_PRIORS else None
 
 
 def quantize(coefs: np.ndarray, weights: np.ndarray, g: int) -> np.ndarray:
@@ -66,8 +60,14 @@ def quantize(coefs: np.ndarray, weights: np.ndarray, g: int) -> np.ndarray:
     return np.round(coefs / (step_size(g) * weights)).astype(np.int64)
 
 
-def dequantize(q: np.ndarray, weights: np.ndarray, g: int) -> np.ndarray:
-    return (q * (step_size(g) * weights)).astype(np.float32)
+STEP_SIZES = np.array([step_size(g) for g in range(256)])  # float64, indexed by g
+
+
+def dequantize(q: np.ndarray, weights: np.ndarray, g) -> np.ndarray:
+    """(groups, K) int, step index ``g`` (one, or one per group) → (groups, K) float32
+    (float32 step × weight, then q times that in float64, rounded to float32)."""
+    scale = STEP_SIZES[np.asarray(g)].astype(np.float32)[..., None] * weights
+    return (q * scale).astype(np.float32)
 
 
 def _residuals(q: np.ndarray, predictive: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -93,11 +93,11 @@ def encode_packet(q: np.ndarray, g: int, pitch: np.ndarray, voiced: np.ndarray,
     (``RangeEncoder.finish``; streaming packets)."""
     res, rec = _residuals(q, predictive)
     flags = voiced.astype(np.int64)
-    steps = np.diff(pitch[voiced], prepend=REF_INDEX)[:, None]
+    deltas = np.diff(pitch[voiced], prepend=REF_INDEX)[:, None]
     enc = RangeEncoder()
     enc.encode(res.reshape(-1), encode_tables(res, prior(g) if prior else None), offset=-MAX_RESIDUAL)
     enc.encode(flags, flag_tables(flags))
-    enc.encode(steps.reshape(-1), encode_tables(steps), offset=-MAX_RESIDUAL)
+    enc.encode(deltas.reshape(-1), encode_tables(deltas), offset=-MAX_RESIDUAL)
     return bytes([g]) + enc.finish(trim), rec
 
 
@@ -113,7 +113,21 @@ def decode_packet(payload: bytes, groups: int, n_coefs: int, prior=None,
     if predictive:
         q = np.cumsum(q, axis=0)
     voiced = decode_flags(dec, groups).astype(bool)
-    steps = decode_residuals(dec, int(voiced.sum()), 1)[:, 0]
-    values = np.concatenate([[REF_INDEX], REF_INDEX + np.cumsum(steps)])
+    deltas = decode_residuals(dec, int(voiced.sum()), 1)[:, 0]
+    values = np.concatenate([[REF_INDEX], REF_INDEX + np.cumsum(deltas)])
     pitch = values[np.cumsum(voiced)]  # the last voiced group's index so far
     return q, payload[0], pitch, voiced
+
+
+def encode_groups(mode: Mode, values: np.ndarray, pitch: np.ndarray, voiced: np.ndarray, g: int,
+                  trim: bool = False) -> list[bytes]:
+    """Values (n, K), pitch indices and voicing (n,) → the payloads of their packets
+    (``mode.groups_per_packet`` groups each), quantised at step index ``g``."""
+    w, prior, per = mode_weights(mode), mode_prior(mode), mode.groups_per_packet
+    return [encode_packet(quantize(values[i:i + per], w, g), g, pitch[i:i + per], voiced[i:i + per], prior,
+                          mode.predictive, trim)[0] for i in range(0, len(values), per)]
+
+
+def decode_groups(mode: Mode, payload: bytes, n: int) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    """One payload of ``mode`` holding ``n`` groups → (q (n, K) int64, g, pitch (n,), voiced (n,))."""
+    return decode_packet(payload, n, mode.n_coefs, mode_prior(mode), mode.predictive)

@@ -1,8 +1,8 @@
-"""Backward-adaptive entropy model for integer residuals, with bit-exact integer tables.
+"""Backward-adaptive entropy model for integer residuals, with bit-exact integer tables (SPEC §7).
 
 Each residual ``r`` in ``[-MAX_RESIDUAL, MAX_RESIDUAL]`` is coded under one of ``N_TABLES``
 two-sided geometric tables (``freq ∝ θ^|r|``). Which table is used for coefficient ``k`` at
-step ``t`` depends only on earlier residuals of that coefficient, through an integer running
+group ``t`` depends only on earlier residuals of that coefficient, through an integer running
 mean of ``|r|`` (Q4 fixed point), so encoder and decoder choose identical tables without side
 information and without floating point. The tables themselves are built once from θ in Q10
 fixed point with Python integer arithmetic (θ comes from +, ×, / and sqrt, which IEEE-754
@@ -107,7 +107,7 @@ def _states(coefs: int, prior) -> tuple[np.ndarray, np.ndarray | None]:
 
 
 def encode_tables(residuals: np.ndarray, prior=None) -> np.ndarray:
-    """Frequency rows for residuals (steps, coefs) coded in row-major order → (steps*coefs, ALPHABET).
+    """Frequency rows for residuals (groups, coefs) coded in row-major order → (groups*coefs, ALPHABET).
 
     ``prior``: optional (intra, inter) initial states (see ``PACKET_PRIORS``)."""
     tables, _ = _bank()
@@ -119,12 +119,12 @@ def encode_tables(residuals: np.ndarray, prior=None) -> np.ndarray:
     return tables[idx.reshape(-1)]
 
 
-def decode_residuals(decoder, steps: int, coefs: int, prior=None) -> np.ndarray:
-    """Decode residuals (steps, coefs) from a bitstream.RangeDecoder, adapting as it goes."""
+def decode_residuals(decoder, groups: int, coefs: int, prior=None) -> np.ndarray:
+    """Decode residuals (groups, coefs) from a :class:`~bitstream.RangeDecoder`, adapting as it goes."""
     tables, _ = _bank()
     state, after_first = _states(coefs, prior)
-    out = np.empty((steps, coefs), dtype=np.int64)
-    for t in range(steps):
+    out = np.empty((groups, coefs), dtype=np.int64)
+    for t in range(groups):
         out[t] = decoder.decode(tables[table_index(state)], offset=-MAX_RESIDUAL)
         state = after_first if (t == 0 and after_first is not None) else update(state, out[t])
     return out
