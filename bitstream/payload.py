@@ -23,11 +23,13 @@ from .entropy import (
     MAX_RESIDUAL,
     PACKET_PRIORS,
     SCALED_PRIORS,
+    FLAG_TABLES,
     decode_flags,
     decode_residuals,
-    encode_tables,
-    flag_tables,
+    flag_rows,
     packet_prior,
+    table_bank,
+    table_rows,
 )
 from .errors import MalformedError
 from .modes import Mode
@@ -71,17 +73,32 @@ def dequantize(q: np.ndarray, weights: np.ndarray, g) -> np.ndarray:
 
 
 def _residuals(q: np.ndarray, predictive: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Clipped closed-loop differences (or clipped values) → (residuals, reconstructed q), both (groups, K)."""
+    """Clipped closed-loop differences along the groups axis (or clipped values) → (residuals,
+    reconstructed q), both shaped like ``q`` (..., groups, K); leading axes are separate packets."""
     if not predictive:
         res = np.clip(q, -MAX_RESIDUAL, MAX_RESIDUAL)
         return res, res
-    res = np.empty_like(q)
+    res = np.diff(q, axis=-2, prepend=0)
+    if not res.size or np.abs(res).max() <= MAX_RESIDUAL:
+        return res, q  # nothing clipped: the closed loop tracks q exactly
     rec = np.empty_like(q)
-    prev = np.zeros(q.shape[1], dtype=np.int64)
-    for t in range(q.shape[0]):
-        res[t] = np.clip(q[t] - prev, -MAX_RESIDUAL, MAX_RESIDUAL)
-        prev = rec[t] = prev + res[t]
+    prev = np.zeros(q[..., 0, :].shape, dtype=np.int64)
+    for t in range(q.shape[-2]):
+        res[..., t, :] = np.clip(q[..., t, :] - prev, -MAX_RESIDUAL, MAX_RESIDUAL)
+        prev = rec[..., t, :] = prev + res[..., t, :]
     return res, rec
+
+
+def _payload(g: int, res: np.ndarray, rows: np.ndarray, pitch: np.ndarray, voiced: np.ndarray, trim: bool) -> bytes:
+    """One packet's bytes: residuals (groups, K) under their table ``rows``, voicing, pitch steps."""
+    flags = voiced.astype(np.int64)
+    deltas = np.diff(pitch[voiced], prepend=REF_INDEX)[:, None]
+    bank = table_bank()
+    enc = RangeEncoder()
+    enc.encode(res.reshape(-1), bank, -MAX_RESIDUAL, rows)
+    enc.encode(flags, FLAG_TABLES, rows=flag_rows(flags))
+    enc.encode(deltas.reshape(-1), bank, -MAX_RESIDUAL, table_rows(deltas))
+    return bytes([g]) + enc.finish(trim)
 
 
 def encode_packet(q: np.ndarray, g: int, pitch: np.ndarray, voiced: np.ndarray,
@@ -92,13 +109,7 @@ def encode_packet(q: np.ndarray, g: int, pitch: np.ndarray, voiced: np.ndarray,
     groups (mel) or the values themselves (latent). ``trim``: drop the coder's spare tail bytes
     (``RangeEncoder.finish``; streaming packets)."""
     res, rec = _residuals(q, predictive)
-    flags = voiced.astype(np.int64)
-    deltas = np.diff(pitch[voiced], prepend=REF_INDEX)[:, None]
-    enc = RangeEncoder()
-    enc.encode(res.reshape(-1), encode_tables(res, prior(g) if prior else None), offset=-MAX_RESIDUAL)
-    enc.encode(flags, flag_tables(flags))
-    enc.encode(deltas.reshape(-1), encode_tables(deltas), offset=-MAX_RESIDUAL)
-    return bytes([g]) + enc.finish(trim), rec
+    return _payload(g, res, table_rows(res, prior(g) if prior else None), pitch, voiced, trim), rec
 
 
 def decode_packet(payload: bytes, groups: int, n_coefs: int, prior=None,
@@ -122,10 +133,22 @@ def decode_packet(payload: bytes, groups: int, n_coefs: int, prior=None,
 def encode_groups(mode: Mode, values: np.ndarray, pitch: np.ndarray, voiced: np.ndarray, g: int,
                   trim: bool = False) -> list[bytes]:
     """Values (n, K), pitch indices and voicing (n,) → the payloads of their packets
-    (``mode.groups_per_packet`` groups each), quantised at step index ``g``."""
-    w, prior, per = mode_weights(mode), mode_prior(mode), mode.groups_per_packet
-    return [encode_packet(quantize(values[i:i + per], w, g), g, pitch[i:i + per], voiced[i:i + per], prior,
-                          mode.predictive, trim)[0] for i in range(0, len(values), per)]
+    (``mode.groups_per_packet`` groups each), quantised at step index ``g``. The same bytes as
+    :func:`encode_packet` per packet, with the residuals and table choices of all packets computed
+    at once (the rate control calls this for several ``g``)."""
+    per, n, k = mode.groups_per_packet, len(values), mode.n_coefs
+    count = -(-n // per)
+    q = np.zeros((count * per, k), np.int64)  # the last packet is padded; its padding is never coded
+    q[:n] = quantize(values, mode_weights(mode), g)
+    res = _residuals(q.reshape(count, per, k), mode.predictive)[0]
+    prior = mode_prior(mode)
+    rows = table_rows(res, prior(g) if prior else None)
+    out = []
+    for i in range(count):
+        m = min(per, n - i * per)
+        sl = slice(i * per, i * per + m)
+        out.append(_payload(g, res[i, :m], rows[i, :m * k], pitch[sl], voiced[sl], trim))
+    return out
 
 
 def decode_groups(mode: Mode, payload: bytes, n: int) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
