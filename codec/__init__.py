@@ -9,11 +9,12 @@
 """
 from .api import DamagedStreamWarning, decode, encode, info
 from .audio import AudioInputError
-from .bundle import Bundle
+from .bundle import Bundle, BundleError
 from .decoders import Coded, Decoder
 from .modes import LADDER, VOIP_LADDER, Mode, mode_for
 from .stream import StreamDecoder, StreamEncoder, decode_packets
 
 __all__ = ["encode", "decode", "info", "StreamEncoder", "StreamDecoder", "decode_packets", "AudioInputError",
-           "DamagedStreamWarning", "LADDER", "VOIP_LADDER", "Mode", "mode_for", "Bundle", "Decoder", "Coded"]
+           "DamagedStreamWarning", "LADDER", "VOIP_LADDER", "Mode", "mode_for", "Bundle", "BundleError", "Decoder",
+           "Coded"]
 __version__ = "0.1.0"
