@@ -103,7 +103,8 @@ def mode_for(kbps: float, representation: str | None = None) -> Mode:
     elif representation in REPRESENTATIONS:
         rungs = tuple(m for m in STORAGE_MODES if m.representation == representation)
     else:
-        raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)} (or None), got {representation!r}")
+        raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)} (or None), "
+                         f"got {representation!r}")
     if k > rungs[-1].max_kbps:
         raise ValueError(f"the {representation} representation covers {rungs[0].min_kbps:g}–{rungs[-1].max_kbps:g} "
                          f"kbps, not {kbps}")

@@ -112,7 +112,8 @@ class Bundle:
         h = hashlib.sha256(self.id)
         for name in ("latent.json", "latent.safetensors"):
             if not (self.path / name).exists():
-                raise FileNotFoundError(f"bundle {self.name} has no latent autoencoder ({name}); use representation='mel'")
+                raise FileNotFoundError(
+                    f"bundle {self.name} has no latent autoencoder ({name}); use representation='mel'")
             h.update((self.path / name).read_bytes())
         return h.digest()[:8]
 
@@ -188,21 +189,21 @@ class Bundle:
         """The latent autoencoder (``latent.json`` + ``latent.safetensors``), or None."""
         from .latent import LatentAutoencoder, LatentConfig
 
-        return self.addon("latent", lambda c: LatentAutoencoder(typed(LatentConfig, c.get("latent"), "latent.json 'latent'")))
+        return self.addon("latent", lambda c: LatentAutoencoder(typed(LatentConfig, c.get("latent"), "latent.json")))
 
     @cached_property
     def lat2lat(self):
         """The lat2lat flow model (``lat2lat.json`` + ``lat2lat.safetensors``), or None."""
         from .mel2mel import Mel2Mel, Mel2MelConfig
 
-        return self.addon("lat2lat", lambda c: Mel2Mel(typed(Mel2MelConfig, c.get("lat2lat"), "lat2lat.json 'lat2lat'")))
+        return self.addon("lat2lat", lambda c: Mel2Mel(typed(Mel2MelConfig, c.get("lat2lat"), "lat2lat.json")))
 
     @cached_property
     def mel2mel(self):
         """The mel2mel flow model (``mel2mel.json`` + ``mel2mel.safetensors``), or None if the bundle has none."""
         from .mel2mel import Mel2Mel, Mel2MelConfig
 
-        return self.addon("mel2mel", lambda c: Mel2Mel(typed(Mel2MelConfig, c.get("mel2mel"), "mel2mel.json 'mel2mel'")))
+        return self.addon("mel2mel", lambda c: Mel2Mel(typed(Mel2MelConfig, c.get("mel2mel"), "mel2mel.json")))
 
 
 def _weights(model: nn.Module, path: Path) -> nn.Module:

@@ -1,4 +1,5 @@
-"""Quality metrics on 16 kHz speech: WB-PESQ, STOI, log-mel distance, SI-SDR, energy in pauses, DNSMOS, DistillMOS, alignment."""
+"""Quality metrics on 16 kHz speech: WB-PESQ, STOI, log-mel distance, SI-SDR, energy in pauses, DNSMOS,
+DistillMOS, alignment."""
 from __future__ import annotations
 
 import contextlib

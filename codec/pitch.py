@@ -53,8 +53,8 @@ def estimate(wav: np.ndarray, lookahead: int = WIN // 2) -> tuple[np.ndarray, np
     best = search[np.arange(frames), lag]
     tau = (lag + lag_min).astype(np.float64)
     # parabolic interpolation of the minimum
-    l, r = np.clip(lag - 1, 0, search.shape[1] - 1), np.clip(lag + 1, 0, search.shape[1] - 1)
-    a, b, c = search[np.arange(frames), l], best, search[np.arange(frames), r]
+    left, right = np.clip(lag - 1, 0, search.shape[1] - 1), np.clip(lag + 1, 0, search.shape[1] - 1)
+    a, b, c = search[np.arange(frames), left], best, search[np.arange(frames), right]
     den = a - 2 * b + c
     curved = np.abs(den) > 1e-12
     tau[curved] += 0.5 * (a - c)[curved] / den[curved]

@@ -40,8 +40,8 @@ def test_round_trip_shape(coded, clips, kbps):
         assert codec.info(data)["mode_id"] == codec.mode_for(kbps).id
 
 
-# Quality floors on held-out real speech (tests/data), set a margin below the measured
-# values (mean of tests/data/*.flac, bundle ldc-mel-v1, in comments): a regression in the vocoder or quantiser fails here.
+# Quality floors on held-out real speech (tests/data), set a margin below the measured values (mean of
+# tests/data/*.flac, bundle ldc-mel-v1, in comments): a regression in the vocoder or quantiser fails here.
 FLOORS = {  # kbps: (WB-PESQ, STOI)
     0.3: (1.08, 0.63),  # measured 1.14 / 0.66 (latent, mode 5)
     0.6: (1.20, 0.75),  # 1.30 / 0.79 (latent, mode 6)
