@@ -95,8 +95,7 @@ def stream_mel(bundle, coded: Coded) -> torch.Tensor:
     """The log-mel (1, n_mels, frames) the dequantised values stand for: cepstra inverted, or the
     latent decoded by the bundle's latent decoder (no restoration)."""
     if coded.mode.representation == "latent":
-        step = torch.from_numpy(coded.step_size)[None].float()
-        return bundle.latent.decoder(coded.values, coded.pitch, step)
+        return bundle.latent.decoder(coded.values, coded.pitch, torch.from_numpy(coded.step_size)[None].float())
     return coefs_to_mel(coded.values, bundle.mel_config.n_mels, coded.mode.decimation, coded.frames)
 
 
@@ -153,9 +152,9 @@ class Mel2MelDecoder(Decoder):
         model, vocoder, mode = self.bundle.mel2mel, self.bundle.mel2mel_vocoder, coded.mode
         n_mels = model.cfg.n_mels
         feats = features(stream_mel(self.bundle, coded), coded.pitch, vocoder)
-        frame_step = np.repeat(coded.step_size, mode.decimation)[:coded.frames]
-        frame_step = np.pad(frame_step, (0, feats.shape[-1] - len(frame_step)), mode="edge")
-        rows = quantiser_rows(frame_step, mode.n_coefs, mode.decimation, feats.shape[-1])
+        step_size = np.repeat(coded.step_size, mode.decimation)[:coded.frames]  # per frame
+        step_size = np.pad(step_size, (0, feats.shape[-1] - len(step_size)), mode="edge")
+        rows = quantiser_rows(step_size, mode.n_coefs, mode.decimation, feats.shape[-1])
         generator = torch.Generator().manual_seed(coded.seed)
         with torch.inference_mode():
             mel = model.sample(torch.cat([feats, rows], dim=1), steps, generator)
@@ -180,12 +179,12 @@ class Lat2LatDecoder(Decoder):
 
         vocoder, d = self.bundle.direct_vocoder, coded.mode.decimation
         rows = _extend(coded.pitch, min_frames(vocoder), 0.0)
-        step = torch.from_numpy(coded.step_size).float()
+        step_size = torch.from_numpy(coded.step_size).float()
         generator = torch.Generator().manual_seed(coded.seed)
         with torch.inference_mode():
-            z = restore(self.bundle.lat2lat, coded.values, rows[..., :d * coded.values.shape[-1]], step, d, steps,
+            z = restore(self.bundle.lat2lat, coded.values, rows[..., :d * coded.values.shape[-1]], step_size, d, steps,
                         generator)
-            mel = self.bundle.latent.decoder(z, rows, step[None])
+            mel = self.bundle.latent.decoder(z, rows, step_size[None])
             return vocoder(torch.cat([mel, rows], dim=1))[0].numpy()
 
 

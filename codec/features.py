@@ -1,4 +1,5 @@
-"""Log-mel front end: 16 kHz waveform → (batch, mels, frames) natural-log mel magnitudes."""
+"""Log-mel front end: 16 kHz waveform → (batch, mels, frames) natural-log mel magnitudes, the first rows
+of the vocoder's features (the pitch rows of :mod:`codec.pitch` follow them)."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -84,7 +84,7 @@ def group(f0: np.ndarray, voiced: np.ndarray, decimation: int) -> tuple[np.ndarr
 
 
 def features(index: np.ndarray, voiced: np.ndarray, decimation: int, frames: int, causal: bool = False) -> np.ndarray:
-    """Per-group pitch → vocoder conditioning (2, frames) float32: [voicing, octaves re 170 Hz].
+    """Per-group pitch → the pitch rows of the vocoder's features (2, frames) float32: [voicing, octaves re 170 Hz].
 
     Voicing is held over each group's frames; log-F0 is interpolated linearly between the
     centres of voiced groups (and held flat beyond them). ``causal`` (streaming) holds the last

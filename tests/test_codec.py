@@ -134,7 +134,8 @@ def test_wrong_bundle_is_clear_error(coded, tmp_path):
 
     other = tmp_path / "other"
     shutil.copytree(shipped_bundles()[0], other)
-    (other / "config.json").write_text((other / "config.json").read_text().replace("{", '{"variant": 2, ', 1))
+    config = (other / "config.json").read_text()  # another name: another config.json, another bundle id
+    (other / "config.json").write_text(config.replace('"ldc-mel-v1"', '"ldc-mel-v1-variant"'))
     data, _ = coded[3.0][0]
     with pytest.raises(bitstream.BundleMismatchError, match="bundle"):
         codec.decode(data, bundle=other)
