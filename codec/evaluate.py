@@ -32,7 +32,6 @@ from . import api
 from . import peers as peer_tools
 from .audio import SAMPLE_RATE, AudioInputError, load, prepare
 from .metrics import all_metrics, mos_available
-from .modes import mode_for
 
 MEANS = ("real_kbps", "pesq", "stoi", "mel", "si_sdr", "pause_db", "rtf_enc", "rtf_dec", "dnsmos", "distillmos")
 INSTALL_HINT = "pip install 'ldcodec[eval]'"

@@ -32,10 +32,11 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from bitstream.payload import step_size
+
 from ..features import LogMel, MelConfig
 from ..bundle import Bundle
 from ..mel_repr import degrade
-from ..melcoder import step_size
 from ..modes import MEL_MODES, VOIP_MODES
 from ..vocoder import Vocoder, VocoderConfig
 from . import checkpoint, loop
