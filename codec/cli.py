@@ -255,11 +255,11 @@ def cmd_eval(args) -> int:
     peers, notes = ([], []) if args.no_peers else ev.peer_systems()
     systems = ([] if args.no_floors else ev.floor_systems()) \
         + ev.codec_systems(rates, decs, [args.representation]) + peers
-    examples: dict = {}
+    examples: dict = {}  # decodes of files[0], for --plot
     bar = tqdm(total=len(systems) * len(files), unit="run", disable=None, file=sys.stderr)
     try:
         results = ev.evaluate(files, systems=systems, mos=args.mos, progress=lambda: bar.update(1),
-                              examples=examples)
+                              on_decode=lambda i, system, audio: examples.update({system: audio}) if i == 0 else None)
         if args.plot:
             ev.plot(files[0], results, examples, args.plot)
         if args.json:
