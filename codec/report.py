@@ -23,20 +23,22 @@ import soundfile as sf
 from . import __version__
 from .audio import SAMPLE_RATE
 from .evaluate import group_table_cells, jsonable, plot, pyplot, read, speaker_of, table_cells
-from .features import log_mel
+from .features import MelConfig, log_mel
 
 GENERATOR = "ldcodec listening page"
 CLIPS = "clips"
 REFERENCE = "reference"
+MAX_WIDTH = 360  # px of the longest clip's picture
 STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fff}
 h2{margin-top:1.6em;border-bottom:2px solid #ccc}
 table{border-collapse:collapse;margin:.4em 0 1.2em}
-th,td{padding:2px 8px;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap;vertical-align:middle}
+th,td{padding:2px 6px;border-bottom:1px solid #e4e4e4;text-align:right;white-space:nowrap;vertical-align:middle}
 th:first-child,td:first-child,table.clip td:nth-child(-n+3),table.clip th:nth-child(-n+3){text-align:left}
 th{background:#f0f0f0}
 tr.reference{background:#e8f0ff}tr.floor{background:#f6f6f6}tr.peer{background:#fff6e8}
-audio{height:30px;width:230px;vertical-align:middle}
+audio{height:30px;width:200px;vertical-align:middle}
+table.clip th{white-space:normal}
 img.mel{display:block}
 .note{color:#555}
 footer{margin-top:2em;padding-top:.5em;border-top:1px solid #ccc;color:#555}
@@ -99,6 +101,8 @@ class ListeningPage:
         mels = [log_mel(w[: self._n]) for w in refs]
         everything = np.concatenate(mels, axis=1)
         self.scale = float(np.percentile(everything, 1)), float(everything.max())  # natural-log mel units
+        frame_rate = MelConfig().frame_rate
+        self.px_per_s = min(frame_rate, MAX_WIDTH * frame_rate / max(m.shape[1] for m in mels))  # one time scale
         for i, (wav, mel) in enumerate(zip(refs, mels)):
             self._save(i, REFERENCE, wav, mel)
 
@@ -113,9 +117,9 @@ class ListeningPage:
         path.parent.mkdir(parents=True, exist_ok=True)
         sf.write(f"{path}.flac", np.clip(wav[: self._n], -1, 1), SAMPLE_RATE, subtype="PCM_16")
         mel = log_mel(wav[: self._n]) if mel is None else mel
-        if mel.shape[1] % 2:
-            mel = np.concatenate([mel, mel[:, -1:]], axis=1)
-        columns = mel.reshape(mel.shape[0], -1, 2).mean(axis=2)  # two 16 ms frames per pixel column
+        frames = mel.shape[1]
+        edges = np.linspace(0, frames, max(1, round(frames * self.px_per_s / MelConfig().frame_rate)) + 1).astype(int)
+        columns = np.add.reduceat(mel, edges[:-1], axis=1) / np.diff(edges)  # mean of the frames in each column
         lo, hi = self.scale
         index = np.clip((columns - lo) / max(hi - lo, 1e-6) * 255, 0, 255).astype(np.uint8)[::-1]  # low bands down
         from PIL import Image
@@ -170,8 +174,9 @@ class ListeningPage:
         parts = [f"<h1>ldcodec listening page</h1>\n<p>{len(self.files)} clip(s), "
                  f"{sum(self._seconds):.1f} s of speech. Each row plays the first {self.seconds:g} s of a clip "
                  "(16 kHz FLAC); its numbers are over the whole clip. The pictures are log-mel spectrograms (80 "
-                 "bands, 0–8 kHz, low at the bottom, 32 ms per pixel column) on one colour scale for the whole "
-                 f"page (natural-log mel magnitude {self.scale[0]:.1f} … {self.scale[1]:.1f}, dark to light).</p>"]
+                 f"bands, 0–8 kHz, low at the bottom, {self.px_per_s:.0f} pixels per second) on one colour scale "
+                 f"for the whole page (natural-log mel magnitude {self.scale[0]:.1f} … {self.scale[1]:.1f}, dark "
+                 "to light).</p>"]
         if any(r["kind"] == "ldcodec" for r in results):
             plot(self.files[0], results, self._first, self.folder / "plot.png", max_seconds=self.seconds)
             parts.append('<img src="plot.png" alt="log-mel of the first clip and the rate–quality curve" '
