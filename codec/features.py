@@ -78,3 +78,9 @@ class LogMel(torch.nn.Module):
         spec = torch.stft(wav, self.cfg.n_fft, self.cfg.hop, self.cfg.window, self.window, center=center,
                           pad_mode="reflect", return_complex=True).abs()
         return torch.log(torch.clamp(self.fb @ spec, min=self.cfg.floor))
+
+
+def log_mel(wav: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray:
+    """(samples,) 16 kHz waveform (numpy) → (n_mels, frames) float32 numpy log-mel."""
+    with torch.inference_mode():
+        return LogMel(cfg)(torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None])[0].numpy()
