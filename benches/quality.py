@@ -91,7 +91,8 @@ def main(argv=None) -> None:
         command = shlex.join(["python", "benches/quality.py", *(sys.argv[1:] if argv is None else argv)])
         print(f"\nListening page: {page.write(results, command, notes + missing)}")
     if args.json:
-        Path(args.json).write_text(json.dumps(jsonable({"files": [str(f) for f in files], "results": results}), indent=1))
+        doc = {"files": [str(f) for f in files], "results": results}
+        Path(args.json).write_text(json.dumps(jsonable(doc), indent=1))
 
 
 if __name__ == "__main__":

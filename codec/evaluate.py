@@ -147,7 +147,8 @@ def floor_systems(bundle=None) -> list[System]:
         vocoders["mel2mel"] = b.mel2mel_vocoder
     out = [System(f"copy synthesis ({name} vocoder)", "floor",
                   run=lambda wav, v=v: (copy_synthesis(wav, v, b.mel_config), None)) for name, v in vocoders.items()]
-    return out + [System("Griffin-Lim (100 iterations)", "floor", run=lambda wav: (griffin_lim(wav, b.mel_config), None))]
+    return out + [System("Griffin-Lim (100 iterations)", "floor",
+                         run=lambda wav: (griffin_lim(wav, b.mel_config), None))]
 
 
 def peer_systems() -> tuple[list[System], list[str]]:
