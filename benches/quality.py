@@ -5,6 +5,7 @@
     python benches/quality.py ../shared/data/real/ljspeech --pattern 'LJ001-00(2[5-9]|3)'
     python benches/quality.py --kbps 0.3 0.6 --representation mel --representation latent \\
         --decoder direct --decoder lat2lat:4          # both representations, their decoders
+    python benches/quality.py --kbps 0.6 3 6 --html report/      # + a listening page (report/index.html)
 
 One run, the same audio for every row: the floors (copy synthesis through each vocoder a decoder
 renders with; Griffin-Lim on the same log-mel), ldcodec per rate, representation and decoder, and
@@ -14,7 +15,8 @@ the Ogg file). Metrics are means over files after aligning each decode to its re
 (codec.evaluate); "pause dB" is the energy a decoder adds where the reference pauses; DNSMOS
 (P.835 overall) and DistillMOS are no-reference neural MOS predictors, measured when installed
 (``pip install -e '.[eval]'``). A second table splits the same numbers by speaker group, and
-``--json`` keeps every file's row with its speaker. RTF = processing seconds per second of audio
+``--json`` keeps every file's row with its speaker; ``--html DIR`` writes a listening page
+(codec.report) that plays every decode beside its numbers. RTF = processing seconds per second of audio
 on one CPU thread; for the peers it is the whole encode+decode CLI run, booked as encode.
 """
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shlex
 import sys
 from pathlib import Path
 
@@ -31,6 +34,7 @@ import torch
 from codec.evaluate import (DEV_SPLIT, codec_systems, dev_files, evaluate, floor_systems, group_table, jsonable,
                             peer_systems, table)
 from codec.metrics import mos_available
+from codec.report import ListeningPage, check
 from codec.train.data import list_audio
 
 KBPS = (0.3, 0.6, 1.2, 1.5, 3.0, 6.0)
@@ -50,7 +54,15 @@ def main(argv=None) -> None:
     ap.add_argument("--no-floors", action="store_true")
     ap.add_argument("--no-mos", action="store_true", help="skip the neural MOS predictors (slow on CPU)")
     ap.add_argument("--json")
+    ap.add_argument("--html", metavar="DIR", help="write a listening page (index.html, clips, pictures) here")
+    ap.add_argument("--html-seconds", type=float, default=10.0, metavar="S",
+                    help="seconds of each clip the listening page plays and draws (default 10)")
     args = ap.parse_args(argv)
+    if args.html:
+        try:
+            check(args.html, args.html_seconds)
+        except ValueError as exc:
+            ap.error(str(exc))
     torch.set_num_threads(1)
 
     if args.pattern:
@@ -64,7 +76,8 @@ def main(argv=None) -> None:
     peers, missing = ([], ["peers skipped (--no-peers)"]) if args.no_peers else peer_systems()
     systems = ([] if args.no_floors else floor_systems()) \
         + codec_systems(args.kbps, args.decoder or [None], args.representation or [None]) + peers
-    results = evaluate(files, systems=systems, mos=mos,
+    page = ListeningPage(args.html, files, args.html_seconds) if args.html else None
+    results = evaluate(files, systems=systems, mos=mos, on_decode=page.add if page else None,
                        progress=lambda: print(".", end="", file=sys.stderr, flush=True))
     print(f"\n\n{len(files)} files, {seconds:.1f} s of speech from {args.folder}"
           + (f" (files matching {args.pattern!r})" if args.pattern else
@@ -74,8 +87,12 @@ def main(argv=None) -> None:
     print(group_table(results))
     for n in notes + missing:
         print(f"\nNote: {n}")
+    if page:
+        command = shlex.join(["python", "benches/quality.py", *(sys.argv[1:] if argv is None else argv)])
+        print(f"\nListening page: {page.write(results, command, notes + missing)}")
     if args.json:
-        Path(args.json).write_text(json.dumps(jsonable({"files": [str(f) for f in files], "results": results}), indent=1))
+        doc = {"files": [str(f) for f in files], "results": results}
+        Path(args.json).write_text(json.dumps(jsonable(doc), indent=1))
 
 
 if __name__ == "__main__":

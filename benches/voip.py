@@ -98,8 +98,8 @@ def quality(wavs: list[np.ndarray], configs: list[tuple[float, int]]) -> list[st
                     outs.append(stream_decode([None if m else x for x, m in zip(c, mask)]))
                 m = mean_metrics(wavs, outs)
                 kind = f"{p:.0%} {'bursts' if burst else 'random'}" if p else "none"
-                lines.append(f"| ldcodec stream {kbps:g} kbps, {packet_ms} ms | {kind} | {m['pesq']:.2f} | {m['stoi']:.3f} "
-                             f"| {clean['stoi'] - m['stoi']:+.3f} |")
+                lines.append(f"| ldcodec stream {kbps:g} kbps, {packet_ms} ms | {kind} | {m['pesq']:.2f} "
+                             f"| {m['stoi']:.3f} | {clean['stoi'] - m['stoi']:+.3f} |")
     if peers.available()["opus"]:
         clean = None
         for p in LOSSES:
@@ -113,8 +113,8 @@ def quality(wavs: list[np.ndarray], configs: list[tuple[float, int]]) -> list[st
 
 
 def timing(wavs: list[np.ndarray], configs: list[tuple[float, int]]) -> list[str]:
-    lines = ["| kbps | packet | encode per 20 ms push: mean / p99 | decode per packet: mean / p99 | RTF enc + dec | latency |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| kbps | packet | encode per 20 ms push: mean / p99 | decode per packet: mean / p99 | RTF enc + dec "
+             "| latency |", "|---|---|---|---|---|---|"]
     for kbps, packet_ms in configs:
         enc_t, dec_t, seconds = [], [], 0.0
         for w in wavs:
@@ -139,8 +139,8 @@ def memory(minutes: int, wav: np.ndarray) -> list[str]:
                     dec.push(p)
         rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         print(f"minute {minute + 1}: peak RSS {rss[-1]:.0f} MiB ({time.time() - t0:.0f} s)", file=sys.stderr)
-    return [f"{minutes}-minute call: peak RSS after minute 1 {rss[0]:.0f} MiB, after minute {minutes} {rss[-1]:.0f} MiB "
-            f"(growth {rss[-1] - rss[0]:+.0f} MiB)"]
+    return [f"{minutes}-minute call: peak RSS after minute 1 {rss[0]:.0f} MiB, "
+            f"after minute {minutes} {rss[-1]:.0f} MiB (growth {rss[-1] - rss[0]:+.0f} MiB)"]
 
 
 def main(argv=None) -> None:

@@ -1,9 +1,12 @@
-"""ldcodec bitstream: the torch-free layer (numpy, constriction and the standard library only).
+"""ldcodec bitstream: the whole format, torch-free (numpy, constriction and the standard library only).
 
 It holds the range coder (:mod:`bitstream.rangecoder`), the versioned ``.ldc`` container and
-raw VoIP packets (:mod:`bitstream.container`) and their one error family
-(:mod:`bitstream.errors`). The byte-level format is specified in ``SPEC.md``.
-Nothing here imports torch, so streams can be parsed and inspected without it.
+raw VoIP packets (:mod:`bitstream.container`), their one error family (:mod:`bitstream.errors`),
+and the payload syntax: the mode ladder (:mod:`bitstream.modes`), the integer entropy tables
+(:mod:`bitstream.entropy`), the pitch grid (:mod:`bitstream.pitch`), packet coding and
+dequantisation (:mod:`bitstream.payload`), and a stream parsed down to its dequantised groups
+(:mod:`bitstream.groups`). The byte-level format is specified in ``SPEC.md``.
+Nothing here imports torch, so streams can be parsed, checked and dequantised without it.
 """
 from .errors import (
     BadMagicError,
@@ -33,11 +36,13 @@ from .container import (
     unpack_packet,
     write_file,
 )
+from .modes import HOP, SAMPLE_RATE, Mode, mode_by_id
+from .groups import Groups, packet_groups, read_groups
 
 __all__ = [
     "BitstreamError", "TruncatedError", "BadMagicError", "UnsupportedVersionError", "ChecksumError",
     "BundleMismatchError", "MalformedError", "RangeEncoder", "RangeDecoder", "Header", "Packet",
     "Container", "RawPacket", "write_file", "read_file", "read_header", "info", "check_bundle",
     "pack_packet", "unpack_packet", "FORMAT_VERSION", "SUPPORTED_VERSIONS", "MAGIC", "MAX_PAYLOAD",
-    "REPRESENTATIONS",
+    "REPRESENTATIONS", "SAMPLE_RATE", "HOP", "Mode", "mode_by_id", "Groups", "read_groups", "packet_groups",
 ]

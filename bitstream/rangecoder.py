@@ -7,7 +7,8 @@ way, and constriction's (deterministic, ``perfect=False``) quantizer does the re
 
 A symbol is an integer ``v`` in ``[offset, offset + alphabet)``; it is coded as index
 ``v - offset`` of its table row. Each :class:`RangeEncoder` produces one self-contained
-byte string (coder state resets per packet).
+byte string (coder state resets per packet). Tables are given as one table shared by all
+symbols, one row per symbol, or a bank of tables with a row index per symbol (``rows``).
 """
 from __future__ import annotations
 
@@ -28,8 +29,14 @@ def _probabilities(freqs: np.ndarray) -> np.ndarray:
     return f / f.sum(axis=-1, keepdims=True)
 
 
-def _rows(freqs: np.ndarray, n: int) -> np.ndarray:
+def _rows(freqs: np.ndarray, n: int, rows=None) -> np.ndarray:
+    """Probabilities (n, alphabet) of ``n`` symbols: ``freqs`` shared, one row each, or ``freqs[rows]``."""
     p = _probabilities(freqs)
+    if rows is not None:
+        rows = np.asarray(rows).reshape(-1)
+        if p.ndim != 2 or len(rows) != n or (n and (rows.min() < 0 or rows.max() >= p.shape[0])):
+            raise ValueError(f"rows must index the {len(p)} tables of the bank, one per symbol ({n})")
+        return p[rows]  # a gather: rows of a bank are divided once, not once per symbol
     if p.ndim == 1:
         p = np.broadcast_to(p, (n, p.shape[0]))
     elif p.shape[0] != n:
@@ -44,16 +51,17 @@ class RangeEncoder:
         self._coder = constriction.stream.queue.RangeEncoder()
         self._coded: list[tuple[np.ndarray, np.ndarray]] = []  # (indices, probabilities), for finish(trim=True)
 
-    def encode(self, symbols, freqs, offset: int = 0) -> None:
+    def encode(self, symbols, freqs, offset: int = 0, rows=None) -> None:
         """Encode ``symbols`` (ints in ``[offset, offset+alphabet)``) under ``freqs``.
 
-        ``freqs`` is one table ``(alphabet,)`` shared by all symbols, or one row per
-        symbol ``(n, alphabet)``.
+        ``freqs`` is one table ``(alphabet,)`` shared by all symbols, one row per symbol
+        ``(n, alphabet)``, or with ``rows`` (n,) a bank ``(tables, alphabet)`` and each symbol's row
+        in it (the same code as passing ``freqs[rows]``, without building it).
         """
         idx = np.asarray(symbols, dtype=np.int64).reshape(-1) - offset
         if idx.size == 0:
             return
-        p = _rows(freqs, idx.size)
+        p = _rows(freqs, idx.size, rows)
         if idx.min() < 0 or idx.max() >= p.shape[1]:
             raise ValueError(f"symbol outside its alphabet [{offset}, {offset + p.shape[1]})")
         idx = idx.astype(np.int32)
@@ -99,16 +107,20 @@ class RangeDecoder:
     def __init__(self, data: bytes) -> None:
         self._coder = constriction.stream.queue.RangeDecoder(_words(data))
 
-    def decode(self, freqs, n: int | None = None, offset: int = 0) -> np.ndarray:
-        """Decode ``n`` symbols (``n`` defaults to the number of table rows) → int64 array."""
+    def decode(self, freqs, n: int | None = None, offset: int = 0, rows=None) -> np.ndarray:
+        """Decode ``n`` symbols (``n`` defaults to the number of table rows, or of ``rows``) → int64
+        array. ``freqs`` and ``rows`` as in :meth:`RangeEncoder.encode`."""
         f = np.asarray(freqs)
         if n is None:
-            if f.ndim != 2:
+            if rows is not None:
+                n = np.size(rows)
+            elif f.ndim != 2:
                 raise ValueError("n is required with a single shared table")
-            n = f.shape[0]
+            else:
+                n = f.shape[0]
         if n == 0:
             return np.zeros(0, dtype=np.int64)
-        p = _rows(f, n)
+        p = _rows(f, n, rows)
         try:
             idx = self._coder.decode(_FAMILY, p)
         except Exception as exc:  # constriction raises on exhausted/invalid data

@@ -9,11 +9,12 @@
 """
 from .api import BundleWarning, DamagedStreamWarning, RateWarning, decode, encode, info
 from .audio import AudioInputError
-from .bundle import BundleError
+from .bundle import Bundle, BundleError
+from .decoders import Coded, Decoder
 from .modes import LADDER, VOIP_LADDER, Mode, mode_for
 from .stream import StreamDecoder, StreamEncoder, decode_packets
 
 __all__ = ["encode", "decode", "info", "StreamEncoder", "StreamDecoder", "decode_packets", "AudioInputError",
            "BundleError", "DamagedStreamWarning", "RateWarning", "BundleWarning", "LADDER", "VOIP_LADDER", "Mode",
-           "mode_for"]
+           "mode_for", "Bundle", "Decoder", "Coded"]
 __version__ = "0.1.0"

@@ -10,16 +10,15 @@ import numpy as np
 import torch
 
 import bitstream
-from bitstream import Header, MalformedError
+from bitstream import Header
+from bitstream.modes import SAMPLE_RATE, Mode, check_kbps, check_layout, frames_for, mode_by_id, mode_for
+from bitstream.payload import encode_groups
 
 from . import bundle as bundles
-from . import decoders, pitch
-from .audio import SAMPLE_RATE, AudioInputError, load, prepare
-from .conceal import conceal
+from . import decoders, pitch, rate
+from .audio import AudioInputError, load, prepare
 from .features import LogMel
-from .mel_repr import SILENCE_LOGMEL, coef_weights, coefs_to_mel, frames_for, groups_for, mel_to_coefs, silence_coefs
-from .melcoder import decode_packet, dequantize, encode_packet, quantize, search_step, step_size
-from .modes import MEL_HOP, STORAGE_MODES, Mode, check_kbps, mode_by_id, mode_for
+from .mel_repr import mel_to_coefs
 
 DAMAGE_HINT = "pass strict=False (ldcodec decode --allow-damaged) to decode the rest with damaged packets concealed"
 
@@ -33,7 +32,8 @@ class RateWarning(UserWarning):
 
 
 class BundleWarning(UserWarning):
-    """The bundle lacks the latent autoencoder, so encode used the mel modes at a rate where the latent is the default."""
+    """The bundle lacks the latent autoencoder, so encode used the mel modes at a rate where the latent is the
+    default."""
 
 
 WARNINGS = (DamagedStreamWarning, RateWarning, BundleWarning)  # what the CLI reports beside a file's result
@@ -65,30 +65,6 @@ def _ldc_bytes(data) -> bytes:
         raise TypeError(f"expected the .ldc bytes or a path to a .ldc file, got {type(data).__name__}") from None
 
 
-def _weights(mode: Mode) -> np.ndarray:
-    """Relative quantiser step per coded value (K,): coarser high quefrencies for mel, uniform for latents."""
-    return coef_weights(mode.n_coefs).numpy() if mode.representation == "mel" else np.ones(mode.n_coefs, np.float32)
-
-
-def _silence(b, mode: Mode) -> np.ndarray:
-    """The coded values (K,) of a silent group: what a concealed packet holds."""
-    if mode.representation == "mel":
-        return silence_coefs(b.mel_config.n_mels, mode.n_coefs)
-    with torch.inference_mode():
-        return b.latent.encoder(torch.full((1, b.mel_config.n_mels, mode.decimation), SILENCE_LOGMEL))[0, :, 0].numpy()
-
-
-def _packets(values: np.ndarray, pitch_index: np.ndarray, voiced: np.ndarray, mode: Mode, g: int) -> list[bytes]:
-    """Quantise and code (groups, K) values and (groups,) pitch → packet payloads."""
-    w = _weights(mode)
-    payloads = []
-    for start in range(0, len(values), mode.groups_per_packet):
-        sl = slice(start, start + mode.groups_per_packet)
-        payloads.append(encode_packet(quantize(values[sl], w, g), g, pitch_index[sl], voiced[sl],
-                                      predictive=mode.representation == "mel")[0])
-    return payloads
-
-
 def encode(wav, sample_rate: int | None = None, kbps: float = 3.0, *, representation: str | None = None,
            bundle=None, seed: int = 0) -> bytes:
     """Encode speech to an ``.ldc`` byte string.
@@ -116,7 +92,7 @@ def encode(wav, sample_rate: int | None = None, kbps: float = 3.0, *, representa
         sample_rate = file_rate
     sample_rate = SAMPLE_RATE if sample_rate is None else sample_rate
     x, source_channels = prepare(wav, sample_rate)
-    frames = frames_for(len(x), MEL_HOP)
+    frames = frames_for(len(x))
     padded = np.pad(x, (0, max(0, b.mel_config.n_fft - len(x))))  # the STFT needs one window of audio
     with torch.inference_mode():
         mel = LogMel(b.mel_config)(torch.from_numpy(padded)[None])[..., :frames]
@@ -131,40 +107,17 @@ def encode(wav, sample_rate: int | None = None, kbps: float = 3.0, *, representa
                  num_packets=n_packets, seed=int(seed), decoder=mode.default_decoder,
                  source_rate=int(sample_rate), source_channels=int(source_channels))
 
+    def file_at(g: int) -> bytes:
+        return bitstream.write_file(hdr, encode_groups(mode, values, pitch_index, voiced, g))
+
     seconds = len(x) / SAMPLE_RATE
     budget_bits = kbps * 1000 * seconds
-    cache: dict[int, bytes] = {}
-
-    def file_at(g: int) -> bytes:
-        if g not in cache:
-            cache[g] = bitstream.write_file(hdr, _packets(values, pitch_index, voiced, mode, g))
-        return cache[g]
-
-    def fits(g: int) -> bool:
-        return len(file_at(g)) * 8 <= budget_bits
-
-    data = file_at(search_step(fits, mode.typical_g))  # the finest step whose file fits
+    data = rate.fit(file_at, budget_bits / 8, mode.typical_g)[1]  # the finest step whose file fits
     if len(data) * 8 > budget_bits:  # even the coarsest step does not fit: header and framing dominate
         warnings.warn(f"{seconds:.3g} s of audio is too short for {kbps:g} kbps: the smallest file is {len(data)} "
                       f"bytes ({len(data) * 8 / seconds / 1000:.4g} kbps, header included); at {kbps:g} kbps that "
                       f"many bytes need at least {len(data) * 8 / (kbps * 1000):.2f} s", RateWarning, stacklevel=2)
     return data
-
-
-def _check_layout(header: Header) -> Mode:
-    """The header's mode, checked against its own packet count and sizes."""
-    try:
-        mode = mode_by_id(header.mode_id)
-    except KeyError:
-        known = ", ".join(str(m.id) for m in STORAGE_MODES)
-        raise MalformedError(f"unknown mode id {header.mode_id} (this ldcodec's file modes: {known})") from None
-    groups = groups_for(frames_for(header.num_samples, MEL_HOP), mode.decimation)
-    if (header.representation != mode.representation or header.frames_per_packet != mode.groups_per_packet
-            or header.num_packets != math.ceil(groups / mode.groups_per_packet)):
-        raise MalformedError(f"header layout does not match mode {mode.id} "
-                             f"({header.num_packets} packets of {header.frames_per_packet} groups for "
-                             f"{header.num_samples} samples)")
-    return mode
 
 
 def _hinted(exc: bitstream.BitstreamError) -> bitstream.BitstreamError:
@@ -177,74 +130,27 @@ def decode(data, *, decoder: str | None = None, steps: int | None = None, bundle
     """Decode an ``.ldc`` byte string (or a path to an ``.ldc`` file) → (float32 waveform (samples,), 16000).
 
     ``decoder`` overrides the stream's default (see ``ldcodec modes``); ``steps`` is the
-    diffusion decoders' cost knob. With ``strict=True`` any damage raises a
+    diffusion decoders' cost knob (Euler steps). With ``strict=True`` any damage raises a
     ``bitstream.BitstreamError``; with ``strict=False`` damaged or missing packets are concealed
     like the stream decoder's lost packets (the last good frame held for 32 ms, then faded out at
     ≈4 dB per 16 ms frame: ``codec.conceal``) and a :class:`DamagedStreamWarning` names them.
     """
     data = _ldc_bytes(data)
-    container = bitstream.read_file(data, strict=False)  # header damage raises here: nothing to conceal
-    if strict and container.errors:
-        raise _hinted(container.errors[0])
-    header = container.header
-    mode = _check_layout(header)
+    header = bitstream.read_header(data)[0]  # header damage raises here: nothing to conceal
+    check_layout(header)  # a header that contradicts itself is malformed
+    try:
+        header, groups = bitstream.read_groups(data, strict=strict)
+    except bitstream.BitstreamError as exc:  # strict: a packet's damage
+        raise _hinted(exc) from None
     b = bundles.for_stream(header.bundle_id, bundle, header.representation)
     cls = decoders.get(decoder or header.decoder, header.representation)
     steps = decoders.check_steps(cls, steps)
-
-    frames = frames_for(header.num_samples, MEL_HOP)
-    groups = groups_for(frames, mode.decimation)
-    w = _weights(mode)
-    silence = _silence(b, mode)
-    values, pitch_index, voiced, steps_g, lost = [], [], [], [], []
-    for i, packet in enumerate(container.packets):
-        n = min(mode.groups_per_packet, groups - i * mode.groups_per_packet)
-        if packet is not None:
-            try:
-                q, g, p, v = decode_packet(packet.payload, n, mode.n_coefs, predictive=mode.representation == "mel")
-                values.append(dequantize(q, w, g))
-                pitch_index.append(p)
-                voiced.append(v)
-                steps_g.append(np.full(n, step_size(g)))
-                continue
-            except bitstream.BitstreamError as exc:
-                if strict:
-                    raise _hinted(exc) from None
-        lost.append(i)
-        values.append(np.tile(values[-1][-1] if values else silence, (n, 1)))  # held; faded below (conceal)
-        pitch_index.append(np.full(n, pitch.REF_INDEX))
-        voiced.append(np.zeros(n, bool))
-        steps_g.append(np.full(n, step_size(mode.typical_g)))
-    if lost:
+    if groups.lost.any():
+        lost = groups.lost_packets
         warnings.warn(f"concealed {len(lost)} damaged or missing packet(s) (last sound held, then faded): {lost}",
                       DamagedStreamWarning, stacklevel=2)
-    coded = torch.from_numpy(np.concatenate(values).T.copy())[None]  # (1, K, groups)
-    group_step = np.concatenate(steps_g)
-    aux = torch.from_numpy(pitch.features(np.concatenate(pitch_index), np.concatenate(voiced), mode.decimation,
-                                          frames))[None]
-    latent = None
-    if mode.representation == "latent":
-        latent = coded
-        with torch.inference_mode():
-            mel = b.latent.decoder(latent, aux, torch.from_numpy(group_step)[None].float())
-    else:
-        mel = coefs_to_mel(coded, b.mel_config.n_mels, mode.decimation, frames)
-    features = torch.cat([mel, aux], dim=1)
-    short = b.mel_config.n_fft // MEL_HOP + 1 - frames  # the iSTFT needs a few frames
-    if short > 0:
-        pad = torch.zeros(1, features.shape[1], short)
-        pad[:, : mel.shape[1]] = SILENCE_LOGMEL
-        features = torch.cat([features, pad], dim=-1)
-    concealed = None
-    if lost:
-        span = mode.groups_per_packet * mode.decimation  # mel frames per packet
-        concealed = np.zeros(features.shape[-1], bool)
-        for i in lost:
-            concealed[i * span: min((i + 1) * span, frames)] = True
-        features = conceal(features, concealed, mel.shape[1])
-    step = np.repeat(group_step, mode.decimation)[:frames]
-    step = np.pad(step, (0, features.shape[-1] - len(step)), mode="edge")
-    wav = cls(b).decode(decoders.Coded(features, step, mode, header.seed, latent, concealed), steps)
+    coded = decoders.Coded.from_groups(groups, b, header.seed, frames_for(header.num_samples))
+    wav = cls(b).decode(coded, steps)
     out = np.zeros(header.num_samples, dtype=np.float32)
     out[: min(len(wav), len(out))] = wav[: len(out)]
     return out, SAMPLE_RATE

@@ -7,7 +7,8 @@ from fractions import Fraction
 import numpy as np
 from scipy.signal import firwin, lfilter, resample_poly
 
-SAMPLE_RATE = 16000
+from bitstream.modes import SAMPLE_RATE
+
 MIN_RATE, MAX_RATE = 1000, 768000
 
 
@@ -30,7 +31,8 @@ def _to_numpy(wav) -> np.ndarray:
         try:
             wav = wav.numpy()
         except (TypeError, RuntimeError) as exc:
-            raise AudioInputError(f"unsupported audio dtype {wav.dtype} (use float, int16, int32, int8 or uint8)") from exc
+            raise AudioInputError(
+                f"unsupported audio dtype {wav.dtype} (use float, int16, int32, int8 or uint8)") from exc
     if not isinstance(wav, np.ndarray):
         try:
             wav = np.asarray(wav)

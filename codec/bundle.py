@@ -1,6 +1,7 @@
-"""Model bundles: a folder with ``config.json``, ``vocoder.safetensors`` and ``MODEL_CARD.md``, plus
-optional add-ons (``NAME.json`` + ``NAME.safetensors``: ``latent``, ``mel2mel``, ``lat2lat``,
-``stream_vocoder``, ``mel2mel_vocoder``, ``direct_vocoder``).
+"""Model bundles: a folder with ``config.json`` (:class:`BundleConfig`), ``vocoder.safetensors`` and
+``MODEL_CARD.md``, plus optional add-ons (``NAME.json`` + ``NAME.safetensors``: ``latent``, ``mel2mel``,
+``lat2lat``, ``stream_vocoder``, ``mel2mel_vocoder``, ``direct_vocoder``, or a plug-in decoder's own,
+loaded with :meth:`Bundle.addon`).
 
 The bundle id (8 bytes, written into every file header) is the start of the SHA-256 of
 ``config.json`` and the vocoder weights, so a stream always names the weights it was made for.
@@ -15,11 +16,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import MISSING, dataclass, field, fields, replace
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Callable
 
 from safetensors.torch import load_file
+from torch import nn
 
 from bitstream import BundleMismatchError
 
@@ -30,10 +34,56 @@ SHIPPED = Path(__file__).parent / "bundles"
 DEFAULT_NAME = "default"
 WEIGHT_FILES = ("vocoder.safetensors",)
 ENV_VAR = "LDCODEC_BUNDLE"
+FORMATS = (1,)  # config.json "format" versions this ldcodec reads
+_ADDON_NAME = re.compile(r"[a-z0-9_]{1,64}")
 
 
 class BundleError(ValueError):
-    """A model bundle cannot serve the request: the folder is not a bundle, or it lacks the model asked for."""
+    """A model bundle cannot serve the request: the folder is not a bundle, its config names an
+    unknown format version or key or holds a value of the wrong kind, or it lacks the model asked for."""
+
+
+def typed(cls, raw, where: str):
+    """``cls(**raw)`` for a config dataclass, with a :class:`BundleError` naming ``where`` and the
+    key for anything but a JSON object of its fields (optional fields may be left out)."""
+    if not isinstance(raw, dict):
+        raise BundleError(f"{where} must be a JSON object, got {type(raw).__name__}")
+    known = [f.name for f in fields(cls)]
+    unknown = sorted(set(raw) - set(known))
+    if unknown:
+        raise BundleError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))} "
+                          f"(this ldcodec knows {', '.join(known)})")
+    missing = [f.name for f in fields(cls) if f.name not in raw and f.default is MISSING
+               and f.default_factory is MISSING]
+    if missing:
+        raise BundleError(f"{where}: missing key(s) {', '.join(map(repr, missing))}")
+    return cls(**raw)
+
+
+@dataclass(frozen=True)
+class BundleConfig:
+    """``config.json``: the front end (``mel``) and main vocoder (``vocoder``) of a bundle, its
+    ``name``, its layout version ``format`` (this ldcodec reads ``FORMATS``) and the vocoder's
+    training steps (``vocoder_steps``, informative)."""
+
+    mel: MelConfig
+    vocoder: VocoderConfig
+    name: str | None = None
+    format: int = 1
+    vocoder_steps: int | None = None
+
+    @classmethod
+    def from_dict(cls, raw, where: str = "config.json") -> "BundleConfig":
+        """Check and type a parsed ``config.json``: the format first, then every key."""
+        if not isinstance(raw, dict):
+            raise BundleError(f"{where} must be a JSON object, got {type(raw).__name__}")
+        fmt = raw.get("format", 1)
+        if isinstance(fmt, bool) or fmt not in FORMATS:
+            raise BundleError(f"{where}: bundle format {fmt!r} is not one this ldcodec reads "
+                              f"({', '.join(map(str, FORMATS))}); a newer ldcodec may read it")
+        top = typed(cls, raw, where)
+        return replace(top, mel=typed(MelConfig, top.mel, f"{where} 'mel'"),
+                       vocoder=typed(VocoderConfig, top.vocoder, f"{where} 'vocoder'"))
 
 
 @dataclass
@@ -41,7 +91,8 @@ class Bundle:
     """A loaded bundle; models are built on first use and kept on this object."""
 
     path: Path
-    config: dict = field(repr=False)
+    config: BundleConfig = field(repr=False)
+    _addons: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, path: str | Path) -> "Bundle":
@@ -65,7 +116,8 @@ class Bundle:
         h = hashlib.sha256(self.id)
         for name in ("latent.json", "latent.safetensors"):
             if not (self.path / name).exists():
-                raise BundleError(f"bundle {self.name} has no latent autoencoder ({name}); use representation='mel'")
+                raise BundleError(
+                    f"bundle {self.name} has no latent autoencoder ({name}); use representation='mel'")
             h.update((self.path / name).read_bytes())
         return h.digest()[:8]
 
@@ -75,33 +127,43 @@ class Bundle:
 
     @property
     def name(self) -> str:
-        return self.config.get("name", self.path.name)
+        return self.config.name or self.path.name
 
-    @cached_property
+    @property
     def mel_config(self) -> MelConfig:
-        return MelConfig(**self.config["mel"])
+        return self.config.mel
 
     @cached_property
     def vocoder(self) -> Vocoder:
-        model = Vocoder(VocoderConfig(**self.config["vocoder"]))
-        state = {k: v.float() for k, v in load_file(str(self.path / "vocoder.safetensors")).items()}
-        model.load_state_dict(state)
-        return model.eval().requires_grad_(False)
+        return _weights(Vocoder(self.config.vocoder), self.path / "vocoder.safetensors")
 
-    def _addon(self, name: str, build):
-        """Add-on ``name``: ``build(NAME.json config)`` with ``NAME.safetensors`` loaded, or None if absent.
+    def addon(self, name: str, build: Callable[[dict], nn.Module]) -> nn.Module | None:
+        """Add-on ``name``: ``build(config)``, ``config`` being the parsed ``NAME.json`` (``{}``
+        without one), with ``NAME.safetensors`` loaded (as float32), in eval mode and without
+        gradients; None when the bundle has no ``NAME.safetensors``. Built once per bundle and name.
 
-        Decoder add-ons are not part of the bundle id: they change how a stream is rendered, not
-        what it means, so adding one keeps every existing stream decodable.
+        This is how a decoder, built-in or plug-in, finds its own weights: ship them into the bundle
+        folder as ``NAME.safetensors`` (+ ``NAME.json``). Add-ons are not part of the bundle id: they
+        change how a stream is rendered, not what it means, so adding one keeps every existing
+        stream decodable. ``name``: 1–64 characters of ``[a-z0-9_]``.
         """
-        if not self.has(name):
-            return None
-        model = build(json.loads((self.path / f"{name}.json").read_text()))
-        model.load_state_dict({k: v.float() for k, v in load_file(str(self.path / f"{name}.safetensors")).items()})
-        return model.eval().requires_grad_(False)
+        if not isinstance(name, str) or not _ADDON_NAME.fullmatch(name):
+            raise ValueError(f"add-on name {name!r} must be 1-64 characters of [a-z0-9_]")
+        if name not in self._addons:
+            if not self.has(name):
+                return None
+            cfg = self.path / f"{name}.json"
+            try:
+                config = json.loads(cfg.read_text()) if cfg.exists() else {}
+            except ValueError as exc:
+                raise BundleError(f"{cfg}: {exc}") from None
+            if not isinstance(config, dict):
+                raise BundleError(f"{cfg} must be a JSON object, got {type(config).__name__}")
+            self._addons[name] = _weights(build(config), self.path / f"{name}.safetensors")
+        return self._addons[name]
 
     def _vocoder_addon(self, name: str) -> Vocoder | None:
-        return self._addon(name, lambda c: Vocoder(VocoderConfig(**c["vocoder"])))
+        return self.addon(name, lambda c: Vocoder(typed(VocoderConfig, c.get("vocoder"), f"{name}.json 'vocoder'")))
 
     @cached_property
     def stream_vocoder(self) -> Vocoder | None:
@@ -118,7 +180,7 @@ class Bundle:
     def stream_mel_config(self) -> MelConfig:
         """The streaming front end: ``stream_config["mel"]``, else the bundle's own."""
         mel = self.stream_config.get("mel")
-        return MelConfig(**mel) if mel else self.mel_config
+        return typed(MelConfig, mel, "stream_vocoder.json 'mel'") if mel else self.mel_config
 
     @cached_property
     def direct_vocoder(self) -> Vocoder:
@@ -136,21 +198,27 @@ class Bundle:
         """The latent autoencoder (``latent.json`` + ``latent.safetensors``), or None."""
         from .latent import LatentAutoencoder, LatentConfig
 
-        return self._addon("latent", lambda c: LatentAutoencoder(LatentConfig(**c["latent"])))
+        return self.addon("latent", lambda c: LatentAutoencoder(typed(LatentConfig, c.get("latent"), "latent.json")))
 
     @cached_property
     def lat2lat(self):
         """The lat2lat flow model (``lat2lat.json`` + ``lat2lat.safetensors``), or None."""
         from .mel2mel import Mel2Mel, Mel2MelConfig
 
-        return self._addon("lat2lat", lambda c: Mel2Mel(Mel2MelConfig(**c["lat2lat"])))
+        return self.addon("lat2lat", lambda c: Mel2Mel(typed(Mel2MelConfig, c.get("lat2lat"), "lat2lat.json")))
 
     @cached_property
     def mel2mel(self):
         """The mel2mel flow model (``mel2mel.json`` + ``mel2mel.safetensors``), or None if the bundle has none."""
         from .mel2mel import Mel2Mel, Mel2MelConfig
 
-        return self._addon("mel2mel", lambda c: Mel2Mel(Mel2MelConfig(**c["mel2mel"])))
+        return self.addon("mel2mel", lambda c: Mel2Mel(typed(Mel2MelConfig, c.get("mel2mel"), "mel2mel.json")))
+
+
+def _weights(model: nn.Module, path: Path) -> nn.Module:
+    """``model`` with the safetensors weights at ``path`` (as float32), in eval mode, without gradients."""
+    model.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+    return model.eval().requires_grad_(False)
 
 
 @lru_cache(maxsize=8)
@@ -160,7 +228,7 @@ def _load(path: Path, stamps: tuple) -> Bundle:
         config = json.loads((path / "config.json").read_text())
     except (OSError, ValueError) as exc:
         raise BundleError(f"{path} is not a model bundle (config.json: {exc})") from None
-    return Bundle(path, config)
+    return Bundle(path, BundleConfig.from_dict(config, str(path / "config.json")))
 
 
 def shipped_bundles() -> list[Path]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -129,6 +130,7 @@ def cmd_eval(args) -> int:
 
     from . import decoders
     from . import evaluate as ev
+    from . import report
     from .bundle import resolve
     from .metrics import mos_available
     from .modes import check_kbps
@@ -151,12 +153,14 @@ def cmd_eval(args) -> int:
         print("ldcodec: error: --mos needs speechmos and/or distillmos: pip install 'ldcodec[eval]' "
               "and pip install --no-deps distillmos xls-r-sqa==0.1.0", file=sys.stderr)
         return 2
-    if args.plot:
+    if args.plot or args.html:
         try:
             ev.pyplot()
         except RuntimeError as exc:
             print(f"ldcodec: error: {exc}", file=sys.stderr)
             return 2
+    if args.html:
+        report.check(args.html, args.html_seconds)  # a folder that is not ours or no clip length: usage error
     files = [] if args.inputs else ev.dev_files(per_speaker=3)
     for raw in args.inputs:
         src = Path(raw)
@@ -169,13 +173,24 @@ def cmd_eval(args) -> int:
     peers, notes = ([], []) if args.no_peers else ev.peer_systems()
     notes = skipped + notes
     systems = ([] if args.no_floors else ev.floor_systems(bundle)) + codec_rows + peers
-    examples: dict = {}
+    examples: dict = {}  # decodes of files[0], for --plot
+    page = None
+
+    def on_decode(i: int, system: str, audio) -> None:
+        if i == 0 and args.plot:
+            examples[system] = audio
+        if page:
+            page.add(i, system, audio)
+
     bar = tqdm(total=len(systems) * len(files), unit="run", disable=None, file=sys.stderr)
     try:
+        page = report.ListeningPage(args.html, files, args.html_seconds) if args.html else None
         results = ev.evaluate(files, systems=systems, mos=args.mos, bundle=bundle, progress=lambda: bar.update(1),
-                              examples=examples)
+                              on_decode=on_decode)
         if args.plot:
             ev.plot(files[0], results, examples, args.plot)
+        if page:
+            index = page.write(results, "ldcodec " + shlex.join(args.argv), notes)
         if args.json:
             Path(args.json).parent.mkdir(parents=True, exist_ok=True)
             Path(args.json).write_text(json.dumps(ev.jsonable(
@@ -191,6 +206,9 @@ def cmd_eval(args) -> int:
         print("\nPer speaker group:\n\n" + ev.group_table(results))
     for note in notes:
         print(f"\nNote: {note}")
+    if page:
+        size = sum(f.stat().st_size for f in index.parent.rglob("*") if f.is_file())
+        print(f"\nListening page: {index} ({size / 1e6:.1f} MB)")
     return 0
 
 
@@ -252,6 +270,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_bundle_option(p, "default: $LDCODEC_BUNDLE, else the shipped one")
     p.add_argument("--plot", metavar="PNG", help="write log-mel spectrograms + bitrate–quality curve here")
     p.add_argument("--json", metavar="FILE", help="write means, per-group means and per-file rows as JSON")
+    p.add_argument("--html", metavar="DIR", help="write a listening page here: index.html with every clip's "
+                                                 "decodes (FLAC), log-mel pictures, tables and plot")
+    p.add_argument("--html-seconds", type=float, default=10.0, metavar="S",
+                   help="seconds of each clip the listening page plays and draws (default 10)")
     p.add_argument("--no-floors", action="store_true", help="leave out copy synthesis and Griffin-Lim")
     p.add_argument("--no-peers", action="store_true", help="leave out Codec2 and Opus")
     p.add_argument("--mos", action="store_true", help="add DNSMOS and DistillMOS (installed with ldcodec[eval]; slow)")
@@ -261,6 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # the command, for the pages it makes
     if getattr(args, "jobs", 1) < 1:
         print("ldcodec: error: --jobs must be at least 1", file=sys.stderr)
         return 2

@@ -1,8 +1,16 @@
-"""Decoder plug-ins: a registry of names → classes that turn dequantised features into 16 kHz audio.
+"""Decoder plug-ins: a registry of names → classes that turn a dequantised stream into 16 kHz audio.
 
-Built-in: ``direct`` (features straight to the vocoder). Third parties register a class through
-the ``ldcodec.decoders`` entry-point group (``name = "pkg.module:Class"``); the class follows
-:class:`Decoder`. Diffusion decoders (``mel2mel``, ``lat2lat``) plug in the same way.
+Every decoder starts from the same :class:`Coded` stream and owns the whole way to sound: its
+representation → log-mel → *features* → waveform. Vocabulary used throughout ``codec``:
+*features* are always the vocoder's input, (batch, n_mels + 2, frames) at 62.5 Hz: a log-mel (nats)
+stacked with the two pitch rows; the coded *values* are what the stream quantised (cepstral
+coefficients or latent channels); *step size* is the quantiser's (``Coded.step_size``) while
+``steps`` is a diffusion decoder's count of Euler steps, its cost knob.
+
+Built-in: ``direct`` (values straight to the vocoder), ``mel2mel`` and ``lat2lat`` (flow matching).
+Third parties register a :class:`Decoder` subclass through the ``ldcodec.decoders`` entry-point group
+(``name = "pkg.module:Class"``, see ``examples/plugin``) and load their own weights from the bundle
+with :meth:`codec.Bundle.addon`.
 """
 from __future__ import annotations
 
@@ -13,35 +21,115 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from bitstream import Groups, Mode
+from bitstream.modes import STORAGE_MODES
+
+from . import pitch
 from .bundle import BundleError
-from .modes import STORAGE_MODES, Mode
+from .conceal import conceal
+from .mel_repr import SILENCE_LOGMEL, coefs_to_mel, silence_coefs
 
 ENTRY_POINT_GROUP = "ldcodec.decoders"
 
 
 @dataclass(frozen=True)
 class Coded:
-    """What a stream carries, dequantised, ready for a decoder.
+    """A dequantised stream: what every decoder starts from (batch 1).
 
-    ``features``: (1, n_mels + 2, frames) log-mel (nats) at 62.5 Hz stacked with [voicing, log-F0
-    octaves] (for latent streams, the latent decoder's mel); ``step``: (frames,) quantiser step of
-    each frame's packet (nats, or latent units); ``mode``: the stream's ladder rung; ``seed``: the
-    header's seed for generative decoders; ``latent``: latent streams' dequantised latent
-    (1, channels, groups) at 12.5 Hz, else None; ``concealed``: (frames,) bool, the frames of lost
-    packets, whose ``features`` hold the concealment (``codec.conceal``), or None.
+    ``values`` (1, K, groups) float32: the coded values, dequantised — cepstral coefficients (mel
+    modes, nats) or latent channels (latent modes); the groups of lost packets hold the last good
+    group's values (silence's before any);
+    ``step_size`` (groups,) float64: the quantiser step of each group's packet (same units);
+    ``pitch`` (1, 2, frames) float32: the pitch rows of the features, [voicing, log2(F0 / 170 Hz)]
+    at 62.5 Hz (``codec.pitch.features``), unvoiced over lost packets; ``mode``: the stream's ladder
+    rung; ``seed``: the header's seed for generative decoders; ``concealed`` (frames,) bool: the
+    frames of lost packets, or None when none was lost — pass it to :func:`features`, which
+    replaces them by the stream decoder's hold-and-fade concealment (``codec.conceal``).
     """
 
-    features: torch.Tensor
-    step: np.ndarray
+    values: torch.Tensor
+    step_size: np.ndarray
+    pitch: torch.Tensor
     mode: Mode
     seed: int
-    latent: torch.Tensor | None = None
     concealed: np.ndarray | None = None
+
+    @property
+    def frames(self) -> int:
+        """Mel frames (62.5 Hz) the stream covers."""
+        return self.pitch.shape[-1]
+
+    @classmethod
+    def from_groups(cls, groups: Groups, bundle, seed: int, frames: int) -> Coded:
+        """A stream's groups (``bitstream.read_groups``) → Coded over ``frames`` mel frames; lost
+        groups hold the last good group's values (before any, the values of silence in ``bundle``'s
+        representation), unvoiced, and their frames are marked ``concealed``."""
+        values, concealed = groups.values.copy(), None
+        if groups.lost.any():
+            held = _silence(bundle, groups.mode)
+            for i in range(len(values)):
+                if groups.lost[i]:
+                    values[i] = held
+                else:
+                    held = values[i]
+            concealed = np.repeat(groups.lost, groups.mode.decimation)[:frames]
+        rows = pitch.features(groups.pitch, groups.voiced, groups.mode.decimation, frames)
+        return cls(torch.from_numpy(values.T.copy())[None], groups.step_size, torch.from_numpy(rows)[None],
+                   groups.mode, seed, concealed)
+
+
+def _silence(bundle, mode: Mode) -> np.ndarray:
+    """The coded values (K,) of a silent group: what a concealed packet holds."""
+    if mode.representation == "mel":
+        return silence_coefs(bundle.mel_config.n_mels, mode.n_coefs)
+    with torch.inference_mode():
+        silent = torch.full((1, bundle.mel_config.n_mels, mode.decimation), SILENCE_LOGMEL)
+        return bundle.latent.encoder(silent)[0, :, 0].numpy()
+
+
+def _extend(x: torch.Tensor, frames: int, fill: float) -> torch.Tensor:
+    """(1, C, T) → (1, C, max(T, frames)), new frames set to ``fill``."""
+    short = frames - x.shape[-1]
+    return torch.cat([x, torch.full((1, x.shape[1], short), fill)], dim=-1) if short > 0 else x
+
+
+def min_frames(vocoder) -> int:
+    """The few frames ``vocoder``'s iSTFT needs at least: n_fft / hop + 1."""
+    return vocoder.cfg.n_fft // vocoder.cfg.hop + 1
+
+
+def _mask(concealed: np.ndarray, frames: int) -> np.ndarray:
+    """``concealed`` (T,) bool cut or extended with False to ``frames``."""
+    out = np.zeros(frames, bool)
+    n = min(frames, len(concealed))
+    out[:n] = concealed[:n]
+    return out
+
+
+def features(mel: torch.Tensor, rows: torch.Tensor, vocoder, concealed: np.ndarray | None = None) -> torch.Tensor:
+    """Log-mel (1, n_mels, T) + pitch rows (1, 2, T) → features (1, n_mels + 2, max(T, min_frames)),
+    extended with silent, unvoiced frames for short streams. ``concealed`` (``Coded.concealed``):
+    the frames of lost packets, replaced by the last good frame held, then faded (``codec.conceal``)."""
+    frames = min_frames(vocoder)
+    out = torch.cat([_extend(mel, frames, SILENCE_LOGMEL), _extend(rows, frames, 0.0)], dim=1)
+    if concealed is not None and concealed.any():
+        out = conceal(out, _mask(concealed, out.shape[-1]), mel.shape[1])
+    return out
+
+
+def stream_mel(bundle, coded: Coded) -> torch.Tensor:
+    """The log-mel (1, n_mels, frames) the dequantised values stand for: cepstra inverted, or the
+    latent decoded by the bundle's latent decoder (no restoration)."""
+    if coded.mode.representation == "latent":
+        return bundle.latent.decoder(coded.values, coded.pitch, torch.from_numpy(coded.step_size)[None].float())
+    return coefs_to_mel(coded.values, bundle.mel_config.n_mels, coded.mode.decimation, coded.frames)
 
 
 class Decoder:
     """Base class. Subclasses set ``name``, ``representations`` and, if they have a cost knob,
-    ``default_steps`` (diffusion/flow steps; None = no knob)."""
+    ``default_steps`` (diffusion/flow steps; None = no knob), and implement :meth:`decode`.
+    ``bundle`` is the :class:`codec.Bundle` the stream names; load extra weights with
+    ``bundle.addon(name, build)``."""
 
     name: ClassVar[str]
     representations: ClassVar[tuple[str, ...]]
@@ -51,20 +139,21 @@ class Decoder:
         self.bundle = bundle
 
     def decode(self, coded: Coded, steps: int | None) -> np.ndarray:
-        """Dequantised stream → float32 waveform (samples,) at 16 kHz."""
+        """Dequantised stream → float32 waveform (samples,) at 16 kHz (trimmed to length by the caller)."""
         raise NotImplementedError
 
 
 class DirectDecoder(Decoder):
-    """No diffusion: the dequantised log-mel (or the latent decoder's mel) goes straight to the
+    """No diffusion: the stream's log-mel (cepstra inverted, or the latent decoded) goes straight to the
     bundle's vocoder (fast path)."""
 
     name = "direct"
     representations = ("mel", "latent")
 
     def decode(self, coded, steps):
+        vocoder = self.bundle.direct_vocoder
         with torch.inference_mode():
-            return self.bundle.direct_vocoder(coded.features)[0].numpy()
+            return vocoder(features(stream_mel(self.bundle, coded), coded.pitch, vocoder, coded.concealed))[0].numpy()
 
 
 class Mel2MelDecoder(Decoder):
@@ -86,14 +175,16 @@ class Mel2MelDecoder(Decoder):
     def decode(self, coded, steps):
         from .mel2mel import quantiser_rows
 
-        model = self.bundle.mel2mel
+        model, vocoder, mode = self.bundle.mel2mel, self.bundle.mel2mel_vocoder, coded.mode
         n_mels = model.cfg.n_mels
-        feats = coded.features
-        rows = quantiser_rows(coded.step, coded.mode.n_coefs, coded.mode.decimation, feats.shape[-1])
+        feats = features(stream_mel(self.bundle, coded), coded.pitch, vocoder, coded.concealed)
+        step_size = np.repeat(coded.step_size, mode.decimation)[:coded.frames]  # per frame
+        step_size = np.pad(step_size, (0, feats.shape[-1] - len(step_size)), mode="edge")
+        rows = quantiser_rows(step_size, mode.n_coefs, mode.decimation, feats.shape[-1])
         generator = torch.Generator().manual_seed(coded.seed)
         with torch.inference_mode():
             mel = model.sample(torch.cat([feats, rows], dim=1), steps, generator)
-            return self.bundle.mel2mel_vocoder(torch.cat([mel, feats[:, n_mels:]], dim=1))[0].numpy()
+            return vocoder(torch.cat([mel, feats[:, n_mels:]], dim=1))[0].numpy()
 
 
 class Lat2LatDecoder(Decoder):
@@ -112,19 +203,23 @@ class Lat2LatDecoder(Decoder):
     def decode(self, coded, steps):
         from .lat2lat import restore
 
-        d = coded.mode.decimation
-        n_mels = self.bundle.latent.cfg.n_mels
-        aux = coded.features[:, n_mels:]
-        frames = d * coded.latent.shape[-1]
-        group_step = torch.from_numpy(np.ascontiguousarray(coded.step[:frames:d])).float()
+        vocoder, d = self.bundle.direct_vocoder, coded.mode.decimation
+        step_size = torch.from_numpy(coded.step_size).float()
         generator = torch.Generator().manual_seed(coded.seed)
         with torch.inference_mode():
-            z = restore(self.bundle.lat2lat, coded.latent, aux[..., :frames], group_step, d, steps, generator)
-            mel = self.bundle.latent.decoder(z, aux, group_step[None])
-            if coded.concealed is not None:  # lost packets: the concealment, not the restored latent
-                lost = torch.from_numpy(coded.concealed[: mel.shape[-1]])
-                mel[..., lost] = coded.features[:, :n_mels, : mel.shape[-1]][..., lost]
-            return self.bundle.direct_vocoder(torch.cat([mel, aux], dim=1))[0].numpy()
+            concealment = None
+            if coded.concealed is None:
+                rows = _extend(coded.pitch, min_frames(vocoder), 0.0)
+            else:  # lost packets: the stream's concealed features, whose pitch rows condition the restoration
+                concealment = features(stream_mel(self.bundle, coded), coded.pitch, vocoder, coded.concealed)
+                rows = concealment[:, self.bundle.latent.cfg.n_mels:]
+            z = restore(self.bundle.lat2lat, coded.values, rows[..., :d * coded.values.shape[-1]], step_size, d, steps,
+                        generator)
+            mel = self.bundle.latent.decoder(z, rows, step_size[None])
+            if concealment is not None:  # lost packets: the concealment, not the restored latent
+                lost = torch.from_numpy(_mask(coded.concealed, mel.shape[-1]))
+                mel[..., lost] = concealment[:, :mel.shape[1], :mel.shape[-1]][..., lost]
+            return vocoder(torch.cat([mel, rows], dim=1))[0].numpy()
 
 
 BUILTIN: dict[str, type[Decoder]] = {cls.name: cls for cls in (DirectDecoder, Mel2MelDecoder, Lat2LatDecoder)}

@@ -32,7 +32,6 @@ from . import api
 from . import peers as peer_tools
 from .audio import SAMPLE_RATE, AudioInputError, load, prepare
 from .metrics import all_metrics, mos_available
-from .modes import mode_for
 
 MEANS = ("real_kbps", "pesq", "stoi", "mel", "si_sdr", "pause_db", "rtf_enc", "rtf_dec", "dnsmos", "distillmos")
 INSTALL_HINT = "pip install 'ldcodec[eval]'"
@@ -148,7 +147,8 @@ def floor_systems(bundle=None) -> list[System]:
         vocoders["mel2mel"] = b.mel2mel_vocoder
     out = [System(f"copy synthesis ({name} vocoder)", "floor",
                   run=lambda wav, v=v: (copy_synthesis(wav, v, b.mel_config), None)) for name, v in vocoders.items()]
-    return out + [System("Griffin-Lim (100 iterations)", "floor", run=lambda wav: (griffin_lim(wav, b.mel_config), None))]
+    return out + [System("Griffin-Lim (100 iterations)", "floor",
+                         run=lambda wav: (griffin_lim(wav, b.mel_config), None))]
 
 
 def peer_systems() -> tuple[list[System], list[str]]:
@@ -169,13 +169,15 @@ def peer_systems() -> tuple[list[System], list[str]]:
 def evaluate(files: list[Path], kbps: list[float] = (), decoders: list[str | None] = (None,), *,
              mos: bool | list[str] = False, representations: list[str | None] = (None,),
              floors: bool = False, peers: bool = False, systems: list[System] | None = None, bundle=None,
-             progress: Callable[[], None] | None = None, examples: dict | None = None) -> list[dict]:
+             progress: Callable[[], None] | None = None,
+             on_decode: Callable[[int, str, np.ndarray], None] | None = None) -> list[dict]:
     """One dict per system: ``system``, ``kind``, ``kbps`` (asked or nominal), ``representation`` and
     ``decoder`` (ldcodec rows: None → the ladder's, named), the means of :data:`MEANS` over files
     (neural MOS columns when ``mos``), ``groups`` (the same means per speaker group) and the
     per-file ``rows``. ``systems`` replaces the ones built from ``kbps``/``decoders`` (+ ``floors``,
-    ``peers``); ``bundle`` encodes and decodes the ldcodec rows. ``progress()`` is called after each decode; ``examples``, if given, receives
-    {system name: decode of files[0]}."""
+    ``peers``); ``bundle`` encodes and decodes the ldcodec rows. ``progress()`` is called after each
+    decode, ``on_decode(i, system name, audio)`` with each decode of ``files[i]`` (16 kHz float32), e.g.
+    to keep examples or write a listening page."""
     if systems is None:
         systems = (floor_systems(bundle) if floors else []) \
             + codec_systems(list(kbps), list(decoders), list(representations), bundle) \
@@ -202,8 +204,8 @@ def evaluate(files: list[Path], kbps: list[float] = (), decoders: list[str | Non
                 out, n_bytes = s.run(wav)
                 elapsed = time.perf_counter() - t0
                 t_enc, t_dec = (elapsed, 0.0) if s.kind == "peer" else (0.0, elapsed)
-            if i == 0 and examples is not None:
-                examples[s.name] = out
+            if on_decode:
+                on_decode(i, s.name, out)
             rows[s.name].append({
                 "file": str(path), "speaker": speaker, "group": group, "seconds": seconds, "bytes": n_bytes,
                 "real_kbps": n_bytes * 8 / seconds / 1000 if n_bytes is not None else float("nan"),
@@ -227,33 +229,44 @@ def _cell(value, fmt: str) -> str:
     return "—" if value is None or (isinstance(value, float) and not math.isfinite(value)) else format(value, fmt)
 
 
-def table(results: list[dict]) -> str:
-    """Markdown table of the per-system means (a column per neural MOS measured)."""
+def table_cells(results: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """(header, one row of formatted cells per result) of the means table (a column per neural MOS
+    measured); a per-file row merged into its result (``{**result, **row}``) formats the same way."""
     mos = [m for m in ("dnsmos", "distillmos") if all(m in r for r in results)]
     head = ["system", "kbps asked", "real kbps", "WB-PESQ", "STOI", "mel dist", "pause dB"] \
         + [{"dnsmos": "DNSMOS", "distillmos": "DistillMOS"}[m] for m in mos] + ["RTF enc", "RTF dec"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in results:
-        cells = [r["system"], _cell(r["kbps"], "g"), _cell(r["real_kbps"], ".2f"), _cell(r["pesq"], ".2f"),
-                 _cell(r["stoi"], ".3f"), _cell(r["mel"], ".3f"), _cell(r["pause_db"], "+.1f")] \
-            + [_cell(r[m], ".2f") for m in mos] + [_cell(r["rtf_enc"], ".3f"), _cell(r["rtf_dec"], ".3f")]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return head, [[r["system"], _cell(r["kbps"], "g"), _cell(r["real_kbps"], ".2f"), _cell(r["pesq"], ".2f"),
+                   _cell(r["stoi"], ".3f"), _cell(r["mel"], ".3f"), _cell(r["pause_db"], "+.1f")]
+                  + [_cell(r[m], ".2f") for m in mos] + [_cell(r["rtf_enc"], ".3f"), _cell(r["rtf_dec"], ".3f")]
+                  for r in results]
 
 
-def group_table(results: list[dict]) -> str:
-    """Markdown table per speaker group: WB-PESQ / STOI (/ the first neural MOS measured) per cell."""
+def group_table_cells(results: list[dict]) -> tuple[list[str], list[list[str]]]:
+    """(header, rows) per speaker group: WB-PESQ / STOI (/ the first neural MOS measured) per cell."""
     groups = list(dict.fromkeys(g for r in results for g in r["groups"]))
     mos = next((m for m in ("distillmos", "dnsmos") if all(m in r for r in results)), None)
     what = "WB-PESQ / STOI" + {"distillmos": " / DistillMOS", "dnsmos": " / DNSMOS", None: ""}[mos]
     speakers = {g: len({row["speaker"] for row in results[0]["rows"] if row["group"] == g}) for g in groups}
-    lines = [f"| system ({what}) | " + " | ".join(f"{g} ({n} speaker{'s' * (n != 1)})" for g, n in speakers.items())
-             + " |", "|" + "---|" * (len(groups) + 1)]
-    for r in results:
-        cells = [" / ".join([_cell(m["pesq"], ".2f"), _cell(m["stoi"], ".3f")] + ([_cell(m[mos], ".2f")] if mos else []))
-                 for m in (r["groups"].get(g, {}) for g in groups)]
-        lines.append(f"| {r['system']} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    head = [f"system ({what})"] + [f"{g} ({n} speaker{'s' * (n != 1)})" for g, n in speakers.items()]
+    return head, [[r["system"]] + [
+        " / ".join([_cell(m["pesq"], ".2f"), _cell(m["stoi"], ".3f")] + ([_cell(m[mos], ".2f")] if mos else []))
+        for m in (r["groups"].get(g, {}) for g in groups)] for r in results]
+
+
+def markdown(head: list[str], rows: list[list[str]]) -> str:
+    """A markdown table."""
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                     + ["| " + " | ".join(cells) + " |" for cells in rows])
+
+
+def table(results: list[dict]) -> str:
+    """Markdown table of the per-system means (a column per neural MOS measured)."""
+    return markdown(*table_cells(results))
+
+
+def group_table(results: list[dict]) -> str:
+    """Markdown table per speaker group: WB-PESQ / STOI (/ the first neural MOS measured) per cell."""
+    return markdown(*group_table_cells(results))
 
 
 def jsonable(obj):
@@ -283,9 +296,7 @@ def plot(file: Path, results: list[dict], decoded_examples: dict, out_png, max_s
     """Log-mel of ``file`` and of each ldcodec decode in ``decoded_examples`` ({system name: audio})
     side by side (first ``max_seconds``), above the real-kbps → PESQ / STOI curve over the
     ldcodec ``results`` (peers as single points)."""
-    import torch
-
-    from .features import LogMel
+    from .features import log_mel
 
     plt = pyplot()
     ref = read(file)
@@ -296,10 +307,7 @@ def plot(file: Path, results: list[dict], decoded_examples: dict, out_png, max_s
         (f"{r['kbps']:g} kbps" + (f" {r['decoder']}" if len({x['decoder'] for x in results}) > 1 else "")
          + f" ({r['rows'][0]['real_kbps']:.2f} real)", decoded_examples[r["system"]])
         for r in results if r["system"] in decoded_examples]
-    lm = LogMel()
-    with torch.inference_mode():
-        mels = [lm(torch.from_numpy(np.ascontiguousarray(w[:n], dtype=np.float32))[None])[0].numpy()
-                for _, w in panels]
+    mels = [log_mel(w[:n]) for _, w in panels]
     fig = plt.figure(figsize=(max(8.0, 2.8 * len(panels)), 6.5), layout="constrained")
     grid = fig.add_gridspec(2, len(panels), height_ratios=[1, 1.1])
     vmin, vmax = np.percentile(mels[0], 1), mels[0].max()

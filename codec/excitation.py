@@ -27,7 +27,8 @@ def upsample(rows: torch.Tensor, hop: int) -> torch.Tensor:
     return F.interpolate(rows, size=(frames - 1) * hop + 1, mode="linear", align_corners=True)[..., :-1]
 
 
-def harmonic(f0: torch.Tensor, sample_rate: int, phase0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def harmonic(f0: torch.Tensor, sample_rate: int,
+             phase0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Band-limited pulse train Σ_{k=1..K} cos(k·φ), K = ⌊TOP_HZ / F0⌋, φ integrated from F0.
 
     ``f0``: (B, samples) Hz; ``phase0``: (B,) starting phase (radians, streaming), 0 if None.

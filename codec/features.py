@@ -1,10 +1,13 @@
-"""Log-mel front end: 16 kHz waveform → (batch, mels, frames) natural-log mel magnitudes."""
+"""Log-mel front end: 16 kHz waveform → (batch, mels, frames) natural-log mel magnitudes, the first rows
+of the vocoder's features (the pitch rows of :mod:`codec.pitch` follow them)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from bitstream.modes import HOP, SAMPLE_RATE
 
 
 @dataclass(frozen=True)
@@ -13,9 +16,9 @@ class MelConfig:
     (samples, ≤ n_fft; None = n_fft): a shorter Hann window, centred in the n_fft frame, shortens
     the look-ahead (the streaming front end uses 512: 16 ms) without changing the filterbank."""
 
-    sample_rate: int = 16000
+    sample_rate: int = SAMPLE_RATE
     n_fft: int = 1024
-    hop: int = 256
+    hop: int = HOP
     n_mels: int = 80
     fmin: float = 0.0
     fmax: float = 8000.0
@@ -31,10 +34,6 @@ class MelConfig:
     def lookahead(self) -> int:
         """Samples after a frame's centre that its analysis needs (half the window)."""
         return self.window // 2
-
-    @property
-    def frame_rate(self) -> float:
-        return self.sample_rate / self.hop
 
 
 def _hz_to_mel(f):
@@ -79,3 +78,9 @@ class LogMel(torch.nn.Module):
         spec = torch.stft(wav, self.cfg.n_fft, self.cfg.hop, self.cfg.window, self.window, center=center,
                           pad_mode="reflect", return_complex=True).abs()
         return torch.log(torch.clamp(self.fb @ spec, min=self.cfg.floor))
+
+
+def log_mel(wav: np.ndarray, cfg: MelConfig = MelConfig()) -> np.ndarray:
+    """(samples,) 16 kHz waveform (numpy) → (n_mels, frames) float32 numpy log-mel."""
+    with torch.inference_mode():
+        return LogMel(cfg)(torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None])[0].numpy()

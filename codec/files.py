@@ -21,7 +21,7 @@ import bitstream
 from . import api
 from . import bundle as bundles
 from .audio import load
-from .melcoder import G_MAX, G_MIN
+from .rate import G_MAX, G_MIN
 from .modes import Mode, mode_by_id
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}

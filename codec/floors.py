@@ -17,7 +17,8 @@ from .vocoder import Vocoder
 
 
 def features(wav: np.ndarray, mel_cfg: MelConfig) -> torch.Tensor:
-    """(samples,) float32 16 kHz → (1, n_mels + 2, frames): log-mel + pitch rows, as a lossless stream would carry them."""
+    """(samples,) float32 16 kHz → (1, n_mels + 2, frames): log-mel + pitch rows, as a lossless stream would carry
+    them."""
     x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None]
     with torch.inference_mode():
         mel = LogMel(mel_cfg)(x)
@@ -33,7 +34,8 @@ def copy_synthesis(wav: np.ndarray, vocoder: Vocoder, mel_cfg: MelConfig) -> np.
 
 
 def griffin_lim(wav: np.ndarray, mel_cfg: MelConfig = MelConfig(), iterations: int = 100) -> np.ndarray:
-    """``wav``'s log-mel back to a waveform: NNLS magnitude, fast Griffin-Lim from a random phase → float32 (samples,)."""
+    """``wav``'s log-mel back to a waveform: NNLS magnitude, fast Griffin-Lim from a random phase → float32
+    (samples,)."""
     x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None]
     with torch.inference_mode():
         mag = mel_to_magnitude(LogMel(mel_cfg)(x)[0], torch.from_numpy(mel_filterbank(mel_cfg)), iterations=200)

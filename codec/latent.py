@@ -62,7 +62,7 @@ class LatentEncoder(nn.Module):
 
 
 class LatentDecoder(nn.Module):
-    """(B, channels, L) dequantised latent, (B, n_aux, frames) pitch rows, step → (B, n_mels, frames)."""
+    """(B, channels, L) dequantised latent, (B, n_aux, frames) pitch rows, step size → (B, n_mels, frames)."""
 
     def __init__(self, cfg: LatentConfig):
         super().__init__()
@@ -74,9 +74,9 @@ class LatentDecoder(nn.Module):
         self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.out = nn.Linear(cfg.dim, cfg.n_mels)
 
-    def forward(self, z: torch.Tensor, aux: torch.Tensor, step) -> torch.Tensor:
-        """``step``: the quantiser step, a number, (B,) or per latent frame (B, L)."""
-        step = torch.as_tensor(step, dtype=z.dtype, device=z.device)
+    def forward(self, z: torch.Tensor, aux: torch.Tensor, step_size) -> torch.Tensor:
+        """``step_size``: the quantiser's, a number, (B,) or per latent frame (B, L)."""
+        step = torch.as_tensor(step_size, dtype=z.dtype, device=z.device)
         step = step.reshape(1, 1, 1) if step.ndim == 0 else step.reshape(step.shape[0], 1, -1)
         rows = torch.log2(step).expand(z.shape[0], 1, z.shape[-1])
         frames = aux.shape[-1]

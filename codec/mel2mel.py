@@ -31,9 +31,9 @@ class Mel2MelConfig:
     sigma: float = 1.0  # prior std around the dequantised mel (nats)
 
 
-def quantiser_rows(step, n_coefs: int, decimation: int, frames: int) -> torch.Tensor:
-    """The quantiser's settings as conditioning rows (1, 3, frames); ``step`` (nats) is a number or per frame."""
-    log_step = torch.log2(torch.as_tensor(step, dtype=torch.float32)).expand(frames) / 4
+def quantiser_rows(step_size, n_coefs: int, decimation: int, frames: int) -> torch.Tensor:
+    """The quantiser's settings as conditioning rows (1, 3, frames); ``step_size`` (nats) is a number or per frame."""
+    log_step = torch.log2(torch.as_tensor(step_size, dtype=torch.float32)).expand(frames) / 4
     return torch.stack([log_step, torch.full((frames,), n_coefs / 80), torch.full((frames,), 1 / decimation)])[None]
 
 

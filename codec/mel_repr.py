@@ -3,7 +3,8 @@
 Shapes: mel ``(batch, n_mels, frames)`` at 62.5 Hz; coefficients ``(batch, n_coefs, groups)``
 with ``groups = ceil(frames / decimation)``. The inverse zero-fills the dropped cepstral
 coefficients and linearly interpolates back to the mel frame rate. Quantisation of the
-coefficients is uniform with step ``step * weights[k]`` (coarser for higher quefrencies).
+coefficients (:mod:`bitstream.payload`) is uniform with step ``step_size * coef_weights[k]``
+(coarser for higher quefrencies).
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from scipy.fft import dct
 
+from bitstream.payload import coef_weights
+
 MEL_MEAN = -5.0  # natural-log units; centres c0 so silence and speech are both near zero
 SILENCE_LOGMEL = math.log(1e-5)  # log-mel of digital silence (the front end's floor)
 
@@ -21,12 +24,6 @@ SILENCE_LOGMEL = math.log(1e-5)  # log-mel of digital silence (the front end's f
 def dct_matrix(n_mels: int) -> torch.Tensor:
     """Orthonormal DCT-II matrix (n_mels, n_mels): coefs = D @ mel."""
     return torch.from_numpy(dct(np.eye(n_mels), type=2, norm="ortho", axis=0).astype(np.float32))
-
-
-def coef_weights(n_coefs: int) -> torch.Tensor:
-    """Relative quantiser step per cepstral coefficient, shape (n_coefs,)."""
-    k = torch.arange(n_coefs, dtype=torch.float32)
-    return 1.0 + k / 8.0
 
 
 def mel_to_coefs(mel: torch.Tensor, n_coefs: int, decimation: int) -> torch.Tensor:
@@ -47,20 +44,11 @@ def coefs_to_mel(coefs: torch.Tensor, n_mels: int, decimation: int, frames: int)
     return torch.einsum("km,bkt->bmt", d, coefs) + MEL_MEAN
 
 
-def degrade(mel: torch.Tensor, n_coefs: int, decimation: int, step: float) -> torch.Tensor:
+def degrade(mel: torch.Tensor, n_coefs: int, decimation: int, step_size: float) -> torch.Tensor:
     """What the codec does to a mel at these settings (quantise + reconstruct), for training."""
     c = mel_to_coefs(mel, n_coefs, decimation)
-    w = step * coef_weights(n_coefs).to(mel)[None, :, None]
+    w = step_size * torch.from_numpy(coef_weights(n_coefs)).to(mel)[None, :, None]
     return coefs_to_mel(torch.round(c / w) * w, mel.shape[1], decimation, mel.shape[-1])
-
-
-def frames_for(samples: int, hop: int) -> int:
-    """Mel frames for a signal of ``samples`` (centred STFT)."""
-    return samples // hop + 1
-
-
-def groups_for(frames: int, decimation: int) -> int:
-    return math.ceil(frames / decimation)
 
 
 def silence_coefs(n_mels: int, n_coefs: int) -> np.ndarray:

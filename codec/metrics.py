@@ -1,4 +1,5 @@
-"""Quality metrics on 16 kHz speech: WB-PESQ, STOI, log-mel distance, SI-SDR, energy in pauses, DNSMOS, DistillMOS, alignment."""
+"""Quality metrics on 16 kHz speech: WB-PESQ, STOI, log-mel distance, SI-SDR, energy in pauses, DNSMOS,
+DistillMOS, alignment."""
 from __future__ import annotations
 
 import contextlib
@@ -9,9 +10,9 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from .features import LogMel
+from bitstream.modes import SAMPLE_RATE as SR
 
-SR = 16000
+from .features import LogMel
 
 
 def _envelope(x: np.ndarray, win: int = 160) -> np.ndarray:

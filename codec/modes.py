@@ -1,119 +1,18 @@
-"""The bitrate ladder: requested kbps → mode (representation, coded values per group, frame rate, packets).
-
-A mode fixes the bitstream layout; the encoder's rate control then picks the quantiser step
-(per file) so that the achieved rate, counted from file bytes, lands at or under the request.
-Each representation has its own storage modes (``MEL_MODES``, ``LATENT_MODES``); ``LADDER`` is
-the default rung per rate, the one ``codec.encode`` uses unless asked for a representation.
-"""
-from __future__ import annotations
-
-from dataclasses import dataclass
-
-MIN_KBPS, MAX_KBPS = 0.3, 6.0
-MEL_HOP = 256  # samples per mel frame at 16 kHz, fixed for every mode
-MEL_FRAME_RATE = 16000 / MEL_HOP  # 62.5 Hz
-
-
-@dataclass(frozen=True)
-class Mode:
-    """One rung of the ladder. ``decimation`` mel frames form one coded group of ``n_coefs`` values
-    (cepstral coefficients for mel modes, latent channels for latent modes)."""
-
-    id: int
-    min_kbps: float
-    max_kbps: float
-    representation: str
-    n_coefs: int
-    decimation: int
-    groups_per_packet: int
-    typical_g: int  # step index the rate control usually settles on for speech (its search start)
-    default_decoder: str = "direct"
-
-    @property
-    def group_rate(self) -> float:
-        """Coded groups per second (Hz)."""
-        return MEL_FRAME_RATE / self.decimation
-
-    @property
-    def packet_ms(self) -> float:
-        return 1000.0 * self.groups_per_packet / self.group_rate
-
-
-MEL_MODES: tuple[Mode, ...] = (
-    Mode(0, 0.30, 0.45, "mel", n_coefs=8, decimation=5, groups_per_packet=32, typical_g=163),
-    Mode(1, 0.45, 0.90, "mel", n_coefs=12, decimation=3, groups_per_packet=36, typical_g=146),
-    Mode(2, 0.90, 2.00, "mel", n_coefs=20, decimation=2, groups_per_packet=32, typical_g=132),
-    Mode(3, 2.00, 4.00, "mel", n_coefs=28, decimation=1, groups_per_packet=50, typical_g=117),
-    Mode(4, 4.00, 6.00, "mel", n_coefs=48, decimation=1, groups_per_packet=50, typical_g=97),
+"""The mode ladder, re-exported from the format layer where it lives (:mod:`bitstream.modes`)."""
+from bitstream.modes import (  # noqa: F401
+    LADDER,
+    LATENT_MODES,
+    MAX_KBPS,
+    MEL_MODES,
+    MIN_KBPS,
+    PACKET_MS,
+    REPRESENTATIONS,
+    STORAGE_MODES,
+    VOIP_LADDER,
+    VOIP_MODES,
+    Mode,
+    check_kbps,
+    mode_by_id,
+    mode_for,
+    voip_mode_for,
 )
-# Latent modes: the 16-channel 12.5 Hz latent of ``codec.latent`` (one group = 5 mel frames). Above
-# 1.3 kbps the autoencoder saturates (STOI ≈ 0.80) and the cepstrum does better.
-LATENT_MODES: tuple[Mode, ...] = (
-    Mode(5, 0.30, 0.45, "latent", n_coefs=16, decimation=5, groups_per_packet=32, typical_g=195),
-    Mode(6, 0.45, 0.90, "latent", n_coefs=16, decimation=5, groups_per_packet=32, typical_g=157),
-    Mode(7, 0.90, 1.30, "latent", n_coefs=16, decimation=5, groups_per_packet=32, typical_g=120),
-)
-STORAGE_MODES = MEL_MODES + LATENT_MODES
-# Below 1.3 kbps the latent beats the cepstrum on held-out speech (README, Quality): it is the default
-# there, and mode 2 (listed 0.9–2 for the mel representation) takes over from 1.3 kbps.
-LADDER: tuple[Mode, ...] = LATENT_MODES + MEL_MODES[2:]
-REPRESENTATIONS = ("mel", "latent")
-
-
-# Streaming (VoIP) modes: raw packets (bitstream.pack_packet) of 2 mel frames (32 ms: the default,
-# 48 ms algorithmic latency) or 3 (48 ms packets, 64 ms latency, ~1 kbps less packet overhead).
-# Below 3 kbps a packet's fixed cost (TOC, sequence, CRC, step index, coder flush: ~6 bytes,
-# 1.0–1.5 kbps) leaves too little for speech, so streaming starts at 3 kbps.
-VOIP_MODES: tuple[Mode, ...] = (
-    Mode(16, 3.00, 4.50, "mel", n_coefs=20, decimation=1, groups_per_packet=3, typical_g=130),
-    Mode(17, 4.50, 6.00, "mel", n_coefs=32, decimation=1, groups_per_packet=3, typical_g=110),
-    Mode(18, 3.00, 4.50, "mel", n_coefs=20, decimation=1, groups_per_packet=2, typical_g=144),
-    Mode(19, 4.50, 6.00, "mel", n_coefs=32, decimation=1, groups_per_packet=2, typical_g=120),
-)
-VOIP_LADDER: tuple[Mode, ...] = VOIP_MODES[2:]  # the default: 32 ms packets
-PACKET_MS = (32, 48)  # the packet durations streaming offers
-
-
-def check_kbps(kbps) -> float:
-    try:
-        k = float(kbps)
-    except (TypeError, ValueError):
-        raise ValueError(f"kbps must be a number, got {kbps!r}") from None
-    if not MIN_KBPS <= k <= MAX_KBPS:
-        raise ValueError(f"kbps {kbps} is outside the supported range {MIN_KBPS}..{MAX_KBPS}")
-    return k
-
-
-def mode_for(kbps: float, representation: str | None = None) -> Mode:
-    """The rung whose [min_kbps, max_kbps) holds ``kbps`` (the top rung includes 6): from ``LADDER``,
-    or from the modes of ``representation`` ("mel" or "latent") when given."""
-    k = check_kbps(kbps)
-    if representation is None:
-        rungs = LADDER
-    elif representation in REPRESENTATIONS:
-        rungs = tuple(m for m in STORAGE_MODES if m.representation == representation)
-    else:
-        raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)} (or None), got {representation!r}")
-    if k > rungs[-1].max_kbps:
-        raise ValueError(f"the {representation} representation covers {rungs[0].min_kbps:g}–{rungs[-1].max_kbps:g} "
-                         f"kbps, not {kbps}")
-    return next((m for m in rungs if k < m.max_kbps), rungs[-1])
-
-
-def voip_mode_for(kbps: float, packet_ms: int = 32) -> Mode:
-    """The streaming mode for ``kbps`` (3–6) with packets of ``packet_ms`` (32 or 48) ms."""
-    k = check_kbps(kbps)
-    if packet_ms not in PACKET_MS:
-        raise ValueError(f"packet_ms must be one of {', '.join(map(str, PACKET_MS))}, got {packet_ms!r}")
-    rungs = [m for m in VOIP_MODES if m.packet_ms == packet_ms]
-    if k < rungs[0].min_kbps:
-        raise ValueError(f"streaming needs at least {rungs[0].min_kbps:g} kbps; got {kbps}. "
-                         f"For lower rates use codec.encode (storage modes, long packets)")
-    return next((m for m in rungs if k < m.max_kbps), rungs[-1])
-
-
-def mode_by_id(mode_id: int) -> Mode:
-    for mode in STORAGE_MODES + VOIP_MODES:
-        if mode.id == mode_id:
-            return mode
-    raise KeyError(mode_id)

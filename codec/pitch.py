@@ -1,19 +1,19 @@
-"""Pitch (F0) and voicing: estimation (YIN), the integer pitch grid, and vocoder features.
+"""Pitch (F0) and voicing for the encoder and the vocoder: estimation (YIN), per-group grid indices,
+and the pitch rows of the vocoder's features.
 
 The mel cepstrum the codec keeps is too short to resolve harmonics, so pitch travels as side
-information: per coded group a voicing flag and, when voiced, an index on a 1/24-octave grid
-from 60 Hz (``f0 = 60 · 2^(i/24)``). Frames are the mel frames (16 kHz, hop 256, centred).
+information: per coded group a voicing flag and, when voiced, an index on the 1/24-octave grid of
+:mod:`bitstream.pitch`. Frames are the mel frames (16 kHz, hop 256, centred).
 """
 from __future__ import annotations
 
 import numpy as np
 
-F0_MIN, F0_MAX = 60.0, 420.0
-STEPS_PER_OCTAVE = 24
-N_LEVELS = int(np.ceil(STEPS_PER_OCTAVE * np.log2(F0_MAX / F0_MIN))) + 1  # 69
-REF_INDEX = 36  # ~170 Hz: the prediction for a packet's first voiced group
+from bitstream.modes import HOP, SAMPLE_RATE as SR
+from bitstream.pitch import F0_MAX, F0_MIN, REF_INDEX, STEPS_PER_OCTAVE, to_index
+
 YIN_THRESHOLD = 0.25
-HOP, WIN, SR = 256, 1024, 16000
+WIN = 1024  # samples of the centred analysis window
 
 
 def estimate(wav: np.ndarray, lookahead: int = WIN // 2) -> tuple[np.ndarray, np.ndarray]:
@@ -53,24 +53,14 @@ def estimate(wav: np.ndarray, lookahead: int = WIN // 2) -> tuple[np.ndarray, np
     best = search[np.arange(frames), lag]
     tau = (lag + lag_min).astype(np.float64)
     # parabolic interpolation of the minimum
-    l, r = np.clip(lag - 1, 0, search.shape[1] - 1), np.clip(lag + 1, 0, search.shape[1] - 1)
-    a, b, c = search[np.arange(frames), l], best, search[np.arange(frames), r]
+    left, right = np.clip(lag - 1, 0, search.shape[1] - 1), np.clip(lag + 1, 0, search.shape[1] - 1)
+    a, b, c = search[np.arange(frames), left], best, search[np.arange(frames), right]
     den = a - 2 * b + c
     curved = np.abs(den) > 1e-12
     tau[curved] += 0.5 * (a - c)[curved] / den[curved]
     rms = np.sqrt(e0 / w)
     voiced = (best < YIN_THRESHOLD) & (rms > 10 ** (-50 / 20))
     return (SR / np.maximum(tau, 1)).astype(np.float32), voiced
-
-
-def to_index(f0: np.ndarray) -> np.ndarray:
-    """Hz → nearest grid index (int64, clipped to the grid)."""
-    i = np.round(STEPS_PER_OCTAVE * np.log2(np.maximum(f0, 1e-3) / F0_MIN))
-    return np.clip(i, 0, N_LEVELS - 1).astype(np.int64)
-
-
-def to_hz(index: np.ndarray) -> np.ndarray:
-    return (F0_MIN * 2.0 ** (np.asarray(index, dtype=np.float64) / STEPS_PER_OCTAVE)).astype(np.float32)
 
 
 def group(f0: np.ndarray, voiced: np.ndarray, decimation: int) -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +84,7 @@ def group(f0: np.ndarray, voiced: np.ndarray, decimation: int) -> tuple[np.ndarr
 
 
 def features(index: np.ndarray, voiced: np.ndarray, decimation: int, frames: int, causal: bool = False) -> np.ndarray:
-    """Per-group pitch → vocoder conditioning (2, frames) float32: [voicing, octaves re 170 Hz].
+    """Per-group pitch → the pitch rows of the vocoder's features (2, frames) float32: [voicing, octaves re 170 Hz].
 
     Voicing is held over each group's frames; log-F0 is interpolated linearly between the
     centres of voiced groups (and held flat beyond them). ``causal`` (streaming) holds the last

@@ -25,22 +25,19 @@ The front end is the ``mel`` entry of the bundle's ``stream_vocoder.json``.
 """
 from __future__ import annotations
 
-from functools import partial
-
 import numpy as np
 import torch
 
 import bitstream
+from bitstream.modes import SAMPLE_RATE, VOIP_LADDER, VOIP_MODES, Mode, mode_by_id, voip_mode_for
+from bitstream.payload import encode_groups
 
 from . import bundle as bundles
-from . import pitch
-from .audio import SAMPLE_RATE, AudioInputError, StreamResampler, check_rate, to_float, to_mono
+from . import pitch, rate
+from .audio import AudioInputError, StreamResampler, check_rate, to_float, to_mono
 from .conceal import hold_and_fade
 from .features import LogMel
-from .mel_repr import coef_weights, coefs_to_mel, mel_to_coefs, silence_coefs
-from .entropy import packet_prior
-from .melcoder import decode_packet, dequantize, encode_packet, quantize, search_step
-from .modes import VOIP_LADDER, VOIP_MODES, Mode, mode_by_id, voip_mode_for
+from .mel_repr import coefs_to_mel, mel_to_coefs, silence_coefs
 
 
 class StreamEncoder:
@@ -62,7 +59,6 @@ class StreamEncoder:
         self._hop = cfg.hop
         self._synthesis = b.stream_config.get("vocoder", {}).get("n_fft", cfg.n_fft)  # decoder's iSTFT window
         self._resample = StreamResampler(check_rate(sample_rate))
-        self._weights = coef_weights(self.mode.n_coefs).numpy()
         self._x = np.zeros(0, np.float32)  # 16 kHz samples from absolute index _x0 on
         self._x0 = 0
         self._frame = 0  # next mel frame to code
@@ -141,17 +137,12 @@ class StreamEncoder:
             index = np.concatenate([index, np.full(P - frames, index[-1])])
             voiced = np.concatenate([voiced, np.zeros(P - frames, bool)])
         allowed = self.budget if self.cbr else self.budget + self._credit
-        cache: dict[int, bytes] = {}
 
         def packet(g: int) -> bytes:
-            if g not in cache:
-                payload = encode_packet(quantize(coefs, self._weights, g), g, index, voiced,
-                                        partial(packet_prior, self.mode.id), trim=True)[0]
-                cache[g] = bitstream.pack_packet(self.mode.id, self._seq % 256, payload)
-            return cache[g]
+            (payload,) = encode_groups(self.mode, coefs, index, voiced, g, trim=True)
+            return bitstream.pack_packet(self.mode.id, self._seq % 256, payload)
 
-        self._g = search_step(lambda g: len(packet(g)) <= allowed, self._g)  # the next search starts here
-        out = packet(self._g)
+        self._g, out = rate.fit(packet, allowed, self._g)  # the next search starts at this packet's step
         if not self.cbr:
             self._credit = min(self._credit + self.budget - len(out), 4 * self.budget)
         self._seq += 1
@@ -188,16 +179,15 @@ class _Features:
                 return []
             blocks += [self._conceal() for _ in range(gap)]
         self.expected = (raw.seq + 1) % 256
-        P = mode.groups_per_packet
         try:
-            q, g, index, voiced = decode_packet(raw.payload, P, mode.n_coefs, partial(packet_prior, mode.id))
+            groups = bitstream.packet_groups(raw)
         except bitstream.BitstreamError:
             return blocks + [self._conceal()]
         self.mode = mode
-        coefs = torch.from_numpy(dequantize(q, coef_weights(mode.n_coefs).numpy(), g).T.copy())[None]
-        mel = coefs_to_mel(coefs, self.n_mels, 1, P)
-        lf0, self.lf0 = pitch.held_octaves(index, voiced, self.lf0)
-        aux = torch.from_numpy(np.stack([voiced.astype(np.float32), lf0.astype(np.float32)]))[None]
+        coefs = torch.from_numpy(groups.values.T.copy())[None]
+        mel = coefs_to_mel(coefs, self.n_mels, 1, mode.groups_per_packet)
+        lf0, self.lf0 = pitch.held_octaves(groups.pitch, groups.voiced, self.lf0)
+        aux = torch.from_numpy(np.stack([groups.voiced.astype(np.float32), lf0.astype(np.float32)]))[None]
         block = torch.cat([mel, aux], dim=1)
         self.last, self.run = block[..., -1:], 0
         return blocks + [block]

@@ -130,9 +130,11 @@ class Vocoder(nn.Module):
         self.embed = FrameConv(cfg.n_mels + cfg.n_aux, cfg.dim, cfg.kernel, cfg.causal)
         self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.blocks = nn.ModuleList(
-            ConvNeXtBlock(cfg.dim, cfg.intermediate, cfg.kernel, 1.0 / cfg.layers, cfg.causal) for _ in range(cfg.layers))
+            ConvNeXtBlock(cfg.dim, cfg.intermediate, cfg.kernel, 1.0 / cfg.layers, cfg.causal)
+            for _ in range(cfg.layers))
         self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
-        self.head = SourceFilterHead(cfg.dim, cfg.n_fft, cfg.hop) if cfg.source_filter else ISTFTHead(cfg.dim, cfg.n_fft, cfg.hop)
+        head = SourceFilterHead if cfg.source_filter else ISTFTHead
+        self.head = head(cfg.dim, cfg.n_fft, cfg.hop)
         if cfg.mag_prior:
             if cfg.source_filter:
                 raise ValueError("mag_prior needs the iSTFT head (source_filter=False)")

@@ -110,8 +110,9 @@ def main() -> None:
     print(f"packets played {stats['played']}, concealed {stats['concealed']}")
     print(f"latency: codec {latency_ms:.0f} ms + jitter buffer {buffer_s * 1000:.0f} ms "
           f"= {latency_ms + buffer_s * 1000:.0f} ms mouth to ear (plus compute)")
-    print(f"compute per 20 ms push: encode mean {np.mean(encode_ms):.2f} ms, p99 {np.percentile(encode_ms, 99):.2f} ms; "
-          f"per {args.packet_ms} ms packet: decode mean {np.mean(decode_ms):.2f} ms, p99 {np.percentile(decode_ms, 99):.2f} ms")
+    print(f"compute per 20 ms push: encode mean {np.mean(encode_ms):.2f} ms, "
+          f"p99 {np.percentile(encode_ms, 99):.2f} ms; per {args.packet_ms} ms packet: "
+          f"decode mean {np.mean(decode_ms):.2f} ms, p99 {np.percentile(decode_ms, 99):.2f} ms")
     try:
         from codec.metrics import all_metrics
 

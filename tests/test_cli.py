@@ -168,7 +168,8 @@ def test_resume_refuses_outputs_made_with_other_settings(clips, tmp_path):
 @pytest.mark.filterwarnings("ignore::codec.RateWarning")
 def test_resume_accepts_what_the_rate_control_makes(clip, tmp_path):
     """An output is 'made with these settings' for every rate the rate control could have picked it for."""
-    for kbps, seconds in ((0.3, 6), (1.2, 6), (3.0, 3), (6.0, 0.2), (1.2, 0.3)):  # the last two: too short, coarsest step
+    # the last two: too short, coarsest step
+    for kbps, seconds in ((0.3, 6), (1.2, 6), (3.0, 3), (6.0, 0.2), (1.2, 0.3)):
         data = codec.encode(clip[: int(seconds * 16000)], kbps=kbps)
         mode = codec.mode_for(kbps)
         assert files.mismatch(data, len(data), kbps, mode, Bundle.load(shipped_bundles()[0]).stream_id(
@@ -196,7 +197,8 @@ def own_bundle(tmp_path_factory) -> Path:
     src, dst = shipped_bundles()[0], tmp_path_factory.mktemp("bundles") / "mine"
     dst.mkdir()
     shutil.copy(src / "vocoder.safetensors", dst)
-    (dst / "config.json").write_text((src / "config.json").read_text().replace("{", '{"variant": "mine", ', 1))
+    config = (src / "config.json").read_text()  # another name: another config.json, another bundle id
+    (dst / "config.json").write_text(config.replace('"ldc-mel-v1"', '"ldc-mel-v1-mine"'))
     return dst
 
 
@@ -348,7 +350,8 @@ def test_steps_with_direct_decoder(encoded, tmp_path):
     assert "direct" in line and "steps" in line
 
 
-@pytest.mark.parametrize("options, needle", [(["--steps", 0], "steps"), (["--decoder", "mel2mel", "--steps", 0], "steps"),
+@pytest.mark.parametrize("options, needle", [(["--steps", 0], "steps"),
+                                             (["--decoder", "mel2mel", "--steps", 0], "steps"),
                                              (["--decoder", "nope"], "unknown decoder")])
 def test_decoder_options_checked_once_before_any_file(encoded, tmp_path, options, needle):
     """Options that are wrong for every file are a usage error (exit 2, one line), not one failure per file."""

@@ -43,8 +43,8 @@ def test_round_trip_shape(coded, clips, kbps):
         assert codec.info(data)["mode_id"] == codec.mode_for(kbps).id
 
 
-# Quality floors on held-out real speech (tests/data), set a margin below the measured
-# values (mean of tests/data/*.flac, bundle ldc-mel-v1, in comments): a regression in the vocoder or quantiser fails here.
+# Quality floors on held-out real speech (tests/data), set a margin below the measured values (mean of
+# tests/data/*.flac, bundle ldc-mel-v1, in comments): a regression in the vocoder or quantiser fails here.
 FLOORS = {  # kbps: (WB-PESQ, STOI)
     0.3: (1.08, 0.63),  # measured 1.14 / 0.66 (latent, mode 5)
     0.6: (1.20, 0.75),  # 1.30 / 0.79 (latent, mode 6)
@@ -102,7 +102,8 @@ def test_short_and_silent_inputs():
 
 def test_input_too_short_for_the_rate_warns(clip):
     """Below the shortest input a rate can carry (header and framing), the file exceeds the request: say so."""
-    with pytest.warns(codec.RateWarning, match=r"too short for 3 kbps: the smallest file is \d+ bytes .* at least 0\.\d+ s"):
+    with pytest.warns(codec.RateWarning,
+                      match=r"too short for 3 kbps: the smallest file is \d+ bytes .* at least 0\.\d+ s"):
         data = codec.encode(np.zeros(1, np.float32), kbps=3)
     assert codec.info(data)["kbps"] > 3
     with pytest.warns(codec.RateWarning, match="0.3 kbps"):
@@ -201,7 +202,8 @@ def test_wrong_bundle_is_clear_error(coded, tmp_path):
 
     other = tmp_path / "other"
     shutil.copytree(shipped_bundles()[0], other)
-    (other / "config.json").write_text((other / "config.json").read_text().replace("{", '{"variant": 2, ', 1))
+    config = (other / "config.json").read_text()  # another name: another config.json, another bundle id
+    (other / "config.json").write_text(config.replace('"ldc-mel-v1"', '"ldc-mel-v1-variant"'))
     data, _ = coded[3.0][0]
     with pytest.raises(bitstream.BundleMismatchError, match="bundle"):
         codec.decode(data, bundle=other)
@@ -250,7 +252,7 @@ def test_entry_point_plugin_is_found(coded, tmp_path, monkeypatch):
         "    representations = ('mel',)\n"
         "    default_steps = 2\n"
         "    def decode(self, coded, steps):\n"
-        "        return np.zeros((coded.features.shape[-1] - 1) * 256, np.float32)\n")
+        "        return np.zeros((coded.frames - 1) * 256, np.float32)\n")
     dist = pkg / "ldc_dummy-0.1.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: ldc-dummy\nVersion: 0.1\n")

@@ -144,6 +144,24 @@ def test_property_range_coder_round_trip(segs, trim):
         assert out.dtype == np.int64 and np.array_equal(out, symbols)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 8), st.integers(0, 80), st.integers(0, 2**32 - 1))
+def test_table_bank_with_rows_codes_like_gathered_tables(tables, n, seed):
+    """``rows`` picks each symbol's table from a bank: the same bytes as passing ``bank[rows]``."""
+    rng = np.random.default_rng(seed)
+    bank = rng.integers(1, 2**16, size=(tables, 20), endpoint=True)
+    rows, symbols = rng.integers(0, tables, size=n), rng.integers(-3, 17, size=n)
+    a, b = RangeEncoder(), RangeEncoder()
+    a.encode(symbols, bank, -3, rows)
+    if n:
+        b.encode(symbols, bank[rows], -3)
+    data = a.finish()
+    assert data == b.finish()
+    assert np.array_equal(RangeDecoder(data).decode(bank, offset=-3, rows=rows), symbols)
+    with pytest.raises(ValueError, match="rows"):
+        RangeEncoder().encode([0], bank, rows=[tables])
+
+
 def test_range_coder_compresses_skewed_symbols():
     freqs = np.array([1000] + [1] * 32)
     enc = RangeEncoder()

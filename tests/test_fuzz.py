@@ -94,7 +94,7 @@ def test_fuzz_readers():
     cases, raised, wrong, recovered = Counter(), 0, [], 0
     for kind, data, allowed in mutants(r, files, per_kind=PER_KIND):
         cases[kind] += 1
-        for call in (lambda: read_file(data), lambda: info(data)):
+        for call in (lambda d=data: read_file(d), lambda d=data: info(d)):
             try:
                 call()
             except BitstreamError:

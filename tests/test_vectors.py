@@ -53,3 +53,42 @@ def test_container_vector(js, doc):
         assert enc.finish() == p.payload  # the encoder is frozen too
     assert write_file(c.header, [p.payload for p in c.packets]) == data  # and the writer
     assert info(data)["packets_ok"] == len(doc["packets"])
+
+
+
+TORCH_FREE = r"""
+import json, sys
+from pathlib import Path
+import numpy as np
+import bitstream
+from bitstream import entropy, groups, modes, payload, pitch  # noqa: F401  the whole format layer
+from vectors.make_codec_vectors import describe
+from vectors.make_stream_vectors import STEMS, describe as describe_packets, split
+
+vectors, checked = Path(sys.argv[1]), 0
+for js in sorted(vectors.glob("v*_codec_*.json")):
+    doc = json.loads(js.read_text())
+    data = (vectors / doc["file"]).read_bytes()
+    assert describe(data)["packets"] == doc["packets"]  # integers, per packet
+    _, g = bitstream.read_groups(data)
+    assert g.values.dtype == np.float32 and g.values.shape == g.q.shape and np.isfinite(g.values).all()
+    checked += 1
+for stem in STEMS:
+    doc = json.loads(stem.with_suffix(".json").read_text())
+    assert describe_packets(split(stem.with_suffix(".pkts").read_bytes())) == doc["packets"]
+    checked += 1
+assert checked >= 5, checked
+assert "torch" not in sys.modules, "the format layer imported torch"
+"""
+
+
+def test_format_layer_parses_and_dequantises_without_torch():
+    """``bitstream`` alone reads every codec and stream golden vector down to the integers the JSON
+    pins and their dequantised values, and never imports torch (in a fresh interpreter)."""
+    import os
+    import subprocess
+    import sys
+
+    root = str(VECTORS.parents[1])  # this checkout's bitstream, whatever package is installed
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)}
+    subprocess.run([sys.executable, "-c", TORCH_FREE, str(VECTORS)], check=True, cwd=VECTORS.parent, env=env)

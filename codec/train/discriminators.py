@@ -54,7 +54,8 @@ class ResolutionDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor):
         spec = torch.stft(x, self.n_fft, self.n_fft // 4, window=self.window, return_complex=True).abs()
-        return _convs(self.convs, self.post, spec.clamp_min(1e-5).log()[:, None].transpose(2, 3))  # (B, 1, frames, bins)
+        spec = spec.clamp_min(1e-5).log()[:, None].transpose(2, 3)
+        return _convs(self.convs, self.post, spec)  # (B, 1, frames, bins)
 
 
 class Discriminators(nn.Module):

@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..features import LogMel, MelConfig

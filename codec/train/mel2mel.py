@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from bitstream.payload import step_size
+
 from ..features import LogMel, MelConfig
 from ..mel2mel import Mel2Mel, Mel2MelConfig, quantiser_rows
 from ..mel_repr import degrade
-from ..melcoder import step_size
 from ..modes import MEL_MODES
 from . import loop
 from .data import Crops

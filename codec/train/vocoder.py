@@ -32,10 +32,11 @@ import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
+from bitstream.payload import step_size
+
 from ..features import LogMel, MelConfig
 from ..bundle import Bundle
 from ..mel_repr import degrade
-from ..melcoder import step_size
 from ..modes import MEL_MODES, VOIP_MODES
 from ..vocoder import Vocoder, VocoderConfig
 from . import checkpoint, loop
@@ -159,7 +160,8 @@ def main(argv=None) -> None:
                     help="streaming vocoder: causal convolutions, trained on the VoIP modes' features, with the "
                          f"streaming front end (--mel-window and --synthesis-fft {STREAM_WINDOW}: 48 ms latency)")
     ap.add_argument("--mel-window", type=int,
-                    help=f"analysis window (samples, ≤ the mel n_fft); default: {STREAM_WINDOW} with --causal, else --init's")
+                    help=f"analysis window (samples, ≤ the mel n_fft); default: {STREAM_WINDOW} with --causal, "
+                         "else --init's")
     ap.add_argument("--synthesis-fft", type=int,
                     help=f"the iSTFT head's FFT size (samples); default: {STREAM_WINDOW} with --causal, else --init's")
     ap.add_argument("--source-filter", action="store_true",
@@ -199,7 +201,8 @@ def main(argv=None) -> None:
                                   source_filter=args.source_filter or voc_cfg.source_filter,
                                   relative_level=args.relative_level or voc_cfg.relative_level,
                                   mag_prior=args.mag_prior or voc_cfg.mag_prior,
-                                  phase_iterations=args.phase_iterations if args.mag_prior else voc_cfg.phase_iterations)
+                                  phase_iterations=(args.phase_iterations if args.mag_prior
+                                                    else voc_cfg.phase_iterations))
     ladder = VOIP_MODES if args.causal else MEL_MODES
     logmel = LogMel(mel_cfg).to(run.device)
     model = Vocoder(voc_cfg).to(run.device)

@@ -13,39 +13,38 @@ import json
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-import torch
 
 import bitstream
-import codec
-from codec.api import _check_layout
-from codec.mel_repr import frames_for, groups_for
-from codec.melcoder import decode_packet
-from codec.modes import MEL_HOP
 
 HERE = Path(__file__).parent
 CLIP = HERE.parent / "data" / "LJ001-0029.flac"
 VECTORS = ((0.3, "mel"), (3.0, "mel"), (0.3, "latent"))  # existing ones are kept
 
 
+def symbols_sha256(q: np.ndarray, pitch: np.ndarray, voiced: np.ndarray) -> str:
+    """SHA-256 of a packet's decoded integers: values, voiced pitch indices, voicing flags."""
+    return hashlib.sha256(np.concatenate([q.reshape(-1), pitch[voiced], voiced]).astype("<i8").tobytes()).hexdigest()
+
+
 def describe(data: bytes) -> dict:
-    """Everything a later reader must reproduce from ``data``."""
-    c = bitstream.read_file(data)
-    h = c.header
-    mode = _check_layout(h)
-    groups = groups_for(frames_for(h.num_samples, MEL_HOP), mode.decimation)
-    packets = []
-    for i, p in enumerate(c.packets):
-        n = min(mode.groups_per_packet, groups - i * mode.groups_per_packet)
-        q, g, pitch, voiced = decode_packet(p.payload, n, mode.n_coefs, predictive=mode.representation == "mel")
-        symbols = np.concatenate([q.reshape(-1), pitch[voiced], voiced]).astype("<i8")
-        packets.append({"g": int(g), "groups": n, "voiced": int(voiced.sum()),
-                        "symbols_sha256": hashlib.sha256(symbols.tobytes()).hexdigest()})
+    """Everything a later reader must reproduce from ``data`` (torch-free: ``bitstream`` only)."""
+    _, groups = bitstream.read_groups(data)
+    per, packets = groups.mode.groups_per_packet, []
+    for at in range(0, len(groups.q), per):
+        rows = slice(at, at + per)
+        voiced = groups.voiced[rows]
+        packets.append({"g": int(groups.g[at]), "groups": len(voiced), "voiced": int(voiced.sum()),
+                        "symbols_sha256": symbols_sha256(groups.q[rows], groups.pitch[rows], voiced)})
     return {"kind": "codec", "format_version": 1, "header": {**bitstream.info(data), "errors": None},
             "packets": packets}
 
 
 def main() -> None:
+    import soundfile as sf
+    import torch
+
+    import codec
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--force", action="store_true")
     args = ap.parse_args()

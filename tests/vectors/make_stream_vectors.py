@@ -14,15 +14,8 @@ import json
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 import bitstream
-import codec
-from functools import partial
-
-from codec.entropy import packet_prior
-from codec.melcoder import decode_packet
-from codec.modes import mode_by_id
 
 HERE = Path(__file__).parent
 CLIP = HERE.parent / "data" / "LJ001-0029.flac"
@@ -42,15 +35,18 @@ def describe(packets: list[bytes]) -> list[dict]:
     out = []
     for p in packets:
         raw = bitstream.unpack_packet(p)
-        mode = mode_by_id(raw.mode_id)
-        q, g, pitch, voiced = decode_packet(raw.payload, mode.groups_per_packet, mode.n_coefs, partial(packet_prior, mode.id))
-        symbols = np.concatenate([q.reshape(-1), pitch[voiced], voiced]).astype("<i8")
-        out.append({"mode": raw.mode_id, "seq": raw.seq, "g": int(g), "bytes": len(p),
+        g = bitstream.packet_groups(raw)
+        symbols = np.concatenate([g.q.reshape(-1), g.pitch[g.voiced], g.voiced]).astype("<i8")
+        out.append({"mode": raw.mode_id, "seq": raw.seq, "g": int(g.g[0]), "bytes": len(p),
                     "symbols_sha256": hashlib.sha256(symbols.tobytes()).hexdigest()})
     return out
 
 
 def main() -> None:
+    import soundfile as sf
+
+    import codec
+
     argparse.ArgumentParser(description=__doc__).parse_args()
     wav, sr = sf.read(CLIP, dtype="float32")
     for stem, packet_ms in STEMS.items():

@@ -1,8 +1,8 @@
-"""Backward-adaptive entropy model for integer residuals, with bit-exact integer tables.
+"""Backward-adaptive entropy model for integer residuals, with bit-exact integer tables (SPEC §7).
 
 Each residual ``r`` in ``[-MAX_RESIDUAL, MAX_RESIDUAL]`` is coded under one of ``N_TABLES``
 two-sided geometric tables (``freq ∝ θ^|r|``). Which table is used for coefficient ``k`` at
-step ``t`` depends only on earlier residuals of that coefficient, through an integer running
+group ``t`` depends only on earlier residuals of that coefficient, through an integer running
 mean of ``|r|`` (Q4 fixed point), so encoder and decoder choose identical tables without side
 information and without floating point. The tables themselves are built once from θ in Q10
 fixed point with Python integer arithmetic (θ comes from +, ×, / and sqrt, which IEEE-754
@@ -106,26 +106,25 @@ def _states(coefs: int, prior) -> tuple[np.ndarray, np.ndarray | None]:
     return intra, inter
 
 
-def encode_tables(residuals: np.ndarray, prior=None) -> np.ndarray:
-    """Frequency rows for residuals (steps, coefs) coded in row-major order → (steps*coefs, ALPHABET).
-
-    ``prior``: optional (intra, inter) initial states (see ``PACKET_PRIORS``)."""
-    tables, _ = _bank()
-    state, after_first = _states(residuals.shape[1], prior)
+def table_rows(residuals: np.ndarray, prior=None) -> np.ndarray:
+    """Which table of :func:`table_bank` codes each residual of (..., groups, coefs), in row-major
+    order → (..., groups*coefs) int64; leading axes are independent packets. ``prior``: optional
+    (intra, inter) initial states (see ``PACKET_PRIORS``)."""
+    state, after_first = _states(residuals.shape[-1], prior)
     idx = np.empty(residuals.shape, dtype=np.int64)
-    for t in range(residuals.shape[0]):
-        idx[t] = table_index(state)
-        state = after_first if (t == 0 and after_first is not None) else update(state, residuals[t])
-    return tables[idx.reshape(-1)]
+    for t in range(residuals.shape[-2]):
+        idx[..., t, :] = table_index(state)
+        state = after_first if (t == 0 and after_first is not None) else update(state, residuals[..., t, :])
+    return idx.reshape(*residuals.shape[:-2], -1)
 
 
-def decode_residuals(decoder, steps: int, coefs: int, prior=None) -> np.ndarray:
-    """Decode residuals (steps, coefs) from a bitstream.RangeDecoder, adapting as it goes."""
+def decode_residuals(decoder, groups: int, coefs: int, prior=None) -> np.ndarray:
+    """Decode residuals (groups, coefs) from a :class:`~bitstream.RangeDecoder`, adapting as it goes."""
     tables, _ = _bank()
     state, after_first = _states(coefs, prior)
-    out = np.empty((steps, coefs), dtype=np.int64)
-    for t in range(steps):
-        out[t] = decoder.decode(tables[table_index(state)], offset=-MAX_RESIDUAL)
+    out = np.empty((groups, coefs), dtype=np.int64)
+    for t in range(groups):
+        out[t] = decoder.decode(tables, offset=-MAX_RESIDUAL, rows=table_index(state))
         state = after_first if (t == 0 and after_first is not None) else update(state, out[t])
     return out
 
@@ -134,10 +133,9 @@ def decode_residuals(decoder, steps: int, coefs: int, prior=None) -> np.ndarray:
 FLAG_TABLES = np.array([[7, 1], [1, 7]], dtype=np.int64)
 
 
-def flag_tables(flags: np.ndarray) -> np.ndarray:
-    """Frequency rows (n, 2) for coding the 0/1 ``flags`` in order."""
-    prev = np.concatenate([[0], flags[:-1]]).astype(np.int64)
-    return FLAG_TABLES[prev]
+def flag_rows(flags: np.ndarray) -> np.ndarray:
+    """Which row of ``FLAG_TABLES`` codes each of the 0/1 ``flags`` (n,), in order: the previous flag."""
+    return np.concatenate([[0], flags[:-1]]).astype(np.int64)
 
 
 def decode_flags(decoder, n: int) -> np.ndarray:

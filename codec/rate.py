@@ -1,0 +1,54 @@
+"""Rate control: the finest quantiser step whose coded bytes fit a budget.
+
+One implementation serves ``codec.encode`` (a whole file against the requested average rate) and
+``StreamEncoder`` (one packet against its share of the budget).
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+G_MIN, G_MAX = 48, 255  # step indices the rate control searches (step sizes 2^-5 … 2^7.9)
+
+
+def search_step(fits: Callable[[int], bool], start: int) -> int:
+    """Smallest step index g in [G_MIN, G_MAX] with ``fits(g)`` (size falls as g grows): gallop
+    from ``start`` to a bracket, then bisect. G_MAX if nothing fits."""
+    lo = hi = start
+    step = 4
+    if fits(hi):
+        while hi > G_MIN:
+            lo = max(G_MIN, hi - step)
+            if not fits(lo):
+                break
+            hi, step = lo, step * 2
+        else:
+            return G_MIN
+    else:
+        while lo < G_MAX:
+            hi = min(G_MAX, lo + step)
+            if fits(hi):
+                break
+            lo, step = hi, step * 2
+        else:
+            return G_MAX
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def fit(code: Callable[[int], bytes], budget: float, start: int) -> tuple[int, bytes]:
+    """The finest step index g whose ``code(g)`` is at most ``budget`` bytes (G_MAX's if none is),
+    searched from ``start`` (the caller's best guess) → (g, ``code(g)``). Each g is coded once."""
+    cache: dict[int, bytes] = {}
+
+    def coded(g: int) -> bytes:
+        if g not in cache:
+            cache[g] = code(g)
+        return cache[g]
+
+    g = search_step(lambda g: len(coded(g)) <= budget, start)
+    return g, coded(g)
