@@ -70,6 +70,18 @@ def test_low_latency_stream_vocoder_recipe(tmp_path):
     assert torch.equal(dst.head.out.weight[:257], w[:513:2]) and torch.allclose(b_dst[:257], b_src[:513:2] - np.log(2))
 
 
+def test_mag_prior_warm_start_begins_at_the_prior():
+    import torch
+
+    from codec.vocoder import Vocoder, VocoderConfig
+
+    src, dst = Vocoder(VocoderConfig()), Vocoder(VocoderConfig(mag_prior=True))
+    vocoder.init_from(dst, src)
+    w, b = dst.head.out.weight, dst.head.out.bias
+    assert not w[:513].any() and not b[:513].any()  # log-magnitude = the mel's least-squares inverse
+    assert torch.equal(w[513:], src.head.out.weight[513:]) and torch.equal(dst.embed.weight, src.embed.weight)
+
+
 def test_causal_run_defaults_to_the_streaming_front_end(tmp_path):
     """--causal alone (the README's recipe) trains for the 48 ms stream path: 512-sample analysis window
     and synthesis FFT, not --init's offline front end (1024 samples: 80 ms)."""

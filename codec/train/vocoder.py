@@ -87,9 +87,15 @@ def mel2mel_restorer(bundle: Bundle, steps: int, rng: np.random.Generator):
 def init_from(model: Vocoder, source: Vocoder) -> None:
     """Load ``source``'s weights into ``model``. A head with an r-times smaller FFT keeps every r-th
     bin, its log-magnitude lowered by ln r (a window r times shorter) and its phase advanced by
-    2π·bin·Δ/n, Δ = (n_src − n)/2 samples: how much later its frame starts."""
+    2π·bin·Δ/n, Δ = (n_src − n)/2 samples: how much later its frame starts. A ``mag_prior`` model
+    started from a source without one has its log-magnitude rows zeroed: it starts at the prior."""
     state = dict(source.state_dict())
     n_src, n = source.cfg.n_fft, model.cfg.n_fft
+    if model.cfg.mag_prior and not source.cfg.mag_prior:
+        bins_src = n_src // 2 + 1
+        for key in ("head.out.weight", "head.out.bias"):
+            state[key] = state[key].clone()
+            state[key][:bins_src] = 0
     if n_src != n:
         r = n_src // n
         if r * n != n_src or r < 1:
