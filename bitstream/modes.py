@@ -54,8 +54,8 @@ MEL_MODES: tuple[Mode, ...] = (
     Mode(0, 0.30, 0.45, "mel", n_coefs=8, decimation=5, groups_per_packet=32, typical_g=163),
     Mode(1, 0.45, 0.90, "mel", n_coefs=12, decimation=3, groups_per_packet=36, typical_g=146),
     Mode(2, 0.90, 2.00, "mel", n_coefs=20, decimation=2, groups_per_packet=32, typical_g=132),
-    Mode(3, 2.00, 2.50, "mel", n_coefs=28, decimation=1, groups_per_packet=50, typical_g=117),
-    Mode(4, 2.50, 6.00, "mel", n_coefs=48, decimation=1, groups_per_packet=50, typical_g=97),
+    Mode(3, 2.00, 4.00, "mel", n_coefs=28, decimation=1, groups_per_packet=50, typical_g=117),
+    Mode(4, 4.00, 6.00, "mel", n_coefs=48, decimation=1, groups_per_packet=50, typical_g=97),
 )
 # Latent modes: the 16-channel 12.5 Hz latent of ``codec.latent`` (one group = 5 mel frames). Above
 # 1.3 kbps the autoencoder saturates (STOI ≈ 0.80) and the cepstrum does better.
@@ -66,10 +66,10 @@ LATENT_MODES: tuple[Mode, ...] = (
 )
 STORAGE_MODES = MEL_MODES + LATENT_MODES
 # Which rung serves a rate is the encoder's choice, made on the held-out dev speakers (docs/results.md):
-# the latent below 1.3 kbps, then mode 2 (listed 0.9–2 for the mel representation), mode 3 to 2.5 kbps
-# and mode 4 above it (from 2.5 kbps, 48 coarser coefficients beat 28 finer ones). Any mode decodes
-# whatever the ladder says.
-LADDER: tuple[Mode, ...] = LATENT_MODES + MEL_MODES[2:]
+# the latent below 0.9 kbps (modes 5, 6: the higher neural MOS at about equal STOI), the cepstrum from
+# mode 2 on (with the real-speech vocoder, mode 2 beats mode 7 at 1.2 kbps on WB-PESQ, STOI, mel distance
+# and DistillMOS). Mode 7 stays for representation="latent". Any mode decodes whatever the ladder says.
+LADDER: tuple[Mode, ...] = LATENT_MODES[:2] + MEL_MODES[2:]
 
 
 # Streaming (VoIP) modes: raw packets (bitstream.pack_packet) of 2 mel frames (32 ms: the default,

@@ -151,17 +151,17 @@ def test_resume_refuses_outputs_made_with_other_settings(clips, tmp_path):
     code, out, err = run("encode", src, "-o", arc, "--resume")  # default 3 kbps
     assert code == 2 and not out
     line = one_line_error(err)
-    assert "2 existing output(s)" in line and "mode 7 (latent" in line and "mode 4 (mel" in line
+    assert "2 existing output(s)" in line and "mode 2 (mel" in line and "mode 3 (mel" in line
     assert {p.name: p.read_bytes() for p in arc.iterdir()} == before  # nothing encoded, nothing replaced
     code, _, err = run("encode", src, "-o", arc, "--resume", "--kbps", 1.0)  # the same mode, a lower rate
     assert code == 2 and "over the 1 kbps asked" in one_line_error(err)
-    code, _, err = run("encode", src, "-o", arc, "--resume", "--kbps", KBPS, "--representation", "mel")
-    assert code == 2 and "mode 2 (mel" in one_line_error(err)
+    code, _, err = run("encode", src, "-o", arc, "--resume", "--kbps", KBPS, "--representation", "latent")
+    assert code == 2 and "mode 7 (latent" in one_line_error(err)
 
     code, out, err = run("encode", src, "-o", arc, "--resume", "--kbps", KBPS)
     assert code == 0 and out.count("already done") == 2, err
     assert codec.info(arc / "t1.ldc")["mode_id"] == codec.mode_for(KBPS).id
-    with pytest.raises(ValueError, match="t0.ldc exists but was made in mode 7"):  # the Python API refuses too
+    with pytest.raises(ValueError, match="t0.ldc exists but was made in mode 2"):  # the Python API refuses too
         files.encode_file(src / "t0.flac", arc / "t0.ldc", kbps=3.0, resume=True)
 
 
@@ -270,7 +270,7 @@ def test_info_damaged_file(damaged):
 def test_info_lists_every_damaged_packet(encoded, tmp_path):
     data = bytearray(encoded.read_bytes())
     c = read_file(bytes(data))
-    assert len(c.packets) == 3
+    assert len(c.packets) >= 3
     _, start = read_header(bytes(data))
     second = data.index(c.packets[1].payload)  # packet 1's payload
     data[start + 10: second + 20] = bytes(second + 10 - start)  # wipe from inside packet 0 to inside packet 1

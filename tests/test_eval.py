@@ -50,7 +50,7 @@ def test_table(evaluated):
     for cells, kbps, r in zip(rows[3:], KBPS, data["results"][3:]):
         assert len(cells) == 9
         assert float(cells[1]) == kbps
-        assert cells[0] == f"ldcodec {kbps:g} kbps {'latent' if kbps < 1.3 else 'mel'} direct"  # the ladder's choice
+        assert cells[0] == f"ldcodec {kbps:g} kbps {'latent' if kbps < 0.9 else 'mel'} direct"  # the ladder's choice
         assert float(cells[2]) == pytest.approx(r["real_kbps"], abs=0.006)  # table shows the JSON means
         assert float(cells[4]) == pytest.approx(r["stoi"], abs=6e-4)
 
@@ -139,15 +139,15 @@ def test_decoder_specs_with_steps(tmp_path):
 
 
 def test_incompatible_decoders_are_skipped_with_a_note(tmp_path):
-    """At 1.2 kbps (latent) mel2mel cannot run: its rows are left out with a note, the run goes on."""
+    """At 0.6 kbps (latent) mel2mel cannot run: its rows are left out with a note, the run goes on."""
     clip = tmp_path / "x.wav"
     sf.write(clip, sf.read(DATA / "LJ001-0028.flac", dtype="float32")[0][:24000], 16000)
-    code, out, err = run("eval", clip, "--kbps", "1.2", "--decoder", "direct", "--decoder", "lat2lat:2",
+    code, out, err = run("eval", clip, "--kbps", "0.6", "--decoder", "direct", "--decoder", "lat2lat:2",
                          "--decoder", "mel2mel:2", "--no-floors", "--no-peers")
     assert code == 0, err
     rows = [line.split("|")[1].strip() for line in out.strip().splitlines()[2:] if line.startswith("| ldcodec")]
-    assert rows == ["ldcodec 1.2 kbps latent direct", "ldcodec 1.2 kbps latent lat2lat:2"]
-    assert "Note: mel2mel:2 skipped at 1.2 kbps: it cannot read latent streams" in out
+    assert rows == ["ldcodec 0.6 kbps latent direct", "ldcodec 0.6 kbps latent lat2lat:2"]
+    assert "Note: mel2mel:2 skipped at 0.6 kbps: it cannot read latent streams" in out
     code, out, err = run("eval", clip, "--kbps", "3", "--decoder", "lat2lat", "--no-floors", "--no-peers")
     assert code == 2 and "nothing to evaluate" in one_line_error(err)
 
