@@ -39,7 +39,7 @@ def main() -> None:
                 shutil.copy(part, args.out / part.name)
 
     first = next(p for p in sorted(args.speech.rglob("*")) if p.suffix.lower() in {".wav", ".flac"})
-    data = codec.encode(first, kbps=1.2, bundle=args.out)  # a path, at its own rate; 1.2 kbps: the latent mode
+    data = codec.encode(first, kbps=0.6, bundle=args.out)  # a path, at its own rate; 0.6 kbps: a latent mode
     out, _ = codec.decode(data, bundle=args.out)  # streams name their bundle; pass it to decode
     print(f"{first.name}: {len(data)} bytes, decoded {len(out) / 16000:.2f} s with bundle {args.out}, "
           f"peak {np.abs(out).max():.2f}")

@@ -164,7 +164,8 @@ STREAM_WINDOW = 512  # samples: the streaming front end's analysis window and sy
 def main(argv=None) -> None:
     ap = loop.parser(__doc__, out="runs/vocoder", steps=30000, segment=8192, exports=False)
     ap.add_argument("--p-clean", type=float, default=0.3)
-    ap.add_argument("--init", help="start from this bundle's vocoder (fine-tuning) instead of random weights")
+    ap.add_argument("--init", help="fine-tune from this bundle's vocoder (the one direct renders with; with --causal "
+                                   "its streaming one) instead of random weights")
     ap.add_argument("--causal", action="store_true",
                     help="streaming vocoder: causal convolutions, trained on the VoIP modes' features, with the "
                          f"streaming front end (--mel-window and --synthesis-fft {STREAM_WINDOW}: 48 ms latency)")
@@ -201,7 +202,8 @@ def main(argv=None) -> None:
 
     init = Bundle.load(args.init) if args.init else None
     mel_cfg = init.mel_config if init else MelConfig()
-    source = init and (init.stream_vocoder if args.causal and init.stream_vocoder else init.vocoder)
+    # start from the vocoder that decodes: the bundle's streaming one (causal runs), else the one direct renders with
+    source = init and ((init.stream_vocoder or init.vocoder) if args.causal else init.direct_vocoder)
     voc_cfg = source.cfg if source else VocoderConfig()
     if args.mel_window:
         mel_cfg = dataclasses.replace(mel_cfg, win_length=args.mel_window)
