@@ -72,3 +72,20 @@ def test_mag_prior_starts_from_the_mel_inverse_and_phase_iterations_make_it_inte
             y = voc(feats)[0].numpy()
         scores[n] = all_metrics(wav[: len(y)], y)["stoi"]
     assert scores[16] > 0.85 and scores[16] > scores[0] + 0.05
+
+
+def test_quiet_frames_keep_at_most_the_prior():
+    """quiet_db: frames far below the loudest are capped at the mel's least-squares magnitude; loud ones are not."""
+    torch.manual_seed(0)
+    free = Vocoder(VocoderConfig(dim=32, intermediate=64, layers=2, mag_prior=True))
+    with torch.no_grad():
+        free.head.out.bias[:513] = 1.0  # the head raises every bin e-fold over the prior
+    capped = Vocoder(VocoderConfig(dim=32, intermediate=64, layers=2, mag_prior=True, quiet_db=30.0))
+    capped.load_state_dict(free.state_dict())
+    feats = torch.cat([torch.full((1, 80, 12), -1.0), torch.zeros(1, 2, 12)], dim=1)
+    feats[:, :80, 6:] = -9.0  # 6 frames ~70 dB below the first 6
+    with torch.no_grad():
+        prior = torch.exp(capped.log_offset(feats))
+        a, b = free.spectrum(feats).abs(), capped.spectrum(feats).abs()
+    assert torch.allclose(a[..., :6], b[..., :6])  # loud frames: the head's gain stays
+    assert (b[..., 6:] <= prior[..., 6:] * (1 + 1e-5)).all() and (a[..., 6:] > prior[..., 6:] * 2).all()
