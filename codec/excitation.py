@@ -58,3 +58,20 @@ def excitation(aux: torch.Tensor, hop: int, sample_rate: int, generator: torch.G
     harm, end = harmonic(f0, sample_rate, phase0)
     noise = torch.randn(voicing.shape, generator=generator, device="cpu").to(aux)
     return harm * voicing, noise, end
+
+
+def phase(aux: torch.Tensor, n_fft: int, hop: int, sample_rate: int, window: torch.Tensor, frames: int,
+          generator: torch.Generator | None = None) -> torch.Tensor:
+    """Pitch rows (B, 2, frames) → the excitation's STFT phase (B, n_fft // 2 + 1, frames), unit complex.
+
+    The pulse train (scaled to the noise's power) where voiced, white noise where not, plus noise at
+    −26 dB everywhere: harmonics whose phases advance with the transmitted F0 from frame to frame, the
+    phase Codec2 and other sinusoidal coders synthesise with. Centred frames ``hop`` samples apart."""
+    harm, noise, _ = excitation(aux, hop, sample_rate, generator)
+    up = upsample(aux, hop)
+    voicing = up[:, 0].clamp(0, 1)
+    harmonics = torch.floor(TOP_HZ / (REF_HZ * torch.exp2(up[:, 1])).clamp(pitch.F0_MIN, pitch.F0_MAX)).clamp(min=1)
+    source = harm / harmonics.sqrt() + noise * (1 - voicing + 0.05)
+    spec = torch.stft(source, n_fft, hop, window=window, center=True, return_complex=True)[..., :frames]
+    spec = torch.nn.functional.pad(spec, (0, frames - spec.shape[-1]))
+    return spec / spec.abs().clamp(min=1e-16)

@@ -23,6 +23,16 @@ def mel_to_magnitude(mel: torch.Tensor, fb: torch.Tensor, iterations: int = 20, 
     return mag.clamp(min=floor).to(mel.dtype)
 
 
+def minimum_phase(log_mag: torch.Tensor, n_fft: int, lifter: int = 30) -> torch.Tensor:
+    """Log-magnitude (..., n_fft // 2 + 1, frames) → the phase (radians, same shape) of the minimum-phase
+    filter with its envelope: the real cepstrum kept below ``lifter`` quefrency bins and folded
+    (Oppenheim & Schafer), so harmonics are smoothed away and only the vocal-tract phase remains."""
+    cepstrum = torch.fft.irfft(log_mag.transpose(-1, -2), n=n_fft)
+    fold = torch.zeros(n_fft, dtype=cepstrum.dtype)
+    fold[0], fold[1:lifter] = 1.0, 2.0
+    return torch.fft.rfft(cepstrum * fold).imag.transpose(-1, -2)
+
+
 def griffin_lim(mag: torch.Tensor, phase: torch.Tensor, iterations: int, n_fft: int, hop: int,
                 window: torch.Tensor, length: int | None = None, momentum: float = 0.99) -> torch.Tensor:
     """Fast Griffin-Lim: magnitude (..., n_fft // 2 + 1, frames) ≥ 0 and a starting phase (unit complex,

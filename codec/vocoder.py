@@ -11,8 +11,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .excitation import excitation
+from .excitation import phase as excitation_phase
 from .features import MelConfig, mel_filterbank
-from .inversion import griffin_lim, mel_to_magnitude
+from .inversion import griffin_lim, mel_to_magnitude, minimum_phase
 
 
 PRIOR_ITERATIONS = 4  # projected-gradient steps of the magnitude prior (codec.inversion.mel_to_magnitude)
@@ -33,6 +35,7 @@ class VocoderConfig:
     relative_level: bool = False  # backbone sees each frame's mel minus its level; the head adds it back
     mag_prior: bool = False  # head predicts log-magnitude relative to the mel's least-squares inverse
     phase_iterations: int = 0  # fast Griffin-Lim iterations refining the head's phase (offline decoding)
+    phase_init: str = "head"  # what Griffin-Lim starts from: the head's phase, or "excitation" (F0 + minimum phase)
     quiet_db: float | None = None  # mag_prior: frames this far (dB) below the input's loudest keep at most the prior
 
 
@@ -113,8 +116,6 @@ class SourceFilterHead(nn.Module):
                 generator: torch.Generator | None = None) -> torch.Tensor:
         """(B, T, dim) frame embeddings, (B, 2, T) pitch rows, per-frame log level (B, 1, T) or None
         → (B, (T − 1)·hop) waveform."""
-        from .excitation import excitation
-
         harm, noise, _ = excitation(aux, self.hop, self.sample_rate, generator)
         log_gain = self.out(x).transpose(1, 2)
         gain_h, gain_n = torch.exp((log_gain if level is None else log_gain + level).clamp(max=8.0)).chunk(2, dim=1)
@@ -127,6 +128,8 @@ class Vocoder(nn.Module):
 
     def __init__(self, cfg: VocoderConfig = VocoderConfig()):
         super().__init__()
+        if cfg.phase_init not in ("head", "excitation"):
+            raise ValueError(f"VocoderConfig.phase_init must be 'head' or 'excitation', not {cfg.phase_init!r}")
         self.cfg = cfg
         self.embed = FrameConv(cfg.n_mels + cfg.n_aux, cfg.dim, cfg.kernel, cfg.causal)
         self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
@@ -219,6 +222,21 @@ class Vocoder(nn.Module):
             return spec
         if not self.cfg.phase_iterations:
             return torch.istft(spec, self.cfg.n_fft, self.cfg.hop, window=self.head.window, center=True)
+        return griffin_lim(spec.abs(), self.initial_phase(features, spec, generator), self.cfg.phase_iterations,
+                           self.cfg.n_fft, self.cfg.hop, self.head.window)
+
+    def initial_phase(self, features: torch.Tensor, spec: torch.Tensor,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        """Griffin-Lim's starting phase (unit complex, shaped like ``spec``): the head's, or with
+        ``phase_init="excitation"`` the phase of the excitation built from the pitch rows plus the
+        minimum phase of the magnitude's envelope, so harmonics stay coherent from frame to frame as in
+        Codec2's synthesis. ``generator``: the excitation's noise (None: a fixed seed, decoding repeats)."""
         mag = spec.abs()
-        return griffin_lim(mag, spec / mag.clamp(min=1e-16), self.cfg.phase_iterations, self.cfg.n_fft,
-                           self.cfg.hop, self.head.window)
+        if self.cfg.phase_init == "head":
+            return spec / mag.clamp(min=1e-16)
+        if generator is None:
+            generator = torch.Generator().manual_seed(0)
+        source = excitation_phase(features[:, self.cfg.n_mels:self.cfg.n_mels + 2], self.cfg.n_fft, self.cfg.hop,
+                                  MelConfig.sample_rate, self.head.window, spec.shape[-1], generator)
+        envelope = minimum_phase(torch.log(mag.clamp(min=MelConfig.floor)), self.cfg.n_fft)
+        return source * torch.polar(torch.ones_like(envelope), envelope)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from codec.excitation import REF_HZ, TOP_HZ, excitation, harmonic, upsample
+from codec.excitation import REF_HZ, TOP_HZ, excitation, harmonic, phase, upsample
 
 
 def test_harmonics_at_multiples_of_f0_and_none_above_the_top():
@@ -37,3 +37,17 @@ def test_excitation_follows_the_pitch_rows():
     acf = [np.dot(x[:-lag], x[lag:]) for lag in range(20, 200)]
     assert abs(16000 / (20 + np.argmax(acf)) - 2 * REF_HZ) < 5  # a pulse every period of 339 Hz
     assert upsample(aux, hop).shape == (1, 2, (frames - 1) * hop)
+
+
+def test_excitation_phase_advances_with_f0_at_each_harmonic():
+    """A steady voiced 234.375 Hz (bin 15 of a 1024-point STFT): harmonic k's phase advances by
+    2π·k·F0·hop / 16 kHz per frame, as sinusoidal synthesis does; the result is unit complex."""
+    frames, hop, n_fft, f0 = 20, 256, 1024, 234.375
+    aux = torch.stack([torch.ones(frames), torch.full((frames,), float(np.log2(f0 / REF_HZ)))])[None]
+    out = phase(aux, n_fft, hop, 16000, torch.hann_window(n_fft), frames, torch.Generator().manual_seed(0))
+    assert out.shape == (1, n_fft // 2 + 1, frames)
+    assert torch.allclose(out.abs(), torch.ones(()), atol=1e-4)
+    for k in (1, 2, 3):
+        step = torch.angle(out[0, 15 * k, 6:14] * out[0, 15 * k, 5:13].conj()).numpy()
+        expected = np.angle(np.exp(2j * np.pi * k * f0 * hop / 16000))
+        assert np.allclose(np.angle(np.exp(1j * (step - expected))), 0, atol=0.05)

@@ -11,7 +11,7 @@ import torch
 from codec import evaluate as ev
 from codec.features import LogMel, MelConfig, mel_filterbank
 from codec.floors import copy_synthesis, features, griffin_lim
-from codec.inversion import mel_to_magnitude
+from codec.inversion import mel_to_magnitude, minimum_phase
 from codec.metrics import stoi
 
 DATA = Path(__file__).parent / "data"
@@ -73,3 +73,13 @@ def test_group_table():
     lines = ev.group_table(results).splitlines()
     assert lines[0] == "| system (WB-PESQ / STOI / DistillMOS) | children (1 speaker) | adults (1 speaker) |"
     assert lines[2] == "| x | 2.00 / 0.900 / 3.10 | 2.00 / 0.900 / 3.10 |"
+
+
+def test_minimum_phase_of_a_one_pole_filter():
+    """The phase rebuilt from log|H| of 1 / (1 − 0.8 z⁻¹), a minimum-phase filter, is its true phase."""
+    n_fft = 1024
+    h = 1 / (1 - 0.8 * np.exp(-1j * np.linspace(0, np.pi, n_fft // 2 + 1)))
+    log_mag = torch.from_numpy(np.log(np.abs(h)))[None, :, None].repeat(1, 1, 3)
+    phase = minimum_phase(log_mag, n_fft, lifter=n_fft // 2)
+    assert phase.shape == log_mag.shape
+    assert np.allclose(phase[0, :, 1].numpy(), np.angle(h), atol=1e-3)

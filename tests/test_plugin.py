@@ -93,6 +93,7 @@ def test_config_takes_every_vocoder_field():
 
     from codec.vocoder import VocoderConfig
 
-    changed = VocoderConfig(relative_level=True, mag_prior=True, phase_iterations=16)
+    changed = VocoderConfig(relative_level=True, mag_prior=True, phase_iterations=16, quiet_db=30.0,
+                            phase_init="excitation")
     config = BundleConfig.from_dict({"mel": {}, "vocoder": asdict(changed)})
     assert config.vocoder == changed

@@ -61,17 +61,20 @@ def test_mag_prior_starts_from_the_mel_inverse_and_phase_iterations_make_it_inte
     feats = features(wav, MelConfig())
     torch.manual_seed(0)
     scores = {}
-    for n in (0, 16):
+    for n, init in ((0, "head"), (16, "head"), (16, "excitation")):
         voc = Vocoder(VocoderConfig(dim=32, intermediate=64, layers=2, relative_level=True, mag_prior=True,
-                                    phase_iterations=n)).eval()
+                                    phase_iterations=n, phase_init=init)).eval()
         with torch.no_grad():
             if n == 0:
                 mag = voc(feats, spectrum=True).abs()[0]
                 rebuilt = torch.log((torch.from_numpy(mel_filterbank(MelConfig())) @ mag).clamp(min=1e-5))
                 assert (rebuilt - feats[0, :80]).abs().mean() < 0.1  # nats
             y = voc(feats)[0].numpy()
-        scores[n] = all_metrics(wav[: len(y)], y)["stoi"]
-    assert scores[16] > 0.85 and scores[16] > scores[0] + 0.05
+        scores[n, init] = all_metrics(wav[: len(y)], y)["stoi"]
+    assert scores[16, "head"] > 0.85 and scores[16, "head"] > scores[0, "head"] + 0.05
+    assert scores[16, "excitation"] > 0.85  # Griffin-Lim from the F0-driven phase: as intelligible
+    with pytest.raises(ValueError, match="phase_init"):
+        Vocoder(VocoderConfig(phase_init="random"))
 
 
 def test_quiet_frames_keep_at_most_the_prior():
