@@ -1,13 +1,15 @@
 """VoIP bench: quality under packet loss (ldcodec streaming vs Opus with its PLC), per-packet
 compute on one CPU thread, and memory over a long call.
 
-    python benches/voip.py ../shared/data/real/ljspeech --pattern 'LJ001-00(2[5-9]|3)' [--packet-ms 32 48]
+    python benches/voip.py [--per-speaker 1] [--packet-ms 32 48]   # the held-out dev speakers
+    python benches/voip.py ../shared/data/real/ljspeech --pattern 'LJ001-00(2[5-9]|3)'
     python benches/voip.py --memory-minutes 60        # resident memory over a 1-hour stream
 
 Loss is simulated on the packet sequence with a fixed seed: random (each packet lost with
 probability p) and bursty (a two-state Gilbert model, mean burst 3 packets, same average loss).
 Opus runs at 6 kbps (its lowest useful rate), 20 ms frames, with ``opusdec --packet-loss``
-(random loss only; opusdec cannot make bursts) and its built-in concealment.
+(random loss only; opusdec cannot make bursts) and its built-in concealment. Floor and peer without
+loss: the streaming vocoder on unquantised features (copy synthesis) and Codec2 3200.
 """
 from __future__ import annotations
 
@@ -25,8 +27,10 @@ import soundfile as sf
 import torch
 
 import codec
+from codec import bundle as bundles
 from codec import peers
-from codec.evaluate import read
+from codec.evaluate import DEV_SPLIT, dev_files, read
+from codec.floors import copy_synthesis
 from codec.metrics import all_metrics
 
 LOSSES = (0.0, 0.05, 0.10, 0.20)
@@ -86,6 +90,13 @@ def mean_metrics(wavs, outs) -> dict:
 
 def quality(wavs: list[np.ndarray], configs: list[tuple[float, int]]) -> list[str]:
     lines = ["| system | loss | WB-PESQ | STOI | STOI drop |", "|---|---|---|---|---|"]
+    b = bundles.resolve()
+    m = mean_metrics(wavs, [copy_synthesis(w, b.stream_vocoder, b.stream_mel_config) for w in wavs])
+    lines.append(f"| copy synthesis (streaming vocoder, unquantised features) | none | {m['pesq']:.2f} "
+                 f"| {m['stoi']:.3f} | |")
+    if peers.available()["codec2"]:
+        m = mean_metrics(wavs, [peers.codec2(w, "3200")[0] for w in wavs])
+        lines.append(f"| Codec2 3200 (no concealment) | none | {m['pesq']:.2f} | {m['stoi']:.3f} | |")
     for kbps, packet_ms in configs:
         coded = [stream_encode(w, kbps, packet_ms) for w in wavs]
         clean = mean_metrics(wavs, [stream_decode(c) for c in coded])
@@ -145,8 +156,11 @@ def memory(minutes: int, wav: np.ndarray) -> list[str]:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("folder", nargs="?", help="speech files for the quality and timing tables")
+    ap.add_argument("folder", nargs="?", default=str(DEV_SPLIT),
+                    help="speech for the quality and timing tables (default: the dev split)")
     ap.add_argument("--pattern", help="regex on file names to select")
+    ap.add_argument("--per-speaker", type=int, default=1, help="files per speaker folder (0: all)")
+    ap.add_argument("--no-quality", action="store_true", help="only the memory run (--memory-minutes)")
     ap.add_argument("--kbps", type=float, nargs="+", default=[3.0, 6.0])
     ap.add_argument("--packet-ms", type=int, nargs="+", default=[32], choices=codec.modes.PACKET_MS,
                     help="packet durations to measure (each with every --kbps)")
@@ -154,12 +168,17 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     clip = read(Path(__file__).parents[1] / "tests" / "data" / "LJ001-0028.flac")
-    if args.folder:
-        files = sorted(p for p in Path(args.folder).rglob("*") if p.suffix.lower() in {".wav", ".flac"}
-                       and (not args.pattern or re.search(args.pattern, p.name)))
+    if not args.no_quality:
+        files, per_folder = [], {}
+        for p in dev_files(Path(args.folder)):
+            if (not args.pattern or re.search(args.pattern, p.name)) and \
+                    (not args.per_speaker or per_folder.get(p.parent, 0) < args.per_speaker):
+                files.append(p)
+                per_folder[p.parent] = per_folder.get(p.parent, 0) + 1
         wavs = [read(p) for p in files]
         print(f"{len(files)} files, {sum(map(len, wavs)) / 16000:.1f} s from {args.folder}"
-              + (f" (matching {args.pattern!r})" if args.pattern else "") + "\n")
+              + (f" (matching {args.pattern!r})" if args.pattern else "")
+              + (f", {args.per_speaker} per speaker folder" if args.per_speaker else "") + "\n")
         configs = [(k, ms) for ms in args.packet_ms for k in args.kbps]
         print("\n".join(quality(wavs, configs)) + "\n")
         print("\n".join(timing(wavs, configs)) + "\n")
