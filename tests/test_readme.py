@@ -96,7 +96,7 @@ def test_python_names_exist():
 
 def test_honest_summary_near_the_top_and_shared_folder_explained():
     top = README.split("## Python API", 1)[0]
-    assert "below Codec2 and Opus" in top and "[Quality](#quality)" in top
+    assert "**below Codec2**" in top and "[Quality](#quality)" in top
     assert "../shared/DESIGN.md` (in the team's shared folder beside the" in top
     training = section("Training your own bundle")
     assert training.index("not part of an install") < training.index("../shared/data/synthetic")
