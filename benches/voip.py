@@ -3,7 +3,7 @@ compute on one CPU thread, and memory over a long call.
 
     python benches/voip.py [--per-speaker 1] [--packet-ms 32 48]   # the held-out dev speakers
     python benches/voip.py ../shared/data/real/ljspeech --pattern 'LJ001-00(2[5-9]|3)'
-    python benches/voip.py --memory-minutes 60        # resident memory over a 1-hour stream
+    python benches/voip.py --memory-minutes 60 --no-quality   # resident memory over a 1-hour stream
 
 Loss is simulated on the packet sequence with a fixed seed: random (each packet lost with
 probability p) and bursty (a two-state Gilbert model, mean burst 3 packets, same average loss).
