@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shlex
 import sys
 from pathlib import Path
@@ -31,11 +30,10 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from codec.evaluate import (DEV_SPLIT, codec_systems, dev_files, evaluate, floor_systems, group_table, jsonable,
-                            peer_systems, table)
+from codec.evaluate import (DEV_SPLIT, codec_systems, evaluate, floor_systems, group_table, jsonable,
+                            peer_systems, select_files, table)
 from codec.metrics import mos_available
 from codec.report import ListeningPage, check
-from codec.train.data import list_audio
 
 KBPS = (0.3, 0.6, 1.2, 1.5, 3.0, 6.0)
 
@@ -65,10 +63,7 @@ def main(argv=None) -> None:
             ap.error(str(exc))
     torch.set_num_threads(1)
 
-    if args.pattern:
-        files = [p for p in list_audio(args.folder) if re.search(args.pattern, p.name)]
-    else:
-        files = dev_files(Path(args.folder), args.per_speaker or None)
+    files = select_files(Path(args.folder), args.pattern, args.per_speaker or None)
     seconds = sum(sf.info(str(p)).duration for p in files)
     print(f"{len(files)} files, {seconds:.1f} s", file=sys.stderr)
     mos = [] if args.no_mos else mos_available()

@@ -14,7 +14,6 @@ loss: the streaming vocoder on unquantised features (copy synthesis) and Codec2 
 from __future__ import annotations
 
 import argparse
-import re
 import resource
 import subprocess
 import sys
@@ -29,7 +28,7 @@ import torch
 import codec
 from codec import bundle as bundles
 from codec import peers
-from codec.evaluate import DEV_SPLIT, dev_files, read
+from codec.evaluate import DEV_SPLIT, read, select_files
 from codec.floors import copy_synthesis
 from codec.metrics import all_metrics
 
@@ -159,7 +158,8 @@ def main(argv=None) -> None:
     ap.add_argument("folder", nargs="?", default=str(DEV_SPLIT),
                     help="speech for the quality and timing tables (default: the dev split)")
     ap.add_argument("--pattern", help="regex on file names to select")
-    ap.add_argument("--per-speaker", type=int, default=1, help="files per speaker folder (0: all)")
+    ap.add_argument("--per-speaker", type=int, default=1,
+                    help="files per speaker folder (0: all; ignored with --pattern)")
     ap.add_argument("--no-quality", action="store_true", help="only the memory run (--memory-minutes)")
     ap.add_argument("--kbps", type=float, nargs="+", default=[3.0, 6.0])
     ap.add_argument("--packet-ms", type=int, nargs="+", default=[32], choices=codec.modes.PACKET_MS,
@@ -169,16 +169,11 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
     clip = read(Path(__file__).parents[1] / "tests" / "data" / "LJ001-0028.flac")
     if not args.no_quality:
-        files, per_folder = [], {}
-        for p in dev_files(Path(args.folder)):
-            if (not args.pattern or re.search(args.pattern, p.name)) and \
-                    (not args.per_speaker or per_folder.get(p.parent, 0) < args.per_speaker):
-                files.append(p)
-                per_folder[p.parent] = per_folder.get(p.parent, 0) + 1
+        files = select_files(Path(args.folder), args.pattern, args.per_speaker or None)
         wavs = [read(p) for p in files]
         print(f"{len(files)} files, {sum(map(len, wavs)) / 16000:.1f} s from {args.folder}"
-              + (f" (matching {args.pattern!r})" if args.pattern else "")
-              + (f", {args.per_speaker} per speaker folder" if args.per_speaker else "") + "\n")
+              + (f" (matching {args.pattern!r})" if args.pattern else
+                 f", {args.per_speaker} per speaker folder" if args.per_speaker else "") + "\n")
         configs = [(k, ms) for ms in args.packet_ms for k in args.kbps]
         print("\n".join(quality(wavs, configs)) + "\n")
         print("\n".join(timing(wavs, configs)) + "\n")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -68,6 +69,16 @@ def dev_files(folder: Path = DEV_SPLIT, per_speaker: int | None = None) -> list[
     for path in list_audio(folder):
         by_speaker.setdefault(path.parent, []).append(path)
     return [p for files in by_speaker.values() for p in files[:per_speaker]]
+
+
+def select_files(folder: Path, pattern: str | None = None, per_speaker: int | None = None) -> list[Path]:
+    """The benches' selection: every audio file under ``folder`` whose name matches the regex
+    ``pattern`` if given, else :func:`dev_files` (the first ``per_speaker`` of each speaker folder)."""
+    from .train.data import list_audio
+
+    if pattern:
+        return [p for p in list_audio(folder) if re.search(pattern, p.name)]
+    return dev_files(Path(folder), per_speaker)
 
 
 @lru_cache(maxsize=4)

@@ -27,6 +27,17 @@ def upsample(rows: torch.Tensor, hop: int) -> torch.Tensor:
     return F.interpolate(rows, size=(frames - 1) * hop + 1, mode="linear", align_corners=True)[..., :-1]
 
 
+def harmonic_count(f0: torch.Tensor) -> torch.Tensor:
+    """Harmonics kept below TOP_HZ for F0 ``f0`` (Hz, any shape), at least 1."""
+    return torch.floor(TOP_HZ / f0).clamp(min=1)
+
+
+def voicing_and_f0(aux: torch.Tensor, hop: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pitch rows (B, 2, frames) → per sample (B, S): voicing in [0, 1] and F0 (Hz, within the pitch grid's range)."""
+    up = upsample(aux, hop)
+    return up[:, 0].clamp(0, 1), (REF_HZ * torch.exp2(up[:, 1])).clamp(pitch.F0_MIN, pitch.F0_MAX)
+
+
 def harmonic(f0: torch.Tensor, sample_rate: int,
              phase0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Band-limited pulse train Σ_{k=1..K} cos(k·φ), K = ⌊TOP_HZ / F0⌋, φ integrated from F0.
@@ -39,7 +50,7 @@ def harmonic(f0: torch.Tensor, sample_rate: int,
     cycles = torch.cumsum(inc, dim=-1) + (0.0 if phase0 is None else phase0.double()[:, None] / (2 * math.pi))
     end = cycles[:, -1] if cycles.shape[-1] else torch.zeros(f0.shape[0], dtype=torch.float64)
     phi = 2 * math.pi * torch.frac(cycles)
-    k = torch.floor(TOP_HZ / f0.double()).clamp(min=1)
+    k = harmonic_count(f0.double())
     half = torch.sin(phi / 2)
     small = half.abs() < 1e-6
     dirichlet = torch.sin(k * phi / 2) * torch.cos((k + 1) * phi / 2) / torch.where(small, torch.ones_like(half), half)
@@ -52,9 +63,7 @@ def excitation(aux: torch.Tensor, hop: int, sample_rate: int, generator: torch.G
     """Pitch rows (B, 2, frames) [voicing, log2(F0 / REF_HZ)] → (harmonic (B, S), noise (B, S), end phase (B,)),
     S = (frames − 1)·hop. The harmonic source is gated by the interpolated voicing; the noise is
     unit-variance white noise from ``generator`` (a fixed seed makes decoding repeatable)."""
-    up = upsample(aux, hop)
-    voicing = up[:, 0].clamp(0, 1)
-    f0 = (REF_HZ * torch.exp2(up[:, 1])).clamp(pitch.F0_MIN, pitch.F0_MAX)
+    voicing, f0 = voicing_and_f0(aux, hop)
     harm, end = harmonic(f0, sample_rate, phase0)
     noise = torch.randn(voicing.shape, generator=generator, device="cpu").to(aux)
     return harm * voicing, noise, end
@@ -68,10 +77,8 @@ def phase(aux: torch.Tensor, n_fft: int, hop: int, sample_rate: int, window: tor
     −26 dB everywhere: harmonics whose phases advance with the transmitted F0 from frame to frame, the
     phase Codec2 and other sinusoidal coders synthesise with. Centred frames ``hop`` samples apart."""
     harm, noise, _ = excitation(aux, hop, sample_rate, generator)
-    up = upsample(aux, hop)
-    voicing = up[:, 0].clamp(0, 1)
-    harmonics = torch.floor(TOP_HZ / (REF_HZ * torch.exp2(up[:, 1])).clamp(pitch.F0_MIN, pitch.F0_MAX)).clamp(min=1)
-    source = harm / harmonics.sqrt() + noise * (1 - voicing + 0.05)
+    voicing, f0 = voicing_and_f0(aux, hop)
+    source = harm / harmonic_count(f0).sqrt() + noise * (1 - voicing + 0.05)
     spec = torch.stft(source, n_fft, hop, window=window, center=True, return_complex=True)[..., :frames]
     spec = torch.nn.functional.pad(spec, (0, frames - spec.shape[-1]))
     return spec / spec.abs().clamp(min=1e-16)

@@ -64,6 +64,9 @@ def test_speaker_groups_from_index(tmp_path):
         ("533", "native adults"), ("1042", "non-native children"), ("2252", "non-native adults")]
     assert ev.speaker_of(DATA / "LJ001-0028.flac") == ("data", "all")  # no index: folder name
     assert len(ev.dev_files(tmp_path / "dev", per_speaker=1)) == 3
+    # the benches' selection: a name pattern takes every match, else the first per speaker
+    assert [p.name for p in ev.select_files(tmp_path / "dev", "^[ab]", per_speaker=1)] == ["a.flac", "b.flac"]
+    assert len(ev.select_files(tmp_path / "dev", per_speaker=1)) == 3
 
 
 def test_group_table():
