@@ -82,3 +82,26 @@ def phase(aux: torch.Tensor, n_fft: int, hop: int, sample_rate: int, window: tor
     spec = torch.stft(source, n_fft, hop, window=window, center=True, return_complex=True)[..., :frames]
     spec = torch.nn.functional.pad(spec, (0, frames - spec.shape[-1]))
     return spec / spec.abs().clamp(min=1e-16)
+
+
+def harmonic_comb(aux: torch.Tensor, n_fft: int, sample_rate: int) -> torch.Tensor:
+    """Pitch rows (B, 2, frames) → the power spectrum shape of the excitation's harmonics through an
+    ``n_fft``-point Hann window, (B, n_fft // 2 + 1, frames), mean 1 over frequency: peaks of the window's
+    main lobe at every multiple of each frame's F0, nothing below F0. Voicing is not applied here.
+
+    The centred Hann window's transform at δ bins off a harmonic, unit peak, is
+    W(δ) = sinc(δ) + ½·sinc(δ − 1) + ½·sinc(δ + 1), and ∫|W|² dδ = 1.5, so with harmonics s bins apart
+    Σ_k |W(b − k·s)|² · s / 1.5 averages 1 over the bins b. The four harmonics nearest each bin are summed
+    (W is below −31 dB beyond ±2 bins, and harmonics lie ≥ 3.2 bins apart at the lowest F0).
+    """
+    f0 = (REF_HZ * torch.exp2(aux[:, 1:2])).clamp(pitch.F0_MIN, pitch.F0_MAX)  # (B, 1, frames)
+    spacing = f0 * n_fft / sample_rate  # bins between harmonics
+    bins = torch.arange(n_fft // 2 + 1, dtype=aux.dtype, device=aux.device)[None, :, None]
+    u = bins / spacing  # harmonic number at each bin (B, bins, frames)
+    comb = torch.zeros_like(u)
+    for j in (-1, 0, 1, 2):
+        k = torch.floor(u) + j
+        delta = (u - k) * spacing
+        w = torch.sinc(delta) + 0.5 * torch.sinc(delta - 1) + 0.5 * torch.sinc(delta + 1)
+        comb = comb + torch.where(k >= 1, w * w, torch.zeros_like(w))
+    return comb * spacing / 1.5

@@ -249,7 +249,7 @@ class StreamDecoder:
         with torch.inference_mode():
             features = torch.cat(blocks, dim=-1)
             h, self._cache = self.vocoder.backbone_step(features, self._cache)
-            spec = self.vocoder.head.spectrum(h, self.vocoder.log_offset(features))[0]
+            spec = self.vocoder.head.spectrum(h, self.vocoder.log_offset(features, h))[0]
         frames = torch.fft.irfft(spec.to(torch.complex128), self._n_fft, dim=0).T.numpy() * self._window
         for frame in frames:  # frame k covers padded positions [k·hop, k·hop + n_fft)
             offset = self._frames * self._hop - self._emitted

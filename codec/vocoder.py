@@ -11,13 +11,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .excitation import excitation
+from .excitation import excitation, harmonic_comb
 from .excitation import phase as excitation_phase
 from .features import MelConfig, mel_filterbank
 from .inversion import griffin_lim, mel_to_magnitude, minimum_phase
 
 
 PRIOR_ITERATIONS = 4  # projected-gradient steps of the magnitude prior (codec.inversion.mel_to_magnitude)
+HARMONIC_BANDS = 32  # harmonicity values per frame (harmonic_prior), interpolated linearly over the bins
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class VocoderConfig:
     phase_iterations: int = 0  # fast Griffin-Lim iterations refining the head's phase (offline decoding)
     phase_init: str = "head"  # what Griffin-Lim starts from: the head's phase, or "excitation" (F0 + minimum phase)
     quiet_db: float | None = None  # mag_prior: frames this far (dB) below the input's loudest keep at most the prior
+    harmonic_prior: bool = False  # mag_prior: voiced power split between F0 harmonics and a flat part, learnt per band
 
 
 class FrameConv(nn.Conv1d):
@@ -147,6 +149,12 @@ class Vocoder(nn.Module):
             bins = cfg.n_fft // 2 + 1
             nn.init.zeros_(self.head.out.weight[:bins])  # start as the least-squares inverse
             nn.init.zeros_(self.head.out.bias[:bins])
+        if cfg.harmonic_prior:
+            if not cfg.mag_prior:
+                raise ValueError("harmonic_prior shapes the magnitude prior: it needs mag_prior=True")
+            self.harmonicity = nn.Linear(cfg.dim, HARMONIC_BANDS)
+            nn.init.zeros_(self.harmonicity.weight)
+            nn.init.constant_(self.harmonicity.bias, -2.0)  # start nearly flat (12 % of the power on the comb)
 
     def frame_level(self, features: torch.Tensor) -> torch.Tensor:
         """Per-frame level (B, 1, T): log of the mean mel magnitude (nats)."""
@@ -156,15 +164,31 @@ class Vocoder(nn.Module):
         """The per-frame level the backbone's input is relative to, when ``relative_level``."""
         return self.frame_level(features) if self.cfg.relative_level else None
 
-    def log_offset(self, features: torch.Tensor) -> torch.Tensor | None:
-        """What the head's log-magnitude is relative to: with ``mag_prior`` the log of the mel's
-        non-negative least-squares inverse (B, n_fft // 2 + 1, T), floored at the mel floor; else the
+    def log_offset(self, features: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor | None:
+        """What the head's log-magnitude is relative to, given the backbone's ``embedding`` (B, T, dim):
+        with ``mag_prior`` the log of the mel's non-negative least-squares inverse (B, n_fft // 2 + 1, T),
+        floored at the mel floor (plus :meth:`harmonic_shape` with ``harmonic_prior``); else the
         per-frame level (B, 1, T) with ``relative_level``; else None."""
         if not self.cfg.mag_prior:
             return self.level(features)
         with torch.no_grad():
             mag = mel_to_magnitude(features[:, :self.cfg.n_mels], self.filterbank, PRIOR_ITERATIONS, MelConfig.floor)
-        return torch.log(mag)
+        offset = torch.log(mag)
+        return offset + self.harmonic_shape(features, embedding) if self.cfg.harmonic_prior else offset
+
+    def harmonic_shape(self, features: torch.Tensor, embedding: torch.Tensor) -> torch.Tensor:
+        """Log-magnitude shape (B, n_fft // 2 + 1, T) that moves a voiced frame's power onto the harmonics of
+        its transmitted F0: ½·ln(α·comb + 1 − α), ``comb`` the windowed harmonics' power (mean 1,
+        ``codec.excitation.harmonic_comb``) and α ∈ (0, 1) the harmonicity the network predicts per
+        frame and band (× voicing), so the band's power is kept and only its fine structure changes."""
+        aux = features[:, self.cfg.n_mels:self.cfg.n_mels + 2]
+        comb = harmonic_comb(aux, self.cfg.n_fft, MelConfig.sample_rate)
+        alpha = torch.sigmoid(self.harmonicity(embedding))  # (B, T, bands)
+        b, t, bands = alpha.shape
+        alpha = nn.functional.interpolate(alpha.reshape(b * t, 1, bands), size=comb.shape[1], mode="linear",
+                                          align_corners=True).reshape(b, t, -1).transpose(1, 2)
+        alpha = alpha * aux[:, :1].clamp(0, 1)
+        return 0.5 * torch.log((alpha * comb + 1 - alpha).clamp(min=1e-3))
 
     def _relative(self, features: torch.Tensor) -> torch.Tensor:
         """With ``relative_level`` the network sees spectral shape only (gain-equivariant up to the mel floor)."""
@@ -198,8 +222,9 @@ class Vocoder(nn.Module):
         With ``quiet_db``, frames that much below the input's loudest keep at most the prior's
         magnitude: the head's gain over the prior restores detail in speech but would add noise to
         pauses (dev speakers: +6 dB of pause energy without it, about 0 with it at 30 dB)."""
-        offset = self.log_offset(features)
-        spec = self.head.spectrum(self.backbone(features), offset)
+        embedding = self.backbone(features)
+        offset = self.log_offset(features, embedding)
+        spec = self.head.spectrum(embedding, offset)
         if not self.cfg.mag_prior or self.cfg.quiet_db is None:
             return spec
         level = self.frame_level(features)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from codec.excitation import REF_HZ, TOP_HZ, excitation, harmonic, phase, upsample
+from codec.excitation import REF_HZ, TOP_HZ, excitation, harmonic, harmonic_comb, phase, upsample
 
 
 def test_harmonics_at_multiples_of_f0_and_none_above_the_top():
@@ -51,3 +51,16 @@ def test_excitation_phase_advances_with_f0_at_each_harmonic():
         step = torch.angle(out[0, 15 * k, 6:14] * out[0, 15 * k, 5:13].conj()).numpy()
         expected = np.angle(np.exp(2j * np.pi * k * f0 * hop / 16000))
         assert np.allclose(np.angle(np.exp(1j * (step - expected))), 0, atol=0.05)
+
+
+def test_harmonic_comb_is_the_windowed_pulse_train_power():
+    """The comb is the 1024-point Hann STFT power of the pulse train at that F0, scaled to mean 1."""
+    f0 = 150.0
+    aux = torch.tensor([[[1.0] * 8, [float(np.log2(f0 / REF_HZ))] * 8]])
+    comb = harmonic_comb(aux, 1024, 16000)[0, :, 4]
+    assert comb.shape == (513,) and abs(comb.mean().item() - 1) < 0.02
+    x, _ = harmonic(torch.full((1, 16000), f0), 16000)
+    power = torch.stft(x, 1024, 256, window=torch.hann_window(1024), return_complex=True).abs()[0, :, 20] ** 2
+    power = power / power[20:480].mean()
+    assert torch.allclose(comb[:480], power[:480], atol=0.1)  # peaks up to 6.2, valleys 0
+    assert comb[:8].max() < 0.01  # nothing below F0

@@ -82,6 +82,11 @@ def test_mag_prior_warm_start_begins_at_the_prior():
     w, b = dst.head.out.weight, dst.head.out.bias
     assert not w[:513].any() and not b[:513].any()  # log-magnitude = the mel's least-squares inverse
     assert torch.equal(w[513:], src.head.out.weight[513:]) and torch.equal(dst.embed.weight, src.embed.weight)
+    # a harmonic_prior model started from one without: same weights, its harmonicity layer at its start
+    harm = Vocoder(VocoderConfig(mag_prior=True, harmonic_prior=True))
+    start = {k: v.clone() for k, v in harm.harmonicity.state_dict().items()}
+    vocoder.init_from(harm, dst)
+    assert torch.equal(harm.head.out.weight, w) and torch.equal(harm.harmonicity.bias, start["bias"])
 
 
 def test_causal_run_defaults_to_the_streaming_front_end(tmp_path):

@@ -88,7 +88,34 @@ def test_quiet_frames_keep_at_most_the_prior():
     feats = torch.cat([torch.full((1, 80, 12), -1.0), torch.zeros(1, 2, 12)], dim=1)
     feats[:, :80, 6:] = -9.0  # 6 frames ~70 dB below the first 6
     with torch.no_grad():
-        prior = torch.exp(capped.log_offset(feats))
+        prior = torch.exp(capped.log_offset(feats, capped.backbone(feats)))
         a, b = free.spectrum(feats).abs(), capped.spectrum(feats).abs()
     assert torch.allclose(a[..., :6], b[..., :6])  # loud frames: the head's gain stays
     assert (b[..., 6:] <= prior[..., 6:] * (1 + 1e-5)).all() and (a[..., 6:] > prior[..., 6:] * 2).all()
+
+
+def test_harmonic_prior_moves_voiced_power_onto_the_f0_harmonics():
+    """harmonic_prior: at harmonicity → 1 a voiced frame's power sits on the multiples of its F0 and
+    its mean over the bins is kept; unvoiced frames keep the plain prior; it needs mag_prior."""
+    from codec.excitation import REF_HZ
+
+    torch.manual_seed(0)
+    cfg = VocoderConfig(dim=32, intermediate=64, layers=2, mag_prior=True, harmonic_prior=True)
+    voc = Vocoder(cfg)
+    plain = Vocoder(VocoderConfig(dim=32, intermediate=64, layers=2, mag_prior=True))
+    feats = torch.cat([torch.full((1, 80, 12), -2.0), torch.zeros(1, 2, 12)], dim=1)
+    feats[0, 80, :6] = 1.0  # voiced, then unvoiced
+    feats[0, 81] = math.log2(156.25 / REF_HZ)  # harmonics every 10 bins of a 1024-point STFT
+    with torch.no_grad():
+        voc.harmonicity.bias.fill_(8.0)  # harmonicity ≈ 1 in every band
+        emb = voc.backbone(feats)
+        shape = voc.harmonic_shape(feats, emb)[0]
+        prior = plain.log_offset(feats, plain.backbone(feats))
+        offset = voc.log_offset(feats, emb)
+    assert shape.shape == (513, 12)
+    assert torch.equal(offset[..., 6:], prior[..., 6:]) and not shape[:, 6:].any()  # unvoiced: no comb
+    power = torch.exp(2 * shape[:, :6])
+    assert abs(power[20:500].mean().item() - 1) < 0.02  # the band's power is kept
+    assert (power[10:500:10] > 5).all() and (power[15:500:10] < 0.01).all()  # peaks on harmonics, valleys between
+    with pytest.raises(ValueError, match="mag_prior"):
+        Vocoder(VocoderConfig(harmonic_prior=True))

@@ -109,6 +109,8 @@ def init_from(model: Vocoder, source: Vocoder) -> None:
         shift = 2 * math.pi * torch.arange(bins) / n * (n_src - n) / 2
         state["head.out.weight"] = torch.cat([w[keep], w[bins_src + keep]])
         state["head.out.bias"] = torch.cat([b[keep] - math.log(r), b[bins_src + keep] + shift])
+    if model.cfg.harmonic_prior and not source.cfg.harmonic_prior:  # a new harmonicity layer keeps its start
+        state.update({k: v for k, v in model.state_dict().items() if k.startswith("harmonicity.")})
     model.load_state_dict(state)
 
 
@@ -181,6 +183,8 @@ def main(argv=None) -> None:
     ap.add_argument("--mag-prior", action="store_true",
                     help="new vocoder whose head predicts log-magnitude relative to the mel's least-squares inverse, "
                          "trained on the STFT magnitude directly; its phase seeds --phase-iterations of Griffin-Lim")
+    ap.add_argument("--harmonic-prior", action="store_true",
+                    help="with --mag-prior: a learnt share of each voiced band's power goes onto the F0 harmonics")
     ap.add_argument("--phase-iterations", type=int, default=16,
                     help="fast Griffin-Lim iterations at decoding (with --mag-prior)")
     ap.add_argument("--adversarial", action="store_true",
@@ -212,6 +216,7 @@ def main(argv=None) -> None:
                                   source_filter=args.source_filter or voc_cfg.source_filter,
                                   relative_level=args.relative_level or voc_cfg.relative_level,
                                   mag_prior=args.mag_prior or voc_cfg.mag_prior,
+                                  harmonic_prior=args.harmonic_prior or voc_cfg.harmonic_prior,
                                   phase_iterations=(args.phase_iterations if args.mag_prior
                                                     else voc_cfg.phase_iterations))
     ladder = VOIP_MODES if args.causal else MEL_MODES
