@@ -72,11 +72,13 @@ def test_train_resume_export(tmp_path):
     out = tmp_path / "run"
     args = ["--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "8192", "--threads", "1",
             "--save-every", "2"]
-    train_mel2mel.main(args + ["--steps", "2"])
-    train_mel2mel.main(args + ["--steps", "3"])  # resumes
+    train_mel2mel.main(args + ["--steps", "2", "--sigma", "0.3", "--dev", str(DATA / "dev"), "--dev-every", "2"])
+    assert "mel2mel=" in (out / "dev.tsv").read_text() and "direct=" in (out / "dev.tsv").read_text()
+    train_mel2mel.main(args + ["--steps", "3", "--sigma", "0.3"])  # resumes
     bundle = tmp_path / "bundle"
     shutil.copytree(shipped_bundles()[0], bundle)
     train_mel2mel.main(["--export", str(out / "last.safetensors"), str(bundle)])
     model = Bundle.load(bundle).mel2mel
+    assert model.cfg.sigma == 0.3  # the run's prior, kept in the exported config
     cond = torch.zeros(1, 85, 20)
     assert model.sample(cond, steps=2, generator=torch.Generator().manual_seed(0)).shape == (1, 80, 20)

@@ -24,6 +24,7 @@ from ..modes import MEL_MODES
 from . import loop
 from .data import Crops
 from .export import addon
+from .validate import DevSet
 
 
 def training_pair(crops: Crops, mel: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -45,6 +46,10 @@ def training_pair(crops: Crops, mel: torch.Tensor, rng: np.random.Generator) -> 
 
 def main(argv=None) -> None:
     ap = loop.parser(__doc__, out="runs/mel2mel", steps=12000, segment=32768)
+    ap.add_argument("--sigma", type=float, default=Mel2MelConfig.sigma,
+                    help="prior noise around the dequantised mel (nats); kept in the exported config")
+    ap.add_argument("--dev", help="held-out speakers' folder: log the restored mels' L1 on it (OUT/dev.tsv)")
+    ap.add_argument("--dev-every", type=int, default=1000, help="steps between dev checks (a multiple of --save-every)")
     args = ap.parse_args(argv)
     if args.export:
         return addon(Path(args.export[0]), Path(args.export[1]), "mel2mel")
@@ -52,7 +57,7 @@ def main(argv=None) -> None:
         ap.error("--data is required for training")
 
     run, out, corpus = loop.start(args)
-    cfg = Mel2MelConfig()
+    cfg = Mel2MelConfig(sigma=args.sigma)
     logmel = LogMel(MelConfig()).to(run.device)
     model = Mel2Mel(cfg).to(run.device)
     opt, ema, step = loop.prepare(run, out, corpus, args, model, "mel2mel", {"mel2mel": asdict(cfg)})
@@ -68,7 +73,17 @@ def main(argv=None) -> None:
             xt = x0 + t[:, None, None] * (clean - x0)
         return torch.mean((net(xt, t, cond) - (clean - x0)) ** 2)
 
-    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=5.0, save_every=args.save_every)
+    dev = DevSet(args.dev, MelConfig()) if args.dev and run.rank == 0 else None
+
+    def on_save(step: int) -> None:
+        if dev and step % args.dev_every == 0:
+            scores = dev.restoration(ema)
+            run.log(f"dev step {step}: mel L1 {scores['mel2mel']:.4f} (direct {scores['direct']:.4f})")
+            with open(out / "dev.tsv", "a") as f:
+                f.write(f"{step}\t" + "\t".join(f"{k}={v:.4f}" for k, v in scores.items()) + "\n")
+
+    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=5.0, save_every=args.save_every,
+             on_save=on_save)
 
 if __name__ == "__main__":
     main()
