@@ -12,7 +12,9 @@ renders with; Griffin-Lim on the same log-mel), ldcodec per rate, representation
 Codec2 and Opus (skipped with a note when their CLI tools are missing). Real kbps is counted from
 the encoded bytes (ldcodec: the whole .ldc file, header included; Codec2: the raw .c2 file; Opus:
 the Ogg file). Metrics are means over files after aligning each decode to its reference
-(codec.evaluate); "pause dB" is the energy a decoder adds where the reference pauses; DNSMOS
+(codec.evaluate); "pause dB" is the energy a decoder adds where the reference pauses; "harmonics dB"
+is how far the harmonics stand out of the spectrum at 1-4 kHz compared with the reference (0: as in
+the reference; negative: smeared into noise; codec.metrics.harmonic_contrast_db); DNSMOS
 (P.835 overall) and DistillMOS are no-reference neural MOS predictors, measured when installed
 (``pip install -e '.[eval]'``). A second table splits the same numbers by speaker group, and
 ``--json`` keeps every file's row with its speaker; ``--html DIR`` writes a listening page

@@ -34,7 +34,8 @@ from . import peers as peer_tools
 from .audio import SAMPLE_RATE, AudioInputError, load, prepare
 from .metrics import all_metrics, mos_available
 
-MEANS = ("real_kbps", "pesq", "stoi", "mel", "si_sdr", "pause_db", "rtf_enc", "rtf_dec", "dnsmos", "distillmos")
+MEANS = ("real_kbps", "pesq", "stoi", "mel", "si_sdr", "pause_db", "harmonic_db", "rtf_enc", "rtf_dec", "dnsmos",
+         "distillmos")
 INSTALL_HINT = "pip install 'ldcodec[eval]'"
 DEV_SPLIT = Path(os.environ.get("LDCODEC_DEV_DATA", Path(__file__).resolve().parents[2] / "shared/data/real/dev"))
 
@@ -244,10 +245,11 @@ def table_cells(results: list[dict]) -> tuple[list[str], list[list[str]]]:
     """(header, one row of formatted cells per result) of the means table (a column per neural MOS
     measured); a per-file row merged into its result (``{**result, **row}``) formats the same way."""
     mos = [m for m in ("dnsmos", "distillmos") if all(m in r for r in results)]
-    head = ["system", "kbps asked", "real kbps", "WB-PESQ", "STOI", "mel dist", "pause dB"] \
+    head = ["system", "kbps asked", "real kbps", "WB-PESQ", "STOI", "mel dist", "pause dB", "harmonics dB"] \
         + [{"dnsmos": "DNSMOS", "distillmos": "DistillMOS"}[m] for m in mos] + ["RTF enc", "RTF dec"]
     return head, [[r["system"], _cell(r["kbps"], "g"), _cell(r["real_kbps"], ".2f"), _cell(r["pesq"], ".2f"),
-                   _cell(r["stoi"], ".3f"), _cell(r["mel"], ".3f"), _cell(r["pause_db"], "+.1f")]
+                   _cell(r["stoi"], ".3f"), _cell(r["mel"], ".3f"), _cell(r["pause_db"], "+.1f"),
+                   _cell(r["harmonic_db"], "+.1f")]
                   + [_cell(r[m], ".2f") for m in mos] + [_cell(r["rtf_enc"], ".3f"), _cell(r["rtf_dec"], ".3f")]
                   for r in results]
 

@@ -1,5 +1,5 @@
-"""Quality metrics on 16 kHz speech: WB-PESQ, STOI, log-mel distance, SI-SDR, energy in pauses, DNSMOS,
-DistillMOS, alignment."""
+"""Quality metrics on 16 kHz speech: WB-PESQ, STOI, log-mel distance, SI-SDR, energy in pauses, harmonic
+contrast, DNSMOS, DistillMOS, alignment."""
 from __future__ import annotations
 
 import contextlib
@@ -81,6 +81,35 @@ def pause_energy_db(ref: np.ndarray, deg: np.ndarray, below_db: float = 40.0, fr
     return float(10 * np.log10((p_deg[pause].mean() + 1e-12) / (p_ref[pause].mean() + 1e-12)))
 
 
+def harmonic_contrast_db(ref: np.ndarray, deg: np.ndarray, low_hz: float = 1000.0, high_hz: float = 4000.0) -> float:
+    """How far the harmonics stand out of ``deg``'s spectrum compared with ``ref``'s (dB; 0: as in the
+    reference, negative: harmonics smeared into noise, positive: more peaked than the reference).
+
+    Over the reference's voiced frames (``codec.pitch``), 1024-point Hann STFT, hop 256: the mean log power
+    at the multiples of the reference's F0 between ``low_hz`` and ``high_hz`` minus that halfway between
+    them, for ``deg`` minus for ``ref``. NaN without voiced frames."""
+    from . import pitch
+
+    f0, voiced = pitch.estimate(ref)
+    frames = np.flatnonzero(voiced)
+    if not len(frames):
+        return float("nan")
+    window = torch.hann_window(1024, dtype=torch.float64)
+
+    def contrast(x: np.ndarray) -> float:
+        spec = torch.stft(torch.from_numpy(x.astype(np.float64)), 1024, 256, window=window, return_complex=True)
+        power = 10 * np.log10(spec.abs().numpy() ** 2 + 1e-10)  # (513, frames)
+        rows = []
+        for t in frames[frames < power.shape[1]]:
+            spacing = f0[t] * 1024 / SR  # bins between harmonics
+            k = np.arange(np.ceil(low_hz / f0[t]), np.floor(high_hz / f0[t]) + 1)
+            peaks, valleys = np.round(k * spacing).astype(int), np.round((k + 0.5) * spacing).astype(int)
+            rows.append(power[peaks, t] - power[valleys, t])
+        return float(np.mean(np.concatenate(rows)))
+
+    return contrast(deg) - contrast(ref)
+
+
 def dnsmos(deg: np.ndarray) -> float:
     """No-reference DNSMOS P.835 overall score (1–5) from the ``speechmos`` package (weights ship in its wheel)."""
     from speechmos import dnsmos as _dnsmos
@@ -120,7 +149,8 @@ def all_metrics(ref: np.ndarray, deg: np.ndarray, mos: bool | list[str] = False)
     (``mos``: True for every installed one, or a list of names from :data:`MOS_PACKAGES`)."""
     deg = align(ref, deg.astype(np.float32))
     out = {"pesq": pesq_wb(ref, deg), "stoi": stoi(ref, deg), "mel": mel_distance(ref, deg),
-           "si_sdr": si_sdr(ref, deg), "pause_db": pause_energy_db(ref, deg)}
+           "si_sdr": si_sdr(ref, deg), "pause_db": pause_energy_db(ref, deg),
+           "harmonic_db": harmonic_contrast_db(ref, deg)}
     for name in (mos_available() if mos is True else mos or []):
         out[name] = {"dnsmos": dnsmos, "distillmos": distillmos}[name](deg)
     return out

@@ -19,7 +19,7 @@ from cli_run import one_line_error, run
 DATA = Path(__file__).parent / "data"
 KBPS = (0.6, 3.0)
 SECONDS = 4.0
-HEADER = "| system | kbps asked | real kbps | WB-PESQ | STOI | mel dist | pause dB | RTF enc | RTF dec |"
+HEADER = "| system | kbps asked | real kbps | WB-PESQ | STOI | mel dist | pause dB | harmonics dB | RTF enc | RTF dec |"
 FLOORS = ["copy synthesis (direct vocoder)", "copy synthesis (mel2mel vocoder)", "Griffin-Lim (100 iterations)"]
 
 
@@ -40,7 +40,7 @@ def test_table(evaluated):
     out, data, _, _ = evaluated
     lines = out.strip().splitlines()
     assert lines[0] == HEADER
-    assert lines[1] == "|---|---|---|---|---|---|---|---|---|"
+    assert lines[1] == "|---|---|---|---|---|---|---|---|---|---|"
     assert len(lines) == 2 + len(FLOORS) + len(KBPS)  # one speaker group: no per-group table
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
     assert [r[0] for r in rows[:3]] == FLOORS
@@ -48,7 +48,7 @@ def test_table(evaluated):
         assert cells[1] == cells[2] == "—"  # no bitstream, no rate
         assert 0 < float(cells[4]) <= 1
     for cells, kbps, r in zip(rows[3:], KBPS, data["results"][3:]):
-        assert len(cells) == 9
+        assert len(cells) == 10
         assert float(cells[1]) == kbps
         assert cells[0] == f"ldcodec {kbps:g} kbps {'latent' if kbps < 0.9 else 'mel'} direct"  # the ladder's choice
         assert float(cells[2]) == pytest.approx(r["real_kbps"], abs=0.006)  # table shows the JSON means
@@ -63,7 +63,8 @@ def test_json(evaluated):
     assert [r["kbps"] for r in data["results"]] == [None] * len(FLOORS) + list(KBPS)
     for r in data["results"][len(FLOORS):]:
         assert r["decoder"] == "direct"  # None → the mode's default, named
-        assert {"real_kbps", "pesq", "stoi", "mel", "si_sdr", "pause_db", "rtf_enc", "rtf_dec", "rows"} <= set(r)
+        assert {"real_kbps", "pesq", "stoi", "mel", "si_sdr", "pause_db", "harmonic_db", "rtf_enc", "rtf_dec",
+                "rows"} <= set(r)
         (row,) = r["rows"]
         assert row["file"] == str(clip) and row["group"] == "all" and list(r["groups"]) == ["all"]
         assert row["seconds"] == pytest.approx(SECONDS)
