@@ -193,3 +193,29 @@ def test_mag_prior_run_exports_a_griffin_lim_refined_vocoder(tmp_path):
     wav = np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
     out_wav, _ = codec.decode(codec.encode(wav, kbps=3, bundle=b), bundle=b)
     assert out_wav.shape == wav.shape and np.isfinite(out_wav).all()
+
+
+def test_latent_streams_reach_the_vocoder_as_direct_renders_them():
+    """A latent rung of the training ladder: the crop's mel through the bundle's latent autoencoder at
+    that mode's step (rounded as a latent stream is), with the stream's pitch rows."""
+    import torch
+
+    from bitstream.payload import step_size
+    from codec.bundle import resolve
+    from codec.modes import LATENT_MODES
+    from codec.features import LogMel
+    from codec.train.data import Corpus
+
+    bundle, mode = resolve(), LATENT_MODES[0]
+    crops = Corpus([(str(DATA), 1.0)]).batch(1, 8192)
+    mel = LogMel(bundle.mel_config)(crops.tensor())
+    with torch.no_grad():
+        feats = vocoder.codec_features(crops, mel, np.random.default_rng(3), 0.0, (mode,), latent=bundle.latent)
+        rng = np.random.default_rng(3)
+        rng.random(), rng.integers(1)
+        step = step_size(mode.typical_g + int(rng.integers(-16, 17)))
+        rows = crops.rows(0, mode.decimation, mel.shape[-1])
+        z = bundle.latent.encoder(mel)
+        expected = bundle.latent.decoder(torch.round(z / step) * step, rows, step)
+    assert torch.allclose(feats[:, :80], expected) and torch.equal(feats[:, 80:], rows)
+    assert (feats[:, :80] - mel).abs().mean() > 0.1  # not the clean mel

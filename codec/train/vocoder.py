@@ -18,8 +18,9 @@ Adversarial fine-tuning (``--adversarial``): multi-period + multi-resolution dis
 discriminators' state is kept in ``OUT/discriminators.safetensors``.
 
 Resumes from ``OUT/last.safetensors`` when it exists. Each batch mixes clean mels with mels
-passed through the codec's quantiser at the ladder's operating points, so the vocoder learns to render what
-the ``direct`` decoder will feed it. Works on CPU (``--threads``), one CUDA GPU, or several under ``torchrun``.
+passed through the codec's quantiser at the ladder's operating points (latent rungs through ``--init``'s
+latent autoencoder), so the vocoder learns to render what the ``direct`` decoder will feed it. Works on
+CPU (``--threads``), one CUDA GPU, or several under ``torchrun``.
 """
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ from bitstream.payload import step_size
 from ..features import LogMel, MelConfig
 from ..bundle import Bundle
 from ..mel_repr import degrade, smooth_frames
-from ..modes import MEL_MODES, VOIP_MODES
+from ..modes import LADDER, MEL_MODES, VOIP_MODES
 from ..vocoder import Vocoder, VocoderConfig
 from . import checkpoint, loop
 from .data import Crops
@@ -47,14 +48,16 @@ from .losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
 
 
 def codec_features(crops: Crops, mel: torch.Tensor, rng: np.random.Generator, p_clean: float,
-                   ladder=MEL_MODES, causal: bool = False, restore=None) -> torch.Tensor:
+                   ladder=MEL_MODES, causal: bool = False, restore=None, latent=None) -> torch.Tensor:
     """Crops, their (B, n_mels, frames) log-mel → vocoder input (B, n_mels + 2, frames) as the decoder sees it.
 
     Per example: with probability ``p_clean`` the exact mel (pitch at the full frame rate), else
     mel and pitch through the quantiser and decimation of a random mode of ``ladder``, at a step
     index near that mode's operating point, then low-passed in time as the ``direct`` decoder does
-    (offline only). ``causal``: pitch rows as the streaming decoder makes them.
-    ``restore(features, step, mode)``: a decoder stage applied to quantised examples (e.g. mel2mel).
+    (offline mel modes only). ``causal``: pitch rows as the streaming decoder makes them.
+    ``restore(features, step, mode)``: a decoder stage applied to quantised mel examples (e.g. mel2mel).
+    ``latent``: the bundle's latent autoencoder, through which latent modes of ``ladder`` pass as a
+    latent stream does (encoded, rounded to the step, decoded with the stream's pitch rows).
     """
     out = []
     for i in range(mel.shape[0]):
@@ -63,11 +66,16 @@ def codec_features(crops: Crops, mel: torch.Tensor, rng: np.random.Generator, p_
             mode = ladder[int(rng.integers(len(ladder)))]
             decimation = mode.decimation
             step = step_size(mode.typical_g + int(rng.integers(-16, 17)))
+        rows = crops.rows(i, decimation, m.shape[-1], causal).to(m)
+        if mode and mode.representation == "latent":
+            z = latent.encoder(m)
+            m = latent.decoder(torch.round(z / step) * step, rows, step)
+        elif mode:
             m = degrade(m, mode.n_coefs, decimation, step)
             if not causal and restore is None:
                 m = smooth_frames(m)
-        feats = torch.cat([m, crops.rows(i, decimation, m.shape[-1], causal).to(m)], dim=1)
-        out.append(restore(feats, step, mode) if restore and mode else feats)
+        feats = torch.cat([m, rows], dim=1)
+        out.append(restore(feats, step, mode) if restore and mode and mode.representation == "mel" else feats)
     return torch.cat(out)
 
 
@@ -219,7 +227,11 @@ def main(argv=None) -> None:
                                   harmonic_prior=args.harmonic_prior or voc_cfg.harmonic_prior,
                                   phase_iterations=(args.phase_iterations if args.mag_prior
                                                     else voc_cfg.phase_iterations))
-    ladder = VOIP_MODES if args.causal else MEL_MODES
+    # the streams the vocoder will render: the streaming modes, or the storage ladder's (its latent rungs
+    # through the bundle's latent autoencoder, when --init has one and the run is for direct)
+    latent = init.latent.to(run.device) if init and init.latent and not args.causal and not args.mel2mel else None
+    ladder = VOIP_MODES if args.causal else MEL_MODES + (tuple(m for m in LADDER if m.representation == "latent")
+                                                         if latent else ())
     logmel = LogMel(mel_cfg).to(run.device)
     model = Vocoder(voc_cfg).to(run.device)
     if source:
@@ -235,7 +247,7 @@ def main(argv=None) -> None:
         crops = corpus.batch(args.batch, args.segment)
         wav = crops.tensor(run.device)
         with torch.no_grad():
-            feats = codec_features(crops, logmel(wav), rng, args.p_clean, ladder, args.causal, restore)
+            feats = codec_features(crops, logmel(wav), rng, args.p_clean, ladder, args.causal, restore, latent)
         if voc_cfg.mag_prior:  # magnitude learnt from the STFT itself, phase through the waveform losses
             y, magnitude = magnitude_and_phase_outputs(net, feats, wav)
         else:
