@@ -2,6 +2,7 @@
 from pathlib import Path
 
 import numpy as np
+import pytest
 from safetensors import safe_open
 
 import codec
@@ -132,19 +133,26 @@ def test_latent_and_lat2lat_recipes(tmp_path):
         assert codec.decode(data, bundle=b, decoder=d)[0].shape == wav.shape
 
 
-def test_adversarial_fine_tune_resumes_discriminators(tmp_path):
+@pytest.mark.parametrize("flag, state", [("--adversarial", "discriminators"),
+                                         ("--magnitude-adversarial", "magnitude_discriminator")])
+def test_adversarial_fine_tune_resumes_discriminators(tmp_path, flag, state):
+    """Waveform discriminators, or one on the mag_prior head's magnitude: saved with their optimiser, resumed."""
     from codec.bundle import resolve
 
     out = tmp_path / "gan"
     args = ["--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "4096", "--threads", "1",
-            "--save-every", "1", "--adversarial", "--init", str(resolve().path)]
+            "--save-every", "1", flag, "--init", str(resolve().path)]
     vocoder.main(args + ["--steps", "1"])
-    with safe_open(str(out / "discriminators.safetensors"), "pt") as f:
+    with safe_open(str(out / f"{state}.safetensors"), "pt") as f:
         assert f.metadata()["step"] == "1" and any(k.startswith("opt.") for k in f.keys())
     vocoder.main(args + ["--steps", "2"])
-    with safe_open(str(out / "discriminators.safetensors"), "pt") as f:
+    with safe_open(str(out / f"{state}.safetensors"), "pt") as f:
         assert f.metadata()["step"] == "2"
 
+
+def test_magnitude_adversarial_needs_a_magnitude_head(tmp_path):
+    with pytest.raises(SystemExit):  # a fresh vocoder predicts no magnitude relative to a prior
+        vocoder.main(["--data", str(DATA), "--out", str(tmp_path / "m"), "--steps", "1", "--magnitude-adversarial"])
 
 def test_source_filter_run_with_dev_check(tmp_path):
     """--source-filter trains the source–filter vocoder; --dev logs copy synthesis on held-out files."""
@@ -219,3 +227,4 @@ def test_latent_streams_reach_the_vocoder_as_direct_renders_them():
         expected = bundle.latent.decoder(torch.round(z / step) * step, rows, step)
     assert torch.allclose(feats[:, :80], expected) and torch.equal(feats[:, 80:], rows)
     assert (feats[:, :80] - mel).abs().mean() > 0.1  # not the clean mel
+

@@ -1,7 +1,8 @@
 """Discriminators for adversarial vocoder fine-tuning (HiFi-GAN's multi-period, Vocos's multi-resolution),
-slimmed for CPU training, with least-squares GAN and feature-matching losses.
+slimmed for CPU training, and one on a predicted magnitude, with least-squares GAN and feature-matching losses.
 
-Input waveforms ``(batch, samples)`` at 16 kHz. Each sub-discriminator returns (logits, feature maps).
+Input waveforms ``(batch, samples)`` at 16 kHz (``MagnitudeDiscriminator``: magnitudes
+``(batch, bins, frames)``). Each sub-discriminator returns (logits, feature maps).
 """
 from __future__ import annotations
 
@@ -38,24 +39,50 @@ class PeriodDiscriminator(nn.Module):
         return _convs(self.convs, self.post, x)
 
 
-class ResolutionDiscriminator(nn.Module):
-    """2-D convolutions over one STFT magnitude (frequency × time)."""
+class SpectrogramDiscriminator(nn.Module):
+    """2-D convolutions over a log-magnitude (batch, 1, frames, bins), striding along frequency."""
 
-    def __init__(self, n_fft: int, channels: int = 16):
+    def __init__(self, channels: int = 16, strides=(1, 2, 2, 2), kernel: int = 9):
         super().__init__()
-        self.n_fft = n_fft
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        chans = (1, *(channels,) * len(strides))
         self.convs = nn.ModuleList([
-            weight_norm(nn.Conv2d(1, channels, (3, 9), padding=(1, 4))),
-            *(weight_norm(nn.Conv2d(channels, channels, (3, 9), stride=(1, 2), padding=(1, 4))) for _ in range(3)),
+            *(weight_norm(nn.Conv2d(a, b, (3, kernel), stride=(1, s), padding=(1, kernel // 2)))
+              for a, b, s in zip(chans, chans[1:], strides)),
             weight_norm(nn.Conv2d(channels, channels, (3, 3), padding=(1, 1))),
         ])
         self.post = weight_norm(nn.Conv2d(channels, 1, (3, 3), padding=(1, 1)))
 
+    def forward(self, spec: torch.Tensor):
+        return _convs(self.convs, self.post, spec)
+
+
+class ResolutionDiscriminator(SpectrogramDiscriminator):
+    """The log-magnitude of one STFT of the waveform (batch, samples)."""
+
+    def __init__(self, n_fft: int, channels: int = 16):
+        super().__init__(channels)
+        self.n_fft = n_fft
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+
     def forward(self, x: torch.Tensor):
         spec = torch.stft(x, self.n_fft, self.n_fft // 4, window=self.window, return_complex=True).abs()
-        spec = spec.clamp_min(1e-5).log()[:, None].transpose(2, 3)
-        return _convs(self.convs, self.post, spec)  # (B, 1, frames, bins)
+        return super().forward(spec.clamp_min(1e-5).log()[:, None].transpose(2, 3))  # (B, 1, frames, bins)
+
+
+class MagnitudeDiscriminator(nn.Module):
+    """A small spectrogram discriminator on a magnitude (batch, bins, frames), e.g. a ``mag_prior``
+    head's: log, bins averaged in pairs (1024-point STFT → 256 bins of 31 Hz), 16 channels, kernel
+    3 × 5 strided 2 along frequency (≈ 40 ms per batch of 16 × 0.5 s on one CPU thread). Returns a
+    one-element list, like :class:`Discriminators`."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = SpectrogramDiscriminator(16, strides=(2, 2, 2, 2), kernel=5)
+
+    def forward(self, mag: torch.Tensor):
+        log = mag.clamp_min(1e-5).log()[:, : mag.shape[1] // 2 * 2]
+        pooled = nn.functional.avg_pool1d(log.transpose(1, 2), 2)  # (B, frames, bins // 2)
+        return [self.net(pooled[:, None])]
 
 
 class Discriminators(nn.Module):
