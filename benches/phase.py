@@ -47,16 +47,12 @@ def main(argv=None) -> None:
             true = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True)[..., :frames]
             start = voc.initial_phase(feats, spec)
             mags = {"reference": true.abs(), "vocoder": spec.abs()}
-            phases = {"reference": true / true.abs().clamp(min=1e-16),
-                      **{f"excitation + {n} Griffin-Lim iterations": n for n in args.iterations},
-                      "the head's own": spec / spec.abs().clamp(min=1e-16)}
+            phases = {"reference": (true / true.abs().clamp(min=1e-16), 0),  # (starting phase, iterations)
+                      **{f"excitation + {n} Griffin-Lim iterations": (start, n) for n in args.iterations},
+                      "the head's own": (spec / spec.abs().clamp(min=1e-16), 0)}
             for m_name, mag in mags.items():
-                for p_name, phase in phases.items():
-                    if isinstance(phase, int):
-                        y = griffin_lim(mag, start, phase, n_fft, hop, window)
-                    else:
-                        y = torch.istft(mag * phase, n_fft, hop, window=window, center=True)
-                    y = y[0, : len(wav)].numpy()
+                for p_name, (phase, iterations) in phases.items():
+                    y = griffin_lim(mag, phase, iterations, n_fft, hop, window)[0, : len(wav)].numpy()
                     ref = wav[: len(y)]
                     m, mos = all_metrics(ref, y), dnsmos.run(np.clip(y, -1, 1), 16000)
                     rows.setdefault((m_name, p_name), []).append(

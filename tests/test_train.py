@@ -154,6 +154,7 @@ def test_magnitude_adversarial_needs_a_magnitude_head(tmp_path):
     with pytest.raises(SystemExit):  # a fresh vocoder predicts no magnitude relative to a prior
         vocoder.main(["--data", str(DATA), "--out", str(tmp_path / "m"), "--steps", "1", "--magnitude-adversarial"])
 
+
 def test_source_filter_run_with_dev_check(tmp_path):
     """--source-filter trains the source–filter vocoder; --dev logs copy synthesis on held-out files."""
     import json
@@ -227,4 +228,3 @@ def test_latent_streams_reach_the_vocoder_as_direct_renders_them():
         expected = bundle.latent.decoder(torch.round(z / step) * step, rows, step)
     assert torch.allclose(feats[:, :80], expected) and torch.equal(feats[:, 80:], rows)
     assert (feats[:, :80] - mel).abs().mean() > 0.1  # not the clean mel
-

@@ -225,6 +225,8 @@ def main(argv=None) -> None:
     voc_cfg = source.cfg if source else VocoderConfig()
     if args.mel_window:
         mel_cfg = dataclasses.replace(mel_cfg, win_length=args.mel_window)
+    if args.magnitude_adversarial and not (args.mag_prior or voc_cfg.mag_prior):
+        ap.error("--magnitude-adversarial needs a --mag-prior vocoder")
     run, out, corpus = loop.start(args, mel_cfg.lookahead)
     voc_cfg = dataclasses.replace(voc_cfg, causal=args.causal, n_fft=args.synthesis_fft or voc_cfg.n_fft,
                                   source_filter=args.source_filter or voc_cfg.source_filter,
@@ -233,8 +235,6 @@ def main(argv=None) -> None:
                                   harmonic_prior=args.harmonic_prior or voc_cfg.harmonic_prior,
                                   phase_iterations=(args.phase_iterations if args.mag_prior
                                                     else voc_cfg.phase_iterations))
-    if args.magnitude_adversarial and not voc_cfg.mag_prior:
-        ap.error("--magnitude-adversarial needs a --mag-prior vocoder")
     # the streams the vocoder will render: the streaming modes, or the storage ladder's (its latent rungs
     # through the bundle's latent autoencoder, when --init has one and the run is for direct)
     latent = init.latent.to(run.device) if init and init.latent and not args.causal and not args.mel2mel else None
