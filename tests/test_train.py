@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from safetensors import safe_open
 
 import codec
@@ -150,9 +151,28 @@ def test_adversarial_fine_tune_resumes_discriminators(tmp_path, flag, state):
         assert f.metadata()["step"] == "2"
 
 
-def test_magnitude_adversarial_needs_a_magnitude_head(tmp_path):
+@pytest.mark.parametrize("flag", [["--magnitude-adversarial"], ["--griffin-lim-loss", "4"]])
+def test_magnitude_losses_need_a_magnitude_head(tmp_path, flag):
     with pytest.raises(SystemExit):  # a fresh vocoder predicts no magnitude relative to a prior
-        vocoder.main(["--data", str(DATA), "--out", str(tmp_path / "m"), "--steps", "1", "--magnitude-adversarial"])
+        vocoder.main(["--data", str(DATA), "--out", str(tmp_path / "m"), "--steps", "1", *flag])
+
+
+def test_griffin_lim_loss_scores_what_decoding_renders():
+    """The --griffin-lim-loss waveform is the decoder's own output, and its gradient reaches the magnitude."""
+    from codec.bundle import resolve
+    from codec.floors import features
+
+    bundle = resolve()
+    voc = bundle.direct_vocoder.eval()
+    wav = np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
+    feats = features(wav, bundle.mel_config)
+    with torch.no_grad():
+        mag = voc.spectrum(feats).abs()
+        decoded = voc(feats)
+    assert torch.allclose(vocoder.griffin_lim_output(voc, feats, mag, voc.cfg.phase_iterations), decoded, atol=1e-5)
+    mag.requires_grad_(True)
+    vocoder.griffin_lim_output(voc, feats, mag, 2).square().sum().backward()
+    assert mag.grad is not None and mag.grad.abs().sum() > 0
 
 
 def test_source_filter_run_with_dev_check(tmp_path):

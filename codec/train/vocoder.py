@@ -38,6 +38,7 @@ from torch.nn.parallel import DistributedDataParallel
 from bitstream.payload import step_size
 
 from ..features import LogMel, MelConfig
+from ..inversion import griffin_lim
 from ..bundle import Bundle
 from ..mel_repr import degrade, smooth_frames
 from ..modes import LADDER, MEL_MODES, VOIP_MODES
@@ -141,6 +142,14 @@ def magnitude_and_phase_outputs(net: torch.nn.Module, feats: torch.Tensor, wav: 
     return y, loss, mag, target
 
 
+def griffin_lim_output(model: Vocoder, feats: torch.Tensor, mag: torch.Tensor, iterations: int) -> torch.Tensor:
+    """What decoding renders from the head's magnitude ``mag`` (B, n_fft // 2 + 1, frames): ``iterations``
+    of fast Griffin-Lim from the excitation's phase → (B, samples), differentiable in ``mag``."""
+    with torch.no_grad():
+        start = model.initial_phase(feats, mag.detach())
+    return griffin_lim(mag, start, iterations, model.cfg.n_fft, model.cfg.hop, model.head.window)
+
+
 RECON_WEIGHT = 15.0  # spectral losses vs the adversarial (1) and feature-matching (2) terms
 
 
@@ -198,6 +207,10 @@ def main(argv=None) -> None:
                     help="with --mag-prior: a learnt share of each voiced band's power goes onto the F0 harmonics")
     ap.add_argument("--phase-iterations", type=int, default=16,
                     help="fast Griffin-Lim iterations at decoding (with --mag-prior)")
+    ap.add_argument("--griffin-lim-loss", type=int, default=0, metavar="N",
+                    help="with --mag-prior: also score the waveform N fast Griffin-Lim iterations make from the "
+                         "head's magnitude (from the excitation's phase, as decoding does), so the magnitude "
+                         "learns to be one Griffin-Lim can invert")
     ap.add_argument("--adversarial", action="store_true",
                     help="add discriminators (GAN fine-tuning; start from --init or a trained checkpoint)")
     ap.add_argument("--magnitude-adversarial", action="store_true",
@@ -227,6 +240,8 @@ def main(argv=None) -> None:
         mel_cfg = dataclasses.replace(mel_cfg, win_length=args.mel_window)
     if args.magnitude_adversarial and not (args.mag_prior or voc_cfg.mag_prior):
         ap.error("--magnitude-adversarial needs a --mag-prior vocoder")
+    if args.griffin_lim_loss and not (args.mag_prior or voc_cfg.mag_prior):
+        ap.error("--griffin-lim-loss needs a --mag-prior vocoder")
     run, out, corpus = loop.start(args, mel_cfg.lookahead)
     voc_cfg = dataclasses.replace(voc_cfg, causal=args.causal, n_fft=args.synthesis_fft or voc_cfg.n_fft,
                                   source_filter=args.source_filter or voc_cfg.source_filter,
@@ -264,6 +279,9 @@ def main(argv=None) -> None:
             y, magnitude = net(feats), 0.0
         x = wav[:, : y.shape[-1]]
         spectral = mel_loss(y, x) + stft_loss(y, x) + magnitude
+        if args.griffin_lim_loss:
+            y_gl = griffin_lim_output(model, feats, mag, args.griffin_lim_loss)[:, : x.shape[-1]]
+            spectral = spectral + mel_loss(y_gl, x) + stft_loss(y_gl, x)
         if not (gan or mag_gan):
             return spectral
         return (RECON_WEIGHT * spectral + (gan(x, y) if gan else 0.0)
