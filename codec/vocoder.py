@@ -247,8 +247,15 @@ class Vocoder(nn.Module):
             return spec
         if not self.cfg.phase_iterations:
             return torch.istft(spec, self.cfg.n_fft, self.cfg.hop, window=self.head.window, center=True)
-        return griffin_lim(spec.abs(), self.initial_phase(features, spec, generator), self.cfg.phase_iterations,
-                           self.cfg.n_fft, self.cfg.hop, self.head.window)
+        return self.invert(features, spec, self.cfg.phase_iterations, generator)
+
+    def invert(self, features: torch.Tensor, spec: torch.Tensor, iterations: int,
+               generator: torch.Generator | None = None) -> torch.Tensor:
+        """``spec`` (B, n_fft // 2 + 1, T), complex or its magnitude → (B, samples): ``iterations`` of fast
+        Griffin-Lim on its magnitude from :meth:`initial_phase`; differentiable in the magnitude only."""
+        with torch.no_grad():
+            start = self.initial_phase(features, spec.detach(), generator)
+        return griffin_lim(spec.abs(), start, iterations, self.cfg.n_fft, self.cfg.hop, self.head.window)
 
     def initial_phase(self, features: torch.Tensor, spec: torch.Tensor,
                       generator: torch.Generator | None = None) -> torch.Tensor:

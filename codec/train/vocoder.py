@@ -38,7 +38,6 @@ from torch.nn.parallel import DistributedDataParallel
 from bitstream.payload import step_size
 
 from ..features import LogMel, MelConfig
-from ..inversion import griffin_lim
 from ..bundle import Bundle
 from ..mel_repr import degrade, smooth_frames
 from ..modes import LADDER, MEL_MODES, VOIP_MODES
@@ -142,14 +141,6 @@ def magnitude_and_phase_outputs(net: torch.nn.Module, feats: torch.Tensor, wav: 
     return y, loss, mag, target
 
 
-def griffin_lim_output(model: Vocoder, feats: torch.Tensor, mag: torch.Tensor, iterations: int) -> torch.Tensor:
-    """What decoding renders from the head's magnitude ``mag`` (B, n_fft // 2 + 1, frames): ``iterations``
-    of fast Griffin-Lim from the excitation's phase → (B, samples), differentiable in ``mag``."""
-    with torch.no_grad():
-        start = model.initial_phase(feats, mag.detach())
-    return griffin_lim(mag, start, iterations, model.cfg.n_fft, model.cfg.hop, model.head.window)
-
-
 RECON_WEIGHT = 15.0  # spectral losses vs the adversarial (1) and feature-matching (2) terms
 
 
@@ -238,10 +229,10 @@ def main(argv=None) -> None:
     voc_cfg = source.cfg if source else VocoderConfig()
     if args.mel_window:
         mel_cfg = dataclasses.replace(mel_cfg, win_length=args.mel_window)
-    if args.magnitude_adversarial and not (args.mag_prior or voc_cfg.mag_prior):
-        ap.error("--magnitude-adversarial needs a --mag-prior vocoder")
-    if args.griffin_lim_loss and not (args.mag_prior or voc_cfg.mag_prior):
-        ap.error("--griffin-lim-loss needs a --mag-prior vocoder")
+    for flag, wanted in (("--magnitude-adversarial", args.magnitude_adversarial),
+                         ("--griffin-lim-loss", args.griffin_lim_loss)):
+        if wanted and not (args.mag_prior or voc_cfg.mag_prior):
+            ap.error(f"{flag} needs a --mag-prior vocoder")
     run, out, corpus = loop.start(args, mel_cfg.lookahead)
     voc_cfg = dataclasses.replace(voc_cfg, causal=args.causal, n_fft=args.synthesis_fft or voc_cfg.n_fft,
                                   source_filter=args.source_filter or voc_cfg.source_filter,
@@ -280,7 +271,7 @@ def main(argv=None) -> None:
         x = wav[:, : y.shape[-1]]
         spectral = mel_loss(y, x) + stft_loss(y, x) + magnitude
         if args.griffin_lim_loss:
-            y_gl = griffin_lim_output(model, feats, mag, args.griffin_lim_loss)[:, : x.shape[-1]]
+            y_gl = model.invert(feats, mag, args.griffin_lim_loss)[:, : x.shape[-1]]  # what decoding renders
             spectral = spectral + mel_loss(y_gl, x) + stft_loss(y_gl, x)
         if not (gan or mag_gan):
             return spectral
