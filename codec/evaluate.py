@@ -149,7 +149,8 @@ def codec_systems(kbps: list[float], decoders: list[str | None], representations
 
 
 def floor_systems(bundle=None) -> list[System]:
-    """Copy synthesis through each distinct vocoder the decoders render with, and Griffin-Lim."""
+    """The input itself (the no-reference MOS a perfect codec would score), copy synthesis through each
+    distinct vocoder the decoders render with, and Griffin-Lim."""
     from .bundle import resolve
     from .floors import copy_synthesis, griffin_lim
 
@@ -157,8 +158,9 @@ def floor_systems(bundle=None) -> list[System]:
     vocoders = {"direct": b.direct_vocoder}
     if b.mel2mel is not None and b.mel2mel_vocoder is not b.direct_vocoder:
         vocoders["mel2mel"] = b.mel2mel_vocoder
-    out = [System(f"copy synthesis ({name} vocoder)", "floor",
-                  run=lambda wav, v=v: (copy_synthesis(wav, v, b.mel_config), None)) for name, v in vocoders.items()]
+    out = [System("input (uncoded)", "floor", run=lambda wav: (wav, None))]
+    out += [System(f"copy synthesis ({name} vocoder)", "floor",
+                   run=lambda wav, v=v: (copy_synthesis(wav, v, b.mel_config), None)) for name, v in vocoders.items()]
     return out + [System("Griffin-Lim (100 iterations)", "floor",
                          run=lambda wav: (griffin_lim(wav, b.mel_config), None))]
 

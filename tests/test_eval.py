@@ -20,7 +20,7 @@ DATA = Path(__file__).parent / "data"
 KBPS = (0.6, 3.0)
 SECONDS = 4.0
 HEADER = "| system | kbps asked | real kbps | WB-PESQ | STOI | mel dist | pause dB | harmonics dB | RTF enc | RTF dec |"
-FLOORS = ["copy synthesis (direct vocoder)", "copy synthesis (mel2mel vocoder)", "Griffin-Lim (100 iterations)"]
+FLOORS = ["input (uncoded)", "copy synthesis (direct vocoder)", "copy synthesis (mel2mel vocoder)", "Griffin-Lim (100 iterations)"]
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +43,14 @@ def test_table(evaluated):
     assert lines[1] == "|---|---|---|---|---|---|---|---|---|---|"
     assert len(lines) == 2 + len(FLOORS) + len(KBPS)  # one speaker group: no per-group table
     rows = [[c.strip() for c in line.strip("|").split("|")] for line in lines[2:]]
-    assert [r[0] for r in rows[:3]] == FLOORS
-    for cells in rows[:3]:
+    n = len(FLOORS)
+    assert [r[0] for r in rows[:n]] == FLOORS
+    for cells in rows[:n]:
         assert cells[1] == cells[2] == "—"  # no bitstream, no rate
         assert 0 < float(cells[4]) <= 1
-    for cells, kbps, r in zip(rows[3:], KBPS, data["results"][3:]):
+    uncoded = rows[0]  # the input scored against itself: the ceiling of every column
+    assert float(uncoded[3]) > 4.5 and float(uncoded[4]) == 1.0
+    for cells, kbps, r in zip(rows[n:], KBPS, data["results"][n:]):
         assert len(cells) == 10
         assert float(cells[1]) == kbps
         assert cells[0] == f"ldcodec {kbps:g} kbps {'latent' if kbps < 0.9 else 'mel'} direct"  # the ladder's choice
