@@ -7,8 +7,9 @@
         --decoder direct --decoder lat2lat:4          # both representations, their decoders
     python benches/quality.py --kbps 0.6 3 6 --html report/      # + a listening page (report/index.html)
 
-One run, the same audio for every row: the floors (copy synthesis through each vocoder a decoder
-renders with; Griffin-Lim on the same log-mel), ldcodec per rate, representation and decoder, and
+One run, the same audio for every row: the floors (the uncoded input, whose no-reference MOS is the
+ceiling of those columns; copy synthesis through each vocoder a decoder renders with; Griffin-Lim
+on the same log-mel), ldcodec per rate, representation and decoder, and
 Codec2 and Opus (skipped with a note when their CLI tools are missing). Real kbps is counted from
 the encoded bytes (ldcodec: the whole .ldc file, header included; Codec2: the raw .c2 file; Opus:
 the Ogg file). Metrics are means over files after aligning each decode to its reference

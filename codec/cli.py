@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_modes)
 
     p = sub.add_parser("eval", help="rate–quality table (PESQ, STOI, mel, RTF) of audio at several rates, "
-                                    "beside the floors (copy synthesis, Griffin-Lim) and Codec2/Opus")
+                                    "beside the floors (the input, copy synthesis, Griffin-Lim) and Codec2/Opus")
     p.add_argument("inputs", nargs="*", help="audio files or folders (walked recursively; default: the dev split "
                                              "../shared/data/real/dev or $LDCODEC_DEV_DATA, 3 files per speaker)")
     p.add_argument("--kbps", type=float, nargs="+", default=[0.6, 1.5, 3.0, 6.0],
@@ -274,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "decodes (FLAC), log-mel pictures, tables and plot")
     p.add_argument("--html-seconds", type=float, default=10.0, metavar="S",
                    help="seconds of each clip the listening page plays and draws (default 10)")
-    p.add_argument("--no-floors", action="store_true", help="leave out copy synthesis and Griffin-Lim")
+    p.add_argument("--no-floors", action="store_true", help="leave out the floor rows: the uncoded input, copy synthesis, Griffin-Lim")
     p.add_argument("--no-peers", action="store_true", help="leave out Codec2 and Opus")
     p.add_argument("--mos", action="store_true", help="add DNSMOS and DistillMOS (installed with ldcodec[eval]; slow)")
     p.set_defaults(func=cmd_eval)
