@@ -114,7 +114,7 @@ class LatentAutoencoder(nn.Module):
         return self.decoder(noisy, aux, step), self.bits(noisy, step).sum(1).mean(-1)
 
 
-def random_steps(n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """(n,) steps log-uniform over ``STEP_RANGE``."""
-    lo, hi = (math.log(s) for s in STEP_RANGE)
+def random_steps(n: int, generator: torch.Generator | None = None, step_range=STEP_RANGE) -> torch.Tensor:
+    """(n,) steps log-uniform over ``step_range``."""
+    lo, hi = (math.log(s) for s in step_range)
     return torch.exp(lo + (hi - lo) * torch.rand(n, generator=generator))

@@ -134,6 +134,29 @@ def test_latent_and_lat2lat_recipes(tmp_path):
         assert codec.decode(data, bundle=b, decoder=d)[0].shape == wav.shape
 
 
+def test_latent_decoder_adversarial_fine_tune_keeps_the_encoder(tmp_path):
+    """--adversarial trains the shipped latent decoder against a mel discriminator (state saved); the
+    encoder and rate model, what latent streams mean, come out bit-identical."""
+    from codec.bundle import resolve
+    from codec.train import latent as train_latent
+
+    out = tmp_path / "lat_gan"
+    args = ["--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "8000", "--threads", "1",
+            "--save-every", "1", "--steps", "2", "--lr", "1e-2", "--adversarial", "--step-range", "1", "32"]
+    with pytest.raises(SystemExit):
+        train_latent.main(args)  # needs --init
+    train_latent.main(args + ["--init", str(resolve().path)])
+    shipped = {k: v.float() for k, v in resolve().latent.state_dict().items()}
+    with safe_open(str(out / "last.safetensors"), "pt") as f:
+        trained = {k[4:]: f.get_tensor(k) for k in f.keys() if k.startswith("ema.")}
+    assert trained.keys() == shipped.keys()
+    for k, v in shipped.items():
+        assert k.startswith("decoder.") or torch.equal(trained[k], v), k
+    assert not all(torch.equal(trained[k], v) for k, v in shipped.items() if k.startswith("decoder."))
+    with safe_open(str(out / "mel_discriminator.safetensors"), "pt") as f:
+        assert f.metadata()["step"] == "2"
+
+
 @pytest.mark.parametrize("flag, state", [("--adversarial", "discriminators"),
                                          ("--magnitude-adversarial", "magnitude_discriminator")])
 def test_adversarial_fine_tune_resumes_discriminators(tmp_path, flag, state):

@@ -2,13 +2,19 @@
 slimmed for CPU training, and one on a predicted magnitude, with least-squares GAN and feature-matching losses.
 
 Input waveforms ``(batch, samples)`` at 16 kHz (``MagnitudeDiscriminator``: magnitudes
-``(batch, bins, frames)``). Each sub-discriminator returns (logits, feature maps).
+``(batch, bins, frames)``; ``MelDiscriminator``: log-mels ``(batch, n_mels, frames)`` in nats). Each
+sub-discriminator returns (logits, feature maps).
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from torch.nn.utils.parametrizations import weight_norm
+
+from . import checkpoint
 
 
 def _convs(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor):
@@ -85,6 +91,18 @@ class MagnitudeDiscriminator(nn.Module):
         return [self.net(pooled[:, None])]
 
 
+class MelDiscriminator(nn.Module):
+    """The magnitude discriminator's conv stack on a log-mel (batch, n_mels, frames), e.g. the latent
+    decoder's output. Returns a one-element list, like :class:`Discriminators`."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = SpectrogramDiscriminator(16, strides=(2, 2, 2, 2), kernel=5)
+
+    def forward(self, mel: torch.Tensor):
+        return [self.net(mel.transpose(1, 2)[:, None])]
+
+
 class Discriminators(nn.Module):
     """Periods 2, 3, 5, 7, 11 and STFT sizes 256, 512, 1024."""
 
@@ -108,3 +126,30 @@ def generator_loss(real, fake) -> tuple[torch.Tensor, torch.Tensor]:
     fm = sum(torch.mean(torch.abs(a.detach() - b)) for (_, fr), (_, ff) in zip(real, fake)
              for a, b in zip(fr, ff)) / len(fake)
     return adv, fm
+
+
+class Adversary:
+    """Discriminators, their optimiser and checkpoint; calling it trains them one step on
+    (real, generated) and returns the generator's adversarial + feature-matching loss."""
+
+    def __init__(self, disc: torch.nn.Module, path: Path, lr: float, run):
+        self.path, self.run = path, run
+        self.disc = disc.to(run.device)
+        self.opt = torch.optim.AdamW(self.disc.parameters(), lr=lr, betas=(0.8, 0.99), weight_decay=0.01)
+        if path.exists():
+            checkpoint.load(path, self.disc, None, self.opt)
+            run.log(f"discriminators resumed from {path}")
+        self.net = DistributedDataParallel(self.disc) if run.world > 1 else self.disc
+
+    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        d_loss = discriminator_loss(self.net(x), self.net(y.detach()))
+        self.opt.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.opt.step()
+        with torch.no_grad():
+            real = self.net(x)
+        adv, fm = generator_loss(real, self.net(y))
+        return adv + 2 * fm
+
+    def save(self, step: int) -> None:
+        checkpoint.save(self.path, self.disc, None, self.opt, step)

@@ -6,6 +6,12 @@
 
 Loss: L1 between the decoded and the clean log-mel (nats) + ``--rate-weight`` × bits per latent
 frame. Mel domain only, so it trains fast on a CPU; resumes from ``OUT/last.safetensors``.
+
+Adversarial decoder fine-tuning (``--adversarial``, from ``--init``'s autoencoder): the encoder and
+its rate model stay frozen, so every latent stream keeps its meaning; the decoder is trained with the
+L1 + ``--adversarial-weight`` × (LSGAN + 2 × feature matching) of a small discriminator on its log-mel
+(``discriminators.MelDiscriminator``, state in ``OUT/mel_discriminator.safetensors``), at quantiser
+steps log-uniform over ``--step-range`` (the 0.3 kbps rate picks steps ≈ 25, above ``STEP_RANGE``).
 """
 from __future__ import annotations
 
@@ -14,26 +20,44 @@ from pathlib import Path
 
 import torch
 
+from ..bundle import Bundle
 from ..features import LogMel, MelConfig
-from ..latent import LatentAutoencoder, LatentConfig, random_steps
+from ..latent import STEP_RANGE, LatentAutoencoder, LatentConfig, random_steps
 from . import loop
+from .discriminators import Adversary, MelDiscriminator
 from .export import addon
 
 
 def main(argv=None) -> None:
     ap = loop.parser(__doc__, out="runs/latent", steps=6000, segment=32000)
     ap.add_argument("--rate-weight", type=float, default=0.003, help="loss per bit per latent frame")
+    ap.add_argument("--init", help="start from this bundle's latent autoencoder instead of random weights")
+    ap.add_argument("--adversarial", action="store_true",
+                    help="fine-tune --init's decoder only, with a discriminator on its log-mel")
+    ap.add_argument("--adversarial-weight", type=float, default=0.1, help="GAN terms vs the mel L1")
+    ap.add_argument("--step-range", type=float, nargs=2, default=STEP_RANGE, metavar=("LO", "HI"),
+                    help="quantiser steps seen in training (log-uniform)")
     args = ap.parse_args(argv)
     if args.export:
         return addon(Path(args.export[0]), Path(args.export[1]), "latent")
     if not args.data:
         ap.error("--data is required for training")
+    if args.adversarial and not args.init:
+        ap.error("--adversarial fine-tunes a trained decoder: give --init BUNDLE")
 
     run, out, corpus = loop.start(args)
-    cfg = LatentConfig()
+    init = Bundle.load(args.init).latent if args.init else None
+    cfg = init.cfg if init else LatentConfig()
     logmel = LogMel(MelConfig()).to(run.device)
     model = LatentAutoencoder(cfg).to(run.device)
+    if init:
+        model.load_state_dict({k: v.float() for k, v in init.state_dict().items()})
+    if args.adversarial:  # the streams' meaning: encoder and rate model
+        model.encoder.requires_grad_(False)
+        model.log_scale.requires_grad_(False)
     opt, ema, step = loop.prepare(run, out, corpus, args, model, "latent autoencoder", {"latent": asdict(cfg)})
+    gan = (Adversary(MelDiscriminator(), out / "mel_discriminator.safetensors", args.lr, run)
+           if args.adversarial else None)
     generator = torch.Generator().manual_seed(args.seed * 1000 + step + run.rank)
     frames = (args.segment // MelConfig().hop + 1) // cfg.stride * cfg.stride
     calls = [step]
@@ -44,15 +68,18 @@ def main(argv=None) -> None:
         with torch.no_grad():
             mel = logmel(wav)[..., :frames]
             aux = crops.pitch_rows(cfg.stride, frames).to(run.device)
-        steps = random_steps(len(wav), generator).to(run.device)
+        steps = random_steps(len(wav), generator, args.step_range).to(run.device)
         rec, bits = net(mel, aux, steps)
         l1 = torch.mean(torch.abs(rec - mel))
         calls[0] += 1
         if calls[0] % 100 == 0:
             run.log(f"  mel L1 {l1.item():.3f} nats, {bits.mean().item():.1f} bits per latent frame")
+        if gan:
+            return l1 + args.adversarial_weight * gan(mel, rec)
         return l1 + args.rate_weight * bits.mean()
 
-    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=5.0, save_every=args.save_every)
+    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=5.0, save_every=args.save_every,
+             on_save=gan.save if gan else None)
 
 
 if __name__ == "__main__":

@@ -42,10 +42,10 @@ from ..bundle import Bundle
 from ..mel_repr import degrade, smooth_frames
 from ..modes import LADDER, MEL_MODES, VOIP_MODES
 from ..vocoder import Vocoder, VocoderConfig
-from . import checkpoint, loop
+from . import loop
 from .data import Crops
 from .validate import DevSet
-from .discriminators import Discriminators, MagnitudeDiscriminator, discriminator_loss, generator_loss
+from .discriminators import Adversary, Discriminators, MagnitudeDiscriminator
 from .losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
 
 
@@ -142,33 +142,6 @@ def magnitude_and_phase_outputs(net: torch.nn.Module, feats: torch.Tensor, wav: 
 
 
 RECON_WEIGHT = 15.0  # spectral losses vs the adversarial (1) and feature-matching (2) terms
-
-
-class Adversary:
-    """Discriminators, their optimiser and checkpoint; calling it trains them one step on
-    (real, generated) and returns the generator's adversarial + feature-matching loss."""
-
-    def __init__(self, disc: torch.nn.Module, path: Path, lr: float, run: loop.Run):
-        self.path, self.run = path, run
-        self.disc = disc.to(run.device)
-        self.opt = torch.optim.AdamW(self.disc.parameters(), lr=lr, betas=(0.8, 0.99), weight_decay=0.01)
-        if path.exists():
-            checkpoint.load(path, self.disc, None, self.opt)
-            run.log(f"discriminators resumed from {path}")
-        self.net = DistributedDataParallel(self.disc) if run.world > 1 else self.disc
-
-    def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        d_loss = discriminator_loss(self.net(x), self.net(y.detach()))
-        self.opt.zero_grad(set_to_none=True)
-        d_loss.backward()
-        self.opt.step()
-        with torch.no_grad():
-            real = self.net(x)
-        adv, fm = generator_loss(real, self.net(y))
-        return adv + 2 * fm
-
-    def save(self, step: int) -> None:
-        checkpoint.save(self.path, self.disc, None, self.opt, step)
 
 
 STREAM_WINDOW = 512  # samples: the streaming front end's analysis window and synthesis FFT (--causal's default)
