@@ -1,6 +1,6 @@
 """Model bundles: a folder with ``config.json`` (:class:`BundleConfig`), ``vocoder.safetensors`` and
-``MODEL_CARD.md``, plus optional add-ons (``NAME.json`` + ``NAME.safetensors``: ``latent``, ``mel2mel``,
-``lat2lat``, ``stream_vocoder``, ``mel2mel_vocoder``, ``direct_vocoder``, or a plug-in decoder's own,
+``MODEL_CARD.md``, plus optional add-ons (``NAME.json`` + ``NAME.safetensors``: ``latent``, ``latent_decoder``,
+``mel2mel``, ``lat2lat``, ``stream_vocoder``, ``mel2mel_vocoder``, ``direct_vocoder``, or a plug-in decoder's own,
 loaded with :meth:`Bundle.addon`).
 
 The bundle id (8 bytes, written into every file header) is the start of the SHA-256 of
@@ -199,6 +199,18 @@ class Bundle:
         from .latent import LatentAutoencoder, LatentConfig
 
         return self.addon("latent", lambda c: LatentAutoencoder(typed(LatentConfig, c.get("latent"), "latent.json")))
+
+    @cached_property
+    def latent_decoder(self):
+        """The decoder that renders latent streams (``direct``, ``lat2lat``): the ``latent_decoder`` add-on
+        (e.g. adversarially fine-tuned; the encoder, what streams mean, stays in ``latent``) if shipped,
+        else the autoencoder's own; None without a latent autoencoder."""
+        from .latent import LatentConfig, LatentDecoder
+
+        if self.latent is None:
+            return None
+        return self.addon("latent_decoder", lambda c: LatentDecoder(
+            typed(LatentConfig, c.get("latent"), "latent_decoder.json"))) or self.latent.decoder
 
     @cached_property
     def lat2lat(self):

@@ -119,9 +119,9 @@ def features(mel: torch.Tensor, rows: torch.Tensor, vocoder, concealed: np.ndarr
 
 def stream_mel(bundle, coded: Coded) -> torch.Tensor:
     """The log-mel (1, n_mels, frames) the dequantised values stand for: cepstra inverted, or the
-    latent decoded by the bundle's latent decoder (no restoration)."""
+    latent decoded by the bundle's ``latent_decoder`` (no restoration)."""
     if coded.mode.representation == "latent":
-        return bundle.latent.decoder(coded.values, coded.pitch, torch.from_numpy(coded.step_size)[None].float())
+        return bundle.latent_decoder(coded.values, coded.pitch, torch.from_numpy(coded.step_size)[None].float())
     return coefs_to_mel(coded.values, bundle.mel_config.n_mels, coded.mode.decimation, coded.frames)
 
 
@@ -218,7 +218,7 @@ class Lat2LatDecoder(Decoder):
                 rows = concealment[:, self.bundle.latent.cfg.n_mels:]
             z = restore(self.bundle.lat2lat, coded.values, rows[..., :d * coded.values.shape[-1]], step_size, d, steps,
                         generator)
-            mel = self.bundle.latent.decoder(z, rows, step_size[None])
+            mel = self.bundle.latent_decoder(z, rows, step_size[None])
             if concealment is not None:  # lost packets: the concealment, not the restored latent
                 lost = torch.from_numpy(_mask(coded.concealed, mel.shape[-1]))
                 mel[..., lost] = concealment[:, :mel.shape[1], :mel.shape[-1]][..., lost]

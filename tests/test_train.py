@@ -137,6 +137,8 @@ def test_latent_and_lat2lat_recipes(tmp_path):
 def test_latent_decoder_adversarial_fine_tune_keeps_the_encoder(tmp_path):
     """--adversarial trains the shipped latent decoder against a mel discriminator (state saved); the
     encoder and rate model, what latent streams mean, come out bit-identical."""
+    import shutil
+
     from codec.bundle import resolve
     from codec.train import latent as train_latent
 
@@ -155,6 +157,15 @@ def test_latent_decoder_adversarial_fine_tune_keeps_the_encoder(tmp_path):
     assert not all(torch.equal(trained[k], v) for k, v in shipped.items() if k.startswith("decoder."))
     with safe_open(str(out / "mel_discriminator.safetensors"), "pt") as f:
         assert f.metadata()["step"] == "2"
+    bundle = tmp_path / "bundle"  # the export: the decoder alone, as an add-on outside the stream id
+    shutil.copytree(resolve().path, bundle)
+    train_latent.main(["--export", str(out / "last.safetensors"), str(bundle)])
+    b = Bundle.load(bundle)
+    assert b.stream_id("latent") == resolve().stream_id("latent") and b.latent_decoder is not b.latent.decoder
+    wav = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
+    data = codec.encode(wav, kbps=0.6, representation="latent")  # the shipped bundle's stream
+    assert codec.encode(wav, kbps=0.6, representation="latent", bundle=b) == data
+    assert not np.array_equal(codec.decode(data, bundle=b)[0], codec.decode(data)[0])
 
 
 @pytest.mark.parametrize("flag, state", [("--adversarial", "discriminators"),
@@ -248,7 +259,7 @@ def test_mag_prior_run_exports_a_griffin_lim_refined_vocoder(tmp_path):
 
 
 def test_latent_streams_reach_the_vocoder_as_direct_renders_them():
-    """A latent rung of the training ladder: the crop's mel through the bundle's latent autoencoder at
+    """A latent rung of the training ladder: the crop's mel through the bundle's latent encoder and decoder at
     that mode's step (rounded as a latent stream is), with the stream's pitch rows."""
     import torch
 
@@ -262,12 +273,12 @@ def test_latent_streams_reach_the_vocoder_as_direct_renders_them():
     crops = Corpus([(str(DATA), 1.0)]).batch(1, 8192)
     mel = LogMel(bundle.mel_config)(crops.tensor())
     with torch.no_grad():
-        feats = vocoder.codec_features(crops, mel, np.random.default_rng(3), 0.0, (mode,), latent=bundle.latent)
+        feats = vocoder.codec_features(crops, mel, np.random.default_rng(3), 0.0, (mode,), latent=bundle)
         rng = np.random.default_rng(3)
         rng.random(), rng.integers(1)
         step = step_size(mode.typical_g + int(rng.integers(-16, 17)))
         rows = crops.rows(0, mode.decimation, mel.shape[-1])
         z = bundle.latent.encoder(mel)
-        expected = bundle.latent.decoder(torch.round(z / step) * step, rows, step)
+        expected = bundle.latent_decoder(torch.round(z / step) * step, rows, step)
     assert torch.allclose(feats[:, :80], expected) and torch.equal(feats[:, 80:], rows)
     assert (feats[:, :80] - mel).abs().mean() > 0.1  # not the clean mel

@@ -27,9 +27,11 @@ def ema_weights(ckpt: Path) -> tuple[dict, int]:
             int(f.metadata()["step"])
 
 
-def addon(ckpt: Path, bundle: Path, name: str) -> None:
-    """A checkpoint's EMA weights + its run's config → ``bundle/NAME.safetensors`` and ``bundle/NAME.json``."""
+def addon(ckpt: Path, bundle: Path, name: str, prefix: str = "") -> None:
+    """A checkpoint's EMA weights (those under ``prefix``, which is cut, e.g. ``"decoder."``) + its run's
+    config → ``bundle/NAME.safetensors`` and ``bundle/NAME.json``."""
     weights, step = ema_weights(ckpt)
+    weights = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
     save_file(weights, str(bundle / f"{name}.safetensors"), metadata={"step": str(step)})
     config = json.loads((ckpt.parent / "config.json").read_text())
     config["steps_trained"] = step

@@ -3,6 +3,10 @@
     python -m codec.train.latent --data ../shared/data/synthetic --data ../shared/data/real/ljspeech:8 \
         --exclude 'LJ001-00(2[5-9]|3)' --out runs/latent --steps 6000 --threads 2
     python -m codec.train.latent --export runs/latent/last.safetensors codec/bundles/default
+    python -m codec.train.latent --init codec/bundles/default --adversarial --step-range 1 32 \
+        --data ../shared/data/real/train/librispeech --data ../shared/data/real/train/speechocean762 \
+        --out runs/latent_gan --steps 6000 --segment 16000 --lr 2e-4 --threads 1
+    python -m codec.train.latent --export runs/latent_gan/last.safetensors codec/bundles/default
 
 Loss: L1 between the decoded and the clean log-mel (nats) + ``--rate-weight`` × bits per latent
 frame. Mel domain only, so it trains fast on a CPU; resumes from ``OUT/last.safetensors``.
@@ -12,9 +16,12 @@ its rate model stay frozen, so every latent stream keeps its meaning; the decode
 L1 + ``--adversarial-weight`` × (LSGAN + 2 × feature matching) of a small discriminator on its log-mel
 (``discriminators.MelDiscriminator``, state in ``OUT/mel_discriminator.safetensors``), at quantiser
 steps log-uniform over ``--step-range`` (the 0.3 kbps rate picks steps ≈ 25, above ``STEP_RANGE``).
+Such a run exports the decoder alone, as the ``latent_decoder`` add-on: rendering changes, latent
+streams (whose id hashes ``latent.*``) stay decodable.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from pathlib import Path
 
@@ -31,7 +38,8 @@ from .export import addon
 def main(argv=None) -> None:
     ap = loop.parser(__doc__, out="runs/latent", steps=6000, segment=32000)
     ap.add_argument("--rate-weight", type=float, default=0.003, help="loss per bit per latent frame")
-    ap.add_argument("--init", help="start from this bundle's latent autoencoder instead of random weights")
+    ap.add_argument("--init", help="start from this bundle's latent autoencoder (and latent_decoder) instead of "
+                                   "random weights")
     ap.add_argument("--adversarial", action="store_true",
                     help="fine-tune --init's decoder only, with a discriminator on its log-mel")
     ap.add_argument("--adversarial-weight", type=float, default=0.1, help="GAN terms vs the mel L1")
@@ -39,23 +47,27 @@ def main(argv=None) -> None:
                     help="quantiser steps seen in training (log-uniform)")
     args = ap.parse_args(argv)
     if args.export:
-        return addon(Path(args.export[0]), Path(args.export[1]), "latent")
+        ckpt = Path(args.export[0])
+        decoder_only = json.loads((ckpt.parent / "config.json").read_text()).get("trained") == "decoder"
+        return addon(ckpt, Path(args.export[1]), *(("latent_decoder", "decoder.") if decoder_only else ("latent",)))
     if not args.data:
         ap.error("--data is required for training")
     if args.adversarial and not args.init:
         ap.error("--adversarial fine-tunes a trained decoder: give --init BUNDLE")
 
     run, out, corpus = loop.start(args)
-    init = Bundle.load(args.init).latent if args.init else None
-    cfg = init.cfg if init else LatentConfig()
+    init = Bundle.load(args.init) if args.init else None
+    cfg = init.latent.cfg if init else LatentConfig()
     logmel = LogMel(MelConfig()).to(run.device)
     model = LatentAutoencoder(cfg).to(run.device)
-    if init:
-        model.load_state_dict({k: v.float() for k, v in init.state_dict().items()})
+    if init:  # its autoencoder, with the decoder it renders with (its latent_decoder add-on, if any)
+        model.load_state_dict(init.latent.state_dict())
+        model.decoder.load_state_dict(init.latent_decoder.state_dict())
     if args.adversarial:  # the streams' meaning: encoder and rate model
         model.encoder.requires_grad_(False)
         model.log_scale.requires_grad_(False)
-    opt, ema, step = loop.prepare(run, out, corpus, args, model, "latent autoencoder", {"latent": asdict(cfg)})
+    config = {"latent": asdict(cfg), **({"trained": "decoder"} if args.adversarial else {})}
+    opt, ema, step = loop.prepare(run, out, corpus, args, model, "latent autoencoder", config)
     gan = (Adversary(MelDiscriminator(), out / "mel_discriminator.safetensors", args.lr, run)
            if args.adversarial else None)
     generator = torch.Generator().manual_seed(args.seed * 1000 + step + run.rank)

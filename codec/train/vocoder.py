@@ -58,8 +58,8 @@ def codec_features(crops: Crops, mel: torch.Tensor, rng: np.random.Generator, p_
     index near that mode's operating point, then low-passed in time as the ``direct`` decoder does
     (offline mel modes only). ``causal``: pitch rows as the streaming decoder makes them.
     ``restore(features, step, mode)``: a decoder stage applied to quantised mel examples (e.g. mel2mel).
-    ``latent``: the bundle's latent autoencoder, through which latent modes of ``ladder`` pass as a
-    latent stream does (encoded, rounded to the step, decoded with the stream's pitch rows).
+    ``latent``: a bundle, through whose latent encoder and ``latent_decoder`` latent modes of ``ladder``
+    pass as a latent stream does (encoded, rounded to the step, decoded with the stream's pitch rows).
     """
     out = []
     for i in range(mel.shape[0]):
@@ -70,8 +70,8 @@ def codec_features(crops: Crops, mel: torch.Tensor, rng: np.random.Generator, p_
             step = step_size(mode.typical_g + int(rng.integers(-16, 17)))
         rows = crops.rows(i, decimation, m.shape[-1], causal).to(m)
         if mode and mode.representation == "latent":
-            z = latent.encoder(m)
-            m = latent.decoder(torch.round(z / step) * step, rows, step)
+            z = latent.latent.encoder(m)
+            m = latent.latent_decoder(torch.round(z / step) * step, rows, step)
         elif mode:
             m = degrade(m, mode.n_coefs, decimation, step)
             if not causal and restore is None:
@@ -216,7 +216,10 @@ def main(argv=None) -> None:
                                                     else voc_cfg.phase_iterations))
     # the streams the vocoder will render: the streaming modes, or the storage ladder's (its latent rungs
     # through the bundle's latent autoencoder, when --init has one and the run is for direct)
-    latent = init.latent.to(run.device) if init and init.latent and not args.causal and not args.mel2mel else None
+    latent = init if init and init.latent and not args.causal and not args.mel2mel else None
+    if latent:
+        latent.latent.to(run.device)
+        latent.latent_decoder.to(run.device)
     ladder = VOIP_MODES if args.causal else MEL_MODES + (tuple(m for m in LADDER if m.representation == "latent")
                                                          if latent else ())
     logmel = LogMel(mel_cfg).to(run.device)
