@@ -274,7 +274,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                  "decodes (FLAC), log-mel pictures, tables and plot")
     p.add_argument("--html-seconds", type=float, default=10.0, metavar="S",
                    help="seconds of each clip the listening page plays and draws (default 10)")
-    p.add_argument("--no-floors", action="store_true", help="leave out the floor rows: the uncoded input, copy synthesis, Griffin-Lim")
+    p.add_argument("--no-floors", action="store_true",
+                   help="leave out the floor rows: the uncoded input, copy synthesis, Griffin-Lim")
     p.add_argument("--no-peers", action="store_true", help="leave out Codec2 and Opus")
     p.add_argument("--mos", action="store_true", help="add DNSMOS and DistillMOS (installed with ldcodec[eval]; slow)")
     p.set_defaults(func=cmd_eval)

@@ -20,7 +20,8 @@ DATA = Path(__file__).parent / "data"
 KBPS = (0.6, 3.0)
 SECONDS = 4.0
 HEADER = "| system | kbps asked | real kbps | WB-PESQ | STOI | mel dist | pause dB | harmonics dB | RTF enc | RTF dec |"
-FLOORS = ["input (uncoded)", "copy synthesis (direct vocoder)", "copy synthesis (mel2mel vocoder)", "Griffin-Lim (100 iterations)"]
+FLOORS = ["input (uncoded)", "copy synthesis (direct vocoder)", "copy synthesis (mel2mel vocoder)",
+          "Griffin-Lim (100 iterations)"]
 
 
 @pytest.fixture(scope="module")

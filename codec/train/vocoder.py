@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import torch
