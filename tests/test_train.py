@@ -147,6 +147,12 @@ def test_latent_decoder_adversarial_fine_tune_keeps_the_encoder(tmp_path):
             "--save-every", "1", "--steps", "2", "--lr", "1e-2", "--adversarial", "--step-range", "1", "32"]
     with pytest.raises(SystemExit):
         train_latent.main(args)  # needs --init
+    bare = tmp_path / "bare"  # a bundle without a latent autoencoder
+    bare.mkdir()
+    for f in ("config.json", "vocoder.safetensors"):
+        shutil.copy(resolve().path / f, bare / f)
+    with pytest.raises(SystemExit):
+        train_latent.main(args + ["--init", str(bare)])
     train_latent.main(args + ["--init", str(resolve().path)])
     shipped = {k: v.float() for k, v in resolve().latent.state_dict().items()}
     with safe_open(str(out / "last.safetensors"), "pt") as f:

@@ -129,8 +129,9 @@ def generator_loss(real, fake) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 class Adversary:
-    """Discriminators, their optimiser and checkpoint; calling it trains them one step on
-    (real, generated) and returns the generator's adversarial + feature-matching loss."""
+    """Discriminators, their optimiser and checkpoint (``path``); calling it trains them one step on
+    (real, generated) and returns the generator's adversarial + feature-matching loss. ``run``: the
+    trainer's ``loop.Run`` (device, DDP world, log)."""
 
     def __init__(self, disc: torch.nn.Module, path: Path, lr: float, run):
         self.path, self.run = path, run

@@ -55,8 +55,10 @@ def main(argv=None) -> None:
     if args.adversarial and not args.init:
         ap.error("--adversarial fine-tunes a trained decoder: give --init BUNDLE")
 
-    run, out, corpus = loop.start(args)
     init = Bundle.load(args.init) if args.init else None
+    if init and init.latent is None:
+        ap.error(f"--init {args.init}: the bundle has no latent autoencoder (latent.safetensors)")
+    run, out, corpus = loop.start(args)
     cfg = init.latent.cfg if init else LatentConfig()
     logmel = LogMel(MelConfig()).to(run.device)
     model = LatentAutoencoder(cfg).to(run.device)
