@@ -279,7 +279,7 @@ def test_latent_streams_reach_the_vocoder_as_direct_renders_them():
     crops = Corpus([(str(DATA), 1.0)]).batch(1, 8192)
     mel = LogMel(bundle.mel_config)(crops.tensor())
     with torch.no_grad():
-        feats = vocoder.codec_features(crops, mel, np.random.default_rng(3), 0.0, (mode,), latent=bundle)
+        feats = vocoder.codec_features(crops, mel, np.random.default_rng(3), 0.0, (mode,), latent_bundle=bundle)
         rng = np.random.default_rng(3)
         rng.random(), rng.integers(1)
         step = step_size(mode.typical_g + int(rng.integers(-16, 17)))

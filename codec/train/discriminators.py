@@ -75,25 +75,10 @@ class ResolutionDiscriminator(SpectrogramDiscriminator):
         return super().forward(spec.clamp_min(1e-5).log()[:, None].transpose(2, 3))  # (B, 1, frames, bins)
 
 
-class MagnitudeDiscriminator(nn.Module):
-    """A small spectrogram discriminator on a magnitude (batch, bins, frames), e.g. a ``mag_prior``
-    head's: log, bins averaged in pairs (1024-point STFT → 256 bins of 31 Hz), 16 channels, kernel
-    3 × 5 strided 2 along frequency (≈ 40 ms per batch of 16 × 0.5 s on one CPU thread). Returns a
-    one-element list, like :class:`Discriminators`."""
-
-    def __init__(self):
-        super().__init__()
-        self.net = SpectrogramDiscriminator(16, strides=(2, 2, 2, 2), kernel=5)
-
-    def forward(self, mag: torch.Tensor):
-        log = mag.clamp_min(1e-5).log()[:, : mag.shape[1] // 2 * 2]
-        pooled = nn.functional.avg_pool1d(log.transpose(1, 2), 2)  # (B, frames, bins // 2)
-        return [self.net(pooled[:, None])]
-
-
 class MelDiscriminator(nn.Module):
-    """The magnitude discriminator's conv stack on a log-mel (batch, n_mels, frames), e.g. the latent
-    decoder's output. Returns a one-element list, like :class:`Discriminators`."""
+    """A small spectrogram discriminator on a log-mel (batch, n_mels, frames) in nats, e.g. the latent
+    decoder's output: 16 channels, kernel 3 × 5 strided 2 along frequency. Returns a one-element list,
+    like :class:`Discriminators`."""
 
     def __init__(self):
         super().__init__()
@@ -101,6 +86,16 @@ class MelDiscriminator(nn.Module):
 
     def forward(self, mel: torch.Tensor):
         return [self.net(mel.transpose(1, 2)[:, None])]
+
+
+class MagnitudeDiscriminator(MelDiscriminator):
+    """The same discriminator on a magnitude (batch, bins, frames), e.g. a ``mag_prior`` head's: log,
+    bins averaged in pairs (1024-point STFT → 256 bins of 31 Hz); ≈ 40 ms per batch of 16 × 0.5 s on
+    one CPU thread."""
+
+    def forward(self, mag: torch.Tensor):
+        log = mag.clamp_min(1e-5).log()[:, : mag.shape[1] // 2 * 2]
+        return super().forward(nn.functional.avg_pool1d(log.transpose(1, 2), 2).transpose(1, 2))
 
 
 class Discriminators(nn.Module):

@@ -49,7 +49,7 @@ from .losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
 
 
 def codec_features(crops: Crops, mel: torch.Tensor, rng: np.random.Generator, p_clean: float,
-                   ladder=MEL_MODES, causal: bool = False, restore=None, latent=None) -> torch.Tensor:
+                   ladder=MEL_MODES, causal: bool = False, restore=None, latent_bundle=None) -> torch.Tensor:
     """Crops, their (B, n_mels, frames) log-mel → vocoder input (B, n_mels + 2, frames) as the decoder sees it.
 
     Per example: with probability ``p_clean`` the exact mel (pitch at the full frame rate), else
@@ -57,7 +57,7 @@ def codec_features(crops: Crops, mel: torch.Tensor, rng: np.random.Generator, p_
     index near that mode's operating point, then low-passed in time as the ``direct`` decoder does
     (offline mel modes only). ``causal``: pitch rows as the streaming decoder makes them.
     ``restore(features, step, mode)``: a decoder stage applied to quantised mel examples (e.g. mel2mel).
-    ``latent``: a bundle, through whose latent encoder and ``latent_decoder`` latent modes of ``ladder``
+    ``latent_bundle``: a bundle, through whose latent encoder and ``latent_decoder`` latent modes of ``ladder``
     pass as a latent stream does (encoded, rounded to the step, decoded with the stream's pitch rows).
     """
     out = []
@@ -69,8 +69,8 @@ def codec_features(crops: Crops, mel: torch.Tensor, rng: np.random.Generator, p_
             step = step_size(mode.typical_g + int(rng.integers(-16, 17)))
         rows = crops.rows(i, decimation, m.shape[-1], causal).to(m)
         if mode and mode.representation == "latent":
-            z = latent.latent.encoder(m)
-            m = latent.latent_decoder(torch.round(z / step) * step, rows, step)
+            z = latent_bundle.latent.encoder(m)
+            m = latent_bundle.latent_decoder(torch.round(z / step) * step, rows, step)
         elif mode:
             m = degrade(m, mode.n_coefs, decimation, step)
             if not causal and restore is None:
@@ -214,13 +214,13 @@ def main(argv=None) -> None:
                                   phase_iterations=(args.phase_iterations if args.mag_prior
                                                     else voc_cfg.phase_iterations))
     # the streams the vocoder will render: the streaming modes, or the storage ladder's (its latent rungs
-    # through the bundle's latent autoencoder, when --init has one and the run is for direct)
-    latent = init if init and init.latent and not args.causal and not args.mel2mel else None
-    if latent:
-        latent.latent.to(run.device)
-        latent.latent_decoder.to(run.device)
+    # through the bundle's latent encoder and decoder, when --init has them and the run is for direct)
+    latent_bundle = init if init and init.latent and not args.causal and not args.mel2mel else None
+    if latent_bundle:
+        latent_bundle.latent.to(run.device)
+        latent_bundle.latent_decoder.to(run.device)
     ladder = VOIP_MODES if args.causal else MEL_MODES + (tuple(m for m in LADDER if m.representation == "latent")
-                                                         if latent else ())
+                                                         if latent_bundle else ())
     logmel = LogMel(mel_cfg).to(run.device)
     model = Vocoder(voc_cfg).to(run.device)
     if source:
@@ -238,7 +238,7 @@ def main(argv=None) -> None:
         crops = corpus.batch(args.batch, args.segment)
         wav = crops.tensor(run.device)
         with torch.no_grad():
-            feats = codec_features(crops, logmel(wav), rng, args.p_clean, ladder, args.causal, restore, latent)
+            feats = codec_features(crops, logmel(wav), rng, args.p_clean, ladder, args.causal, restore, latent_bundle)
         if voc_cfg.mag_prior:  # magnitude learnt from the STFT itself, phase through the waveform losses
             y, magnitude, mag, target = magnitude_and_phase_outputs(net, feats, wav)
         else:
