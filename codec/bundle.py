@@ -1,7 +1,7 @@
 """Model bundles: a folder with ``config.json`` (:class:`BundleConfig`), ``vocoder.safetensors`` and
 ``MODEL_CARD.md``, plus optional add-ons (``NAME.json`` + ``NAME.safetensors``: ``latent``, ``latent_decoder``,
-``mel_restorer``, ``mel2mel``, ``lat2lat``, ``stream_vocoder``, ``mel2mel_vocoder``, ``direct_vocoder``, or a
-plug-in decoder's own, loaded with :meth:`Bundle.addon`).
+``mel2mel``, ``lat2lat``, ``stream_vocoder``, ``mel2mel_vocoder``, ``direct_vocoder``, or a plug-in decoder's own,
+loaded with :meth:`Bundle.addon`).
 
 The bundle id (8 bytes, written into every file header) is the start of the SHA-256 of
 ``config.json`` and the vocoder weights, so a stream always names the weights it was made for.
@@ -211,15 +211,6 @@ class Bundle:
             return None
         return self.addon("latent_decoder", lambda c: LatentDecoder(
             typed(LatentConfig, c.get("latent"), "latent_decoder.json"))) or self.latent.decoder
-
-    @cached_property
-    def mel_restorer(self):
-        """The restorer ``direct`` passes mel streams' log-mel through (``mel_restorer.json`` +
-        ``.safetensors``), or None: then ``direct`` renders the smoothed mel as it is."""
-        from .restorer import MelRestorer, RestorerConfig
-
-        return self.addon("mel_restorer", lambda c: MelRestorer(typed(RestorerConfig, c.get("restorer"),
-                                                                      "mel_restorer.json")))
 
     @cached_property
     def lat2lat(self):

@@ -24,7 +24,7 @@ import torch
 from bitstream import Groups, Mode
 from bitstream.modes import STORAGE_MODES
 
-from . import mel2mel, pitch
+from . import pitch
 from .bundle import BundleError
 from .conceal import conceal
 from .mel_repr import SILENCE_LOGMEL, coefs_to_mel, silence_coefs, smooth_frames
@@ -125,15 +125,6 @@ def stream_mel(bundle, coded: Coded) -> torch.Tensor:
     return coefs_to_mel(coded.values, bundle.mel_config.n_mels, coded.mode.decimation, coded.frames)
 
 
-def quantiser_rows(coded: Coded, frames: int) -> torch.Tensor:
-    """A mel stream's quantiser settings per frame as conditioning rows (1, 3, frames)
-    (``mel2mel.quantiser_rows``): each group's step over its frames, the last held to ``frames``."""
-    mode = coded.mode
-    step_size = np.repeat(coded.step_size, mode.decimation)[:min(coded.frames, frames)]
-    step_size = np.pad(step_size, (0, frames - len(step_size)), mode="edge")
-    return mel2mel.quantiser_rows(step_size, mode.n_coefs, mode.decimation, frames)
-
-
 class Decoder:
     """Base class. Subclasses set ``name``, ``representations`` and, if they have a cost knob,
     ``default_steps`` (diffusion/flow steps; None = no knob), and implement :meth:`decode`.
@@ -153,20 +144,18 @@ class Decoder:
 
 
 class DirectDecoder(Decoder):
-    """No diffusion: the stream's log-mel (cepstra inverted, low-passed in time and, with the bundle's
-    ``mel_restorer``, restored in one pass; or the latent decoded) goes to the bundle's vocoder (fast path)."""
+    """No diffusion: the stream's log-mel (cepstra inverted and low-passed in time, or the latent decoded) goes to the
+    bundle's vocoder (fast path)."""
 
     name = "direct"
     representations = ("mel", "latent")
 
     def decode(self, coded, steps):
-        vocoder, restorer = self.bundle.direct_vocoder, self.bundle.mel_restorer
+        vocoder = self.bundle.direct_vocoder
         with torch.inference_mode():
             mel = stream_mel(self.bundle, coded)
             if coded.mode.representation == "mel":
                 mel = smooth_frames(mel)
-                if restorer is not None:
-                    mel = restorer(mel, coded.pitch, quantiser_rows(coded, coded.frames))
             return vocoder(features(mel, coded.pitch, vocoder, coded.concealed))[0].numpy()
 
 
@@ -187,10 +176,14 @@ class Mel2MelDecoder(Decoder):
             raise BundleError(f"bundle {bundle.name} has no mel2mel model (mel2mel.safetensors); use decoder='direct'")
 
     def decode(self, coded, steps):
-        model, vocoder = self.bundle.mel2mel, self.bundle.mel2mel_vocoder
+        from .mel2mel import quantiser_rows
+
+        model, vocoder, mode = self.bundle.mel2mel, self.bundle.mel2mel_vocoder, coded.mode
         n_mels = model.cfg.n_mels
         feats = features(stream_mel(self.bundle, coded), coded.pitch, vocoder, coded.concealed)
-        rows = quantiser_rows(coded, feats.shape[-1])
+        step_size = np.repeat(coded.step_size, mode.decimation)[:coded.frames]  # per frame
+        step_size = np.pad(step_size, (0, feats.shape[-1] - len(step_size)), mode="edge")
+        rows = quantiser_rows(step_size, mode.n_coefs, mode.decimation, feats.shape[-1])
         generator = torch.Generator().manual_seed(coded.seed)
         with torch.inference_mode():
             mel = model.sample(torch.cat([feats, rows], dim=1), steps, generator)

@@ -174,33 +174,6 @@ def test_latent_decoder_adversarial_fine_tune_keeps_the_encoder(tmp_path):
     assert not np.array_equal(codec.decode(data, bundle=b)[0], codec.decode(data)[0])
 
 
-def test_mel_restorer_recipe_changes_rendering_not_streams(tmp_path):
-    """The restorer starts as the identity on the smoothed mel; trained (against the mel discriminator)
-    and exported, it changes how mel streams decode, not their bytes or bundle id."""
-    import shutil
-
-    from codec.bundle import resolve
-    from codec.restorer import MelRestorer
-    from codec.train import restorer as train_restorer
-
-    mel, aux, quant = torch.randn(2, 80, 30) - 5, torch.randn(2, 2, 30), torch.randn(2, 3, 30)
-    assert torch.equal(MelRestorer()(mel, aux, quant), mel)
-    out = tmp_path / "restorer"
-    train_restorer.main(["--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "8000", "--threads",
-                         "1", "--save-every", "1", "--steps", "2", "--lr", "1e-2"])
-    with safe_open(str(out / "mel_discriminator.safetensors"), "pt") as f:
-        assert f.metadata()["step"] == "2"
-    bundle = tmp_path / "bundle"
-    shutil.copytree(resolve().path, bundle)
-    train_restorer.main(["--export", str(out / "last.safetensors"), str(bundle)])
-    b = Bundle.load(bundle)
-    assert b.id == resolve().id and b.mel_restorer is not None
-    wav = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
-    data = codec.encode(wav, kbps=3)
-    assert codec.encode(wav, kbps=3, bundle=b) == data
-    assert not np.array_equal(codec.decode(data, bundle=b)[0], codec.decode(data)[0])
-
-
 @pytest.mark.parametrize("flag, state", [("--adversarial", "discriminators"),
                                          ("--magnitude-adversarial", "magnitude_discriminator")])
 def test_adversarial_fine_tune_resumes_discriminators(tmp_path, flag, state):
