@@ -1,7 +1,7 @@
 """Model bundles: a folder with ``config.json`` (:class:`BundleConfig`), ``vocoder.safetensors`` and
 ``MODEL_CARD.md``, plus optional add-ons (``NAME.json`` + ``NAME.safetensors``: ``latent``, ``latent_decoder``,
-``mel2mel``, ``lat2lat``, ``stream_vocoder``, ``mel2mel_vocoder``, ``direct_vocoder``, ``latent_vocoder``, or a
-plug-in decoder's own, loaded with :meth:`Bundle.addon`).
+``mel2mel``, ``lat2lat``, ``stream_vocoder``, ``mel2mel_vocoder``, ``direct_vocoder``, or a plug-in decoder's own,
+loaded with :meth:`Bundle.addon`).
 
 The bundle id (8 bytes, written into every file header) is the start of the SHA-256 of
 ``config.json`` and the vocoder weights, so a stream always names the weights it was made for.
@@ -187,13 +187,6 @@ class Bundle:
         """The vocoder that renders decoded mels (``direct``, ``lat2lat``): the ``direct_vocoder`` add-on
         (e.g. adversarially fine-tuned) if shipped, else the main one."""
         return self._vocoder_addon("direct_vocoder") or self.vocoder
-
-    @cached_property
-    def latent_vocoder(self) -> Vocoder:
-        """The vocoder that renders latent streams' decoded mels (``direct``, ``lat2lat``): the
-        ``latent_vocoder`` add-on (fine-tuned on ``latent_decoder``'s output) if shipped, else
-        :attr:`direct_vocoder`."""
-        return self._vocoder_addon("latent_vocoder") or self.direct_vocoder
 
     @cached_property
     def mel2mel_vocoder(self) -> Vocoder:

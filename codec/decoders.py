@@ -145,17 +145,16 @@ class Decoder:
 
 class DirectDecoder(Decoder):
     """No diffusion: the stream's log-mel (cepstra inverted and low-passed in time, or the latent decoded) goes to the
-    bundle's vocoder for its representation (``direct_vocoder``, ``latent_vocoder``): the fast path."""
+    bundle's vocoder (fast path)."""
 
     name = "direct"
     representations = ("mel", "latent")
 
     def decode(self, coded, steps):
-        latent = coded.mode.representation == "latent"
-        vocoder = self.bundle.latent_vocoder if latent else self.bundle.direct_vocoder
+        vocoder = self.bundle.direct_vocoder
         with torch.inference_mode():
             mel = stream_mel(self.bundle, coded)
-            if not latent:
+            if coded.mode.representation == "mel":
                 mel = smooth_frames(mel)
             return vocoder(features(mel, coded.pitch, vocoder, coded.concealed))[0].numpy()
 
@@ -207,7 +206,7 @@ class Lat2LatDecoder(Decoder):
     def decode(self, coded, steps):
         from .lat2lat import restore
 
-        vocoder, d = self.bundle.latent_vocoder, coded.mode.decimation
+        vocoder, d = self.bundle.direct_vocoder, coded.mode.decimation
         step_size = torch.from_numpy(coded.step_size).float()
         generator = torch.Generator().manual_seed(coded.seed)
         with torch.inference_mode():

@@ -288,28 +288,3 @@ def test_latent_streams_reach_the_vocoder_as_direct_renders_them():
         expected = bundle.latent_decoder(torch.round(z / step) * step, rows, step)
     assert torch.allclose(feats[:, :80], expected) and torch.equal(feats[:, 80:], rows)
     assert (feats[:, :80] - mel).abs().mean() > 0.1  # not the clean mel
-
-
-def test_latent_vocoder_recipe_renders_latent_streams_only(tmp_path):
-    """--latent fine-tunes a vocoder on the latent rungs; exported as the latent_vocoder add-on it changes
-    how latent streams sound, not mel streams, nor any stream's bytes."""
-    import shutil
-
-    from codec.bundle import resolve
-
-    out = tmp_path / "latvoc"
-    args = ["--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "4096", "--threads", "1",
-            "--steps", "1", "--lr", "1e-2", "--latent"]
-    with pytest.raises(SystemExit):
-        vocoder.main(args)  # needs --init
-    vocoder.main(args + ["--init", str(resolve().path)])
-    bundle = tmp_path / "bundle"
-    shutil.copytree(resolve().path, bundle)
-    export.main([str(out / "last.safetensors"), str(bundle), "--addon", "latent_vocoder"])
-    b = Bundle.load(bundle)
-    assert b.latent_vocoder is not b.direct_vocoder and b.latent_vocoder.cfg == resolve().direct_vocoder.cfg
-    wav = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
-    latent, mel = codec.encode(wav, kbps=0.6, representation="latent"), codec.encode(wav, kbps=3)
-    assert codec.encode(wav, kbps=0.6, representation="latent", bundle=b) == latent
-    assert not np.array_equal(codec.decode(latent, bundle=b)[0], codec.decode(latent)[0])
-    assert np.array_equal(codec.decode(mel, bundle=b)[0], codec.decode(mel)[0])

@@ -6,8 +6,7 @@
 ``--addon NAME`` adds the vocoder to an existing bundle as ``NAME.json`` + ``NAME.safetensors``
 (``stream_vocoder``: the streaming decoder's causal vocoder; ``mel2mel_vocoder``: the vocoder
 the mel2mel decoder uses; ``direct_vocoder``: the one ``direct`` and ``lat2lat`` render with,
-e.g. adversarially fine-tuned; ``latent_vocoder``: the one they render latent streams with, trained with
-``--latent``). Add-ons are outside the bundle id.
+e.g. adversarially fine-tuned). Add-ons are outside the bundle id.
 """
 from __future__ import annotations
 
@@ -18,7 +17,7 @@ from pathlib import Path
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-ADDONS = ("stream_vocoder", "mel2mel_vocoder", "direct_vocoder", "latent_vocoder")
+ADDONS = ("stream_vocoder", "mel2mel_vocoder", "direct_vocoder")
 
 
 def ema_weights(ckpt: Path) -> tuple[dict, int]:

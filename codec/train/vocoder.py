@@ -19,13 +19,6 @@ discriminators' state is kept in ``OUT/discriminators.safetensors``. ``--magnitu
 (``mag_prior`` vocoders): one small discriminator on the head's magnitude instead of the waveform,
 cheap enough for a CPU (``OUT/magnitude_discriminator.safetensors``).
 
-The vocoder for latent streams (``--latent``, the ``latent_vocoder`` add-on) fine-tunes from ``--init``'s
-(its ``latent_vocoder``, else its ``direct_vocoder``) on the latent rungs alone, as ``latent_decoder`` renders them:
-
-    python -m codec.train.vocoder --latent --p-clean 0.1 --init codec/bundles/default --data ... \
-        --out runs/latent_vocoder
-    python -m codec.train.export runs/latent_vocoder/last.safetensors codec/bundles/default --addon latent_vocoder
-
 Resumes from ``OUT/last.safetensors`` when it exists. Each batch mixes clean mels with mels
 passed through the codec's quantiser at the ladder's operating points (latent rungs through ``--init``'s
 latent autoencoder), so the vocoder learns to render what the ``direct`` decoder will feed it. Works on
@@ -186,9 +179,6 @@ def main(argv=None) -> None:
     ap.add_argument("--magnitude-adversarial", action="store_true",
                     help="with --mag-prior: a small discriminator on the head's log-magnitude against the STFT's "
                          "(GAN fine-tuning of the magnitude, against over-smoothing; ~40 %% slower steps)")
-    ap.add_argument("--latent", action="store_true",
-                    help="vocoder for latent streams: quantised examples are the ladder's latent rungs only, "
-                         "through --init's latent encoder and latent_decoder")
     ap.add_argument("--mel2mel", action="store_true",
                     help="vocoder for the mel2mel decoder: quantised examples go through --init's mel2mel (4 steps)")
     ap.add_argument("--dev", help="held-out speakers' folder: log copy-synthesis PESQ/STOI on it (OUT/dev.tsv)")
@@ -203,16 +193,11 @@ def main(argv=None) -> None:
         ap.error("--synthesis-fft must exceed the hop (256 samples) for the overlap-add")
     if args.mel2mel and not args.init:
         ap.error("--mel2mel needs --init BUNDLE (the bundle whose mel2mel model feeds the vocoder)")
-    if args.latent and (args.causal or args.mel2mel or not args.init):
-        ap.error("--latent needs --init BUNDLE (with a latent autoencoder) and neither --causal nor --mel2mel")
 
     init = Bundle.load(args.init) if args.init else None
-    if args.latent and init.latent is None:
-        ap.error(f"--latent: bundle {args.init} has no latent autoencoder (latent.safetensors)")
     mel_cfg = init.mel_config if init else MelConfig()
     # start from the vocoder that decodes: the bundle's streaming one (causal runs), else the one direct renders with
-    source = init and ((init.stream_vocoder or init.vocoder) if args.causal
-                       else init.latent_vocoder if args.latent else init.direct_vocoder)
+    source = init and ((init.stream_vocoder or init.vocoder) if args.causal else init.direct_vocoder)
     voc_cfg = source.cfg if source else VocoderConfig()
     if args.mel_window:
         mel_cfg = dataclasses.replace(mel_cfg, win_length=args.mel_window)
@@ -234,8 +219,8 @@ def main(argv=None) -> None:
     if latent_bundle:
         latent_bundle.latent.to(run.device)
         latent_bundle.latent_decoder.to(run.device)
-    latent_rungs = tuple(m for m in LADDER if m.representation == "latent") if latent_bundle else ()
-    ladder = VOIP_MODES if args.causal else latent_rungs if args.latent else MEL_MODES + latent_rungs
+    ladder = VOIP_MODES if args.causal else MEL_MODES + (tuple(m for m in LADDER if m.representation == "latent")
+                                                         if latent_bundle else ())
     logmel = LogMel(mel_cfg).to(run.device)
     model = Vocoder(voc_cfg).to(run.device)
     if source:
