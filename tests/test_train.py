@@ -174,6 +174,30 @@ def test_latent_decoder_adversarial_fine_tune_keeps_the_encoder(tmp_path):
     assert not np.array_equal(codec.decode(data, bundle=b)[0], codec.decode(data)[0])
 
 
+def test_latent_refit_trains_the_encoder_and_exports_a_new_stream_id(tmp_path):
+    """--adversarial --refit trains the whole autoencoder (with the rate term); its export replaces
+    ``latent.*``, so latent streams get a new id, and drops the latent_decoder fine-tuned for the old encoder."""
+    import shutil
+
+    from codec.bundle import resolve
+    from codec.train import latent as train_latent
+
+    out = tmp_path / "refit"
+    args = ["--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "8000", "--threads", "1",
+            "--save-every", "1", "--steps", "1", "--lr", "1e-2", "--refit"]
+    with pytest.raises(SystemExit):
+        train_latent.main(args + ["--init", str(resolve().path)])  # --refit goes with --adversarial
+    train_latent.main(args + ["--init", str(resolve().path), "--adversarial"])
+    bundle = tmp_path / "bundle"
+    shutil.copytree(resolve().path, bundle)
+    train_latent.main(["--export", str(out / "last.safetensors"), str(bundle)])
+    b = Bundle.load(bundle)
+    assert not b.has("latent_decoder") and b.latent_decoder is b.latent.decoder
+    assert b.stream_id("latent") != resolve().stream_id("latent")
+    shipped = resolve().latent.encoder.state_dict()
+    assert not all(torch.equal(v, shipped[k]) for k, v in b.latent.encoder.state_dict().items())
+
+
 @pytest.mark.parametrize("flag, state", [("--adversarial", "discriminators"),
                                          ("--magnitude-adversarial", "magnitude_discriminator")])
 def test_adversarial_fine_tune_resumes_discriminators(tmp_path, flag, state):

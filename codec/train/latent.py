@@ -17,7 +17,9 @@ L1 + ``--adversarial-weight`` × (LSGAN + 2 × feature matching) of a small disc
 (``discriminators.MelDiscriminator``, state in ``OUT/mel_discriminator.safetensors``), at quantiser
 steps log-uniform over ``--step-range`` (the 0.3 kbps rate picks steps ≈ 25, above ``STEP_RANGE``).
 Such a run exports the decoder alone, as the ``latent_decoder`` add-on: rendering changes, latent
-streams (whose id hashes ``latent.*``) stay decodable.
+streams (whose id hashes ``latent.*``) stay decodable. With ``--refit`` the encoder and rate model train
+too (rate term kept): the export is a whole autoencoder, ``latent.*``, which gives latent streams a new id
+and removes the bundle's ``latent_decoder`` (fine-tuned for the encoder it replaces).
 """
 from __future__ import annotations
 
@@ -43,17 +45,26 @@ def main(argv=None) -> None:
     ap.add_argument("--adversarial", action="store_true",
                     help="fine-tune --init's decoder only, with a discriminator on its log-mel")
     ap.add_argument("--adversarial-weight", type=float, default=0.1, help="GAN terms vs the mel L1")
+    ap.add_argument("--refit", action="store_true",
+                    help="with --adversarial: train the encoder and rate model too, with the rate term (new latent "
+                         "streams: the export is a whole autoencoder, with a new stream id)")
     ap.add_argument("--step-range", type=float, nargs=2, default=STEP_RANGE, metavar=("LO", "HI"),
                     help="quantiser steps seen in training (log-uniform)")
     args = ap.parse_args(argv)
     if args.export:
         ckpt = Path(args.export[0])
-        decoder_only = json.loads((ckpt.parent / "config.json").read_text()).get("trained") == "decoder"
-        return addon(ckpt, Path(args.export[1]), *(("latent_decoder", "decoder.") if decoder_only else ("latent",)))
+        bundle = Path(args.export[1])
+        if json.loads((ckpt.parent / "config.json").read_text()).get("trained") == "decoder":
+            return addon(ckpt, bundle, "latent_decoder", "decoder.")
+        for stale in bundle.glob("latent_decoder.*"):  # fine-tuned for the encoder being replaced
+            stale.unlink()
+        return addon(ckpt, bundle, "latent")
     if not args.data:
         ap.error("--data is required for training")
     if args.adversarial and not args.init:
         ap.error("--adversarial fine-tunes a trained decoder: give --init BUNDLE")
+    if args.refit and not args.adversarial:
+        ap.error("--refit goes with --adversarial")
 
     init = Bundle.load(args.init) if args.init else None
     if init and init.latent is None:
@@ -65,10 +76,11 @@ def main(argv=None) -> None:
     if init:  # its autoencoder, with the decoder it renders with (its latent_decoder add-on, if any)
         model.load_state_dict(init.latent.state_dict())
         model.decoder.load_state_dict(init.latent_decoder.state_dict())
-    if args.adversarial:  # the streams' meaning: encoder and rate model
+    decoder_only = args.adversarial and not args.refit
+    if decoder_only:  # the streams' meaning: encoder and rate model
         model.encoder.requires_grad_(False)
         model.log_scale.requires_grad_(False)
-    config = {"latent": asdict(cfg), **({"trained": "decoder"} if args.adversarial else {})}
+    config = {"latent": asdict(cfg), **({"trained": "decoder"} if decoder_only else {})}
     opt, ema, step = loop.prepare(run, out, corpus, args, model, "latent autoencoder", config)
     gan = (Adversary(MelDiscriminator(), out / "mel_discriminator.safetensors", args.lr, run)
            if args.adversarial else None)
@@ -88,9 +100,8 @@ def main(argv=None) -> None:
         calls[0] += 1
         if calls[0] % 100 == 0:
             run.log(f"  mel L1 {l1.item():.3f} nats, {bits.mean().item():.1f} bits per latent frame")
-        if gan:
-            return l1 + args.adversarial_weight * gan(mel, rec)
-        return l1 + args.rate_weight * bits.mean()
+        loss = l1 if decoder_only else l1 + args.rate_weight * bits.mean()
+        return loss + args.adversarial_weight * gan(mel, rec) if gan else loss
 
     loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=5.0, save_every=args.save_every,
              on_save=gan.save if gan else None)
