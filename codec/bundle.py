@@ -6,7 +6,9 @@ loaded with :meth:`Bundle.addon`).
 The bundle id (8 bytes, written into every file header) is the start of the SHA-256 of
 ``config.json`` and the vocoder weights, so a stream always names the weights it was made for.
 Latent streams also depend on the latent autoencoder: their id (:meth:`Bundle.stream_id`) hashes
-the bundle id with ``latent.json`` and ``latent.safetensors``.
+the bundle id with ``latent.json`` and ``latent.safetensors``. A retrained autoencoder keeps the one it
+replaces as a *latent generation* (``latent_v1.*``, with the models made for it: ``latent_v1_decoder.*``,
+``latent_v1_lat2lat.*``), so the streams written with it still decode (:meth:`Bundle.latent_generations`).
 Shipped bundles live in ``codec/bundles/``; the first one (``default``) encodes by default, unless
 the environment variable ``LDCODEC_BUNDLE`` names a bundle folder: then that one encodes, and decoding
 looks for a stream's bundle there first, then among the shipped ones.
@@ -36,6 +38,7 @@ WEIGHT_FILES = ("vocoder.safetensors",)
 ENV_VAR = "LDCODEC_BUNDLE"
 FORMATS = (1,)  # config.json "format" versions this ldcodec reads
 _ADDON_NAME = re.compile(r"[a-z0-9_]{1,64}")
+_GENERATION = re.compile(r"latent_v[0-9]+")  # a kept latent autoencoder
 
 
 class BundleError(ValueError):
@@ -92,6 +95,7 @@ class Bundle:
 
     path: Path
     config: BundleConfig = field(repr=False)
+    latent_name: str = "latent"  # the latent generation this view encodes and decodes with
     _addons: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
@@ -114,12 +118,29 @@ class Bundle:
         if representation != "latent":
             return self.id
         h = hashlib.sha256(self.id)
-        for name in ("latent.json", "latent.safetensors"):
+        for name in (f"{self.latent_name}.json", f"{self.latent_name}.safetensors"):
             if not (self.path / name).exists():
                 raise BundleError(
                     f"bundle {self.name} has no latent autoencoder ({name}); use representation='mel'")
             h.update((self.path / name).read_bytes())
         return h.digest()[:8]
+
+    def latent_generations(self) -> list["Bundle"]:
+        """This bundle and a view of it for each latent autoencoder it kept (``latent_v1``, ``latent_v2``,
+        ...; newest first): the view encodes, decodes and names streams (:meth:`stream_id`) with that
+        generation's autoencoder and the models made for it."""
+        views = []
+        for name in kept_latents(self.path):
+            view = replace(self, latent_name=name)
+            view._addons = self._addons  # add-on names differ per generation: the shared ones load once
+            views.append(view)
+        return [self, *views]
+
+    def _latent_addon(self, model: str) -> str:
+        """The add-on name of ``model`` ("decoder", "lat2lat") made for this view's latent generation."""
+        if self.latent_name == "latent":
+            return {"decoder": "latent_decoder"}.get(model, model)
+        return f"{self.latent_name}_{model}"
 
     def has(self, addon: str) -> bool:
         """Whether the bundle holds add-on ``addon`` (``latent``, ``mel2mel``, ``stream_vocoder``, ...)."""
@@ -198,7 +219,8 @@ class Bundle:
         """The latent autoencoder (``latent.json`` + ``latent.safetensors``), or None."""
         from .latent import LatentAutoencoder, LatentConfig
 
-        return self.addon("latent", lambda c: LatentAutoencoder(typed(LatentConfig, c.get("latent"), "latent.json")))
+        return self.addon(self.latent_name, lambda c: LatentAutoencoder(
+            typed(LatentConfig, c.get("latent"), f"{self.latent_name}.json")))
 
     @cached_property
     def latent_decoder(self):
@@ -209,15 +231,18 @@ class Bundle:
 
         if self.latent is None:
             return None
-        return self.addon("latent_decoder", lambda c: LatentDecoder(
-            typed(LatentConfig, c.get("latent"), "latent_decoder.json"))) or self.latent.decoder
+        name = self._latent_addon("decoder")
+        return self.addon(name, lambda c: LatentDecoder(typed(LatentConfig, c.get("latent"), f"{name}.json"))) \
+            or self.latent.decoder
 
     @cached_property
     def lat2lat(self):
-        """The lat2lat flow model (``lat2lat.json`` + ``lat2lat.safetensors``), or None."""
+        """The lat2lat flow model (``lat2lat.json`` + ``lat2lat.safetensors``; for a kept latent
+        generation, its own), or None."""
         from .mel2mel import Mel2Mel, Mel2MelConfig
 
-        return self.addon("lat2lat", lambda c: Mel2Mel(typed(Mel2MelConfig, c.get("lat2lat"), "lat2lat.json")))
+        name = self._latent_addon("lat2lat")
+        return self.addon(name, lambda c: Mel2Mel(typed(Mel2MelConfig, c.get("lat2lat"), f"{name}.json")))
 
     @cached_property
     def mel2mel(self):
@@ -225,6 +250,12 @@ class Bundle:
         from .mel2mel import Mel2Mel, Mel2MelConfig
 
         return self.addon("mel2mel", lambda c: Mel2Mel(typed(Mel2MelConfig, c.get("mel2mel"), "mel2mel.json")))
+
+
+def kept_latents(path: Path) -> list[str]:
+    """The latent generations kept in bundle folder ``path`` (``latent_v1``, ...), newest first."""
+    names = [p.stem for p in path.glob("latent_v*.safetensors") if _GENERATION.fullmatch(p.stem)]
+    return sorted(names, key=lambda n: -int(n[len("latent_v"):]))
 
 
 def _weights(model: nn.Module, path: Path) -> nn.Module:
@@ -282,21 +313,33 @@ def _stream_id(b: Bundle, representation: str) -> bytes | None:
         return None
 
 
+def _serving(b: Bundle, bundle_id: bytes, representation: str) -> Bundle | None:
+    """``b``, or the view of one of its kept latent generations, whose streams of ``representation``
+    carry ``bundle_id``; None if none does."""
+    for view in b.latent_generations() if representation == "latent" else [b]:
+        if _stream_id(view, representation) == bundle_id:
+            return view
+    return None
+
+
 def for_stream(bundle_id: bytes, bundle: "Bundle | str | Path | None" = None, representation: str = "mel") -> Bundle:
     """The bundle a stream needs: the one given (checked), else the one with that id among
-    ``$LDCODEC_BUNDLE`` and the shipped ones."""
+    ``$LDCODEC_BUNDLE`` and the shipped ones (for a latent stream, a view of the latent generation it
+    was written with)."""
     if bundle is not None:
         b = resolve(bundle)
-        own = _stream_id(b, representation)
-        if own != bundle_id:
+        found = _serving(b, bundle_id, representation)
+        if found is None:
+            own = _stream_id(b, representation)
             raise BundleMismatchError(
                 f"stream was encoded with bundle {bundle_id.hex()}, but bundle {b.name} is "
                 f"{own.hex() if own else f'without a {representation} model'}")
-        return b
+        return found
     env = _env_bundle()
     for b in ([env] if env else []) + [Bundle.load(p) for p in shipped_bundles()]:
-        if _stream_id(b, representation) == bundle_id:
-            return b
+        found = _serving(b, bundle_id, representation)
+        if found is not None:
+            return found
     raise BundleMismatchError(
         f"stream needs model bundle {bundle_id.hex()}, which is not shipped with this ldcodec"
         f"{' nor in ' + ENV_VAR if env else ''}: pass bundle=PATH (ldcodec --bundle PATH, or set {ENV_VAR})")

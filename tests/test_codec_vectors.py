@@ -29,7 +29,8 @@ def test_symbols_unchanged(js):
 @pytest.mark.parametrize("js", DOCS)
 def test_decodes_with_its_bundle(js):
     """Files written by every earlier release decode: the bundle each names is still shipped
-    (superseded weights stay in a bundle folder of their own, e.g. ``codec/bundles/ldc-latent-v1``)."""
+    (superseded weights stay shipped: in a bundle folder of their own, or a retrained latent autoencoder's
+    predecessor as a latent generation of its bundle, ``latent_v1.*``)."""
     doc = json.loads(js.read_text())
     data = (VECTORS / doc["file"]).read_bytes()
     out, sr = codec.decode(data)

@@ -174,12 +174,13 @@ def test_latent_decoder_adversarial_fine_tune_keeps_the_encoder(tmp_path):
     assert not np.array_equal(codec.decode(data, bundle=b)[0], codec.decode(data)[0])
 
 
-def test_latent_refit_trains_the_encoder_and_exports_a_new_stream_id(tmp_path):
-    """--adversarial --refit trains the whole autoencoder (with the rate term); its export replaces
-    ``latent.*``, so latent streams get a new id, and drops the latent_decoder fine-tuned for the old encoder."""
+def test_latent_refit_keeps_the_previous_generation_decodable(tmp_path, monkeypatch):
+    """--adversarial --refit trains the whole autoencoder (with the rate term). Its export replaces
+    ``latent.*``, so new latent streams get a new id, and keeps the autoencoder it replaces, with the
+    decoder and lat2lat made for it, as ``latent_v1``: streams written before decode as they did."""
     import shutil
 
-    from codec.bundle import resolve
+    from codec.bundle import BundleError, resolve
     from codec.train import latent as train_latent
 
     out = tmp_path / "refit"
@@ -192,10 +193,25 @@ def test_latent_refit_trains_the_encoder_and_exports_a_new_stream_id(tmp_path):
     shutil.copytree(resolve().path, bundle)
     train_latent.main(["--export", str(out / "last.safetensors"), str(bundle)])
     b = Bundle.load(bundle)
-    assert not b.has("latent_decoder") and b.latent_decoder is b.latent.decoder
-    assert b.stream_id("latent") != resolve().stream_id("latent")
+    assert b.id == resolve().id and not b.has("latent_decoder") and b.latent_decoder is b.latent.decoder
+    assert all(b.has(f"latent_v1{s}") for s in ("", "_decoder", "_lat2lat")) and not b.has("lat2lat")
     shipped = resolve().latent.encoder.state_dict()
     assert not all(torch.equal(v, shipped[k]) for k, v in b.latent.encoder.state_dict().items())
+
+    wav = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
+    old = codec.encode(wav, kbps=0.6, representation="latent")  # written with the shipped autoencoder
+    new = codec.encode(wav, kbps=0.6, representation="latent", bundle=b)
+    assert codec.info(new)["bundle_id"] == b.stream_id("latent").hex() != resolve().stream_id("latent").hex()
+    expected = codec.decode(old)[0]
+    assert np.array_equal(codec.decode(old, bundle=b)[0], expected)
+    assert np.array_equal(codec.decode(old, bundle=b, decoder="lat2lat")[0], codec.decode(old, decoder="lat2lat")[0])
+    assert codec.decode(new, bundle=b)[0].shape == wav.shape
+    with pytest.raises(BundleError, match="lat2lat"):
+        codec.decode(new, bundle=b, decoder="lat2lat")  # none made for the new generation yet
+    monkeypatch.setenv("LDCODEC_BUNDLE", str(bundle))  # found by id among the bundle's generations
+    assert np.array_equal(codec.decode(old)[0], expected)
+    train_latent.main(["--export", str(out / "last.safetensors"), str(bundle)])  # a second refit: v2, v1 kept
+    assert Bundle.load(bundle).has("latent_v2") and np.array_equal(codec.decode(old)[0], expected)
 
 
 @pytest.mark.parametrize("flag, state", [("--adversarial", "discriminators"),

@@ -17,6 +17,8 @@ from pathlib import Path
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from ..bundle import kept_latents
+
 ADDONS = ("stream_vocoder", "mel2mel_vocoder", "direct_vocoder")
 
 
@@ -37,6 +39,22 @@ def addon(ckpt: Path, bundle: Path, name: str, prefix: str = "") -> None:
     config["steps_trained"] = step
     (bundle / f"{name}.json").write_text(json.dumps(config, indent=1) + "\n")
     print(f"exported {name} step {step} to {bundle}")
+
+
+def retire_latent(bundle: Path) -> str | None:
+    """Keep ``bundle``'s latent autoencoder as its next latent generation before a new one replaces it:
+    ``latent.*`` → ``latent_vN.*``, and the models made for it, ``latent_decoder.*`` → ``latent_vN_decoder.*``,
+    ``lat2lat.*`` → ``latent_vN_lat2lat.*``; streams written with it keep decoding. → ``latent_vN``, or
+    None when the bundle has no latent autoencoder."""
+    if not (bundle / "latent.safetensors").exists():
+        return None
+    kept = kept_latents(bundle)
+    name = f"latent_v{int(kept[0][len('latent_v'):]) + 1 if kept else 1}"
+    for old, new in (("latent", name), ("latent_decoder", f"{name}_decoder"), ("lat2lat", f"{name}_lat2lat")):
+        for suffix in (".json", ".safetensors"):
+            if (bundle / f"{old}{suffix}").exists():
+                (bundle / f"{old}{suffix}").rename(bundle / f"{new}{suffix}")
+    return name
 
 
 def main(argv=None) -> None:

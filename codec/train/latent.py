@@ -18,8 +18,9 @@ L1 + ``--adversarial-weight`` × (LSGAN + 2 × feature matching) of a small disc
 steps log-uniform over ``--step-range`` (the 0.3 kbps rate picks steps ≈ 25, above ``STEP_RANGE``).
 Such a run exports the decoder alone, as the ``latent_decoder`` add-on: rendering changes, latent
 streams (whose id hashes ``latent.*``) stay decodable. With ``--refit`` the encoder and rate model train
-too (rate term kept): the export is a whole autoencoder, ``latent.*``, which gives latent streams a new id
-and removes the bundle's ``latent_decoder`` (fine-tuned for the encoder it replaces).
+too (rate term kept): the export is a whole autoencoder, ``latent.*``, which gives new latent streams a new
+id; the bundle keeps the one it replaces, with its ``latent_decoder`` and ``lat2lat``, as a latent
+generation (``latent_v1.*``, ...: ``export.retire_latent``), so the streams written before still decode.
 """
 from __future__ import annotations
 
@@ -34,7 +35,7 @@ from ..features import LogMel, MelConfig
 from ..latent import STEP_RANGE, LatentAutoencoder, LatentConfig, random_steps
 from . import loop
 from .discriminators import Adversary, MelDiscriminator
-from .export import addon
+from .export import addon, retire_latent
 
 
 def main(argv=None) -> None:
@@ -56,8 +57,9 @@ def main(argv=None) -> None:
         bundle = Path(args.export[1])
         if json.loads((ckpt.parent / "config.json").read_text()).get("trained") == "decoder":
             return addon(ckpt, bundle, "latent_decoder", "decoder.")
-        for stale in bundle.glob("latent_decoder.*"):  # fine-tuned for the encoder being replaced
-            stale.unlink()
+        kept = retire_latent(bundle)  # with the decoder and lat2lat made for it
+        if kept:
+            print(f"kept the bundle's previous latent autoencoder as {kept}: its streams still decode")
         return addon(ckpt, bundle, "latent")
     if not args.data:
         ap.error("--data is required for training")
