@@ -115,8 +115,11 @@ class Bundle:
 
     def stream_id(self, representation: str) -> bytes:
         """The id a stream of ``representation`` ("mel" or "latent") carries in its header."""
-        if representation != "latent":
-            return self.id
+        return self._latent_id if representation == "latent" else self.id
+
+    @cached_property
+    def _latent_id(self) -> bytes:
+        """The bundle id hashed with this view's latent autoencoder files (read once per loaded bundle)."""
         h = hashlib.sha256(self.id)
         for name in (f"{self.latent_name}.json", f"{self.latent_name}.safetensors"):
             if not (self.path / name).exists():
@@ -129,12 +132,18 @@ class Bundle:
         """This bundle and a view of it for each latent autoencoder it kept (``latent_v1``, ``latent_v2``,
         ...; newest first): the view encodes, decodes and names streams (:meth:`stream_id`) with that
         generation's autoencoder and the models made for it."""
+        return [self, *self._kept_views]
+
+    @cached_property
+    def _kept_views(self) -> list["Bundle"]:
+        """The views of the kept latent generations, made once per loaded bundle, so their ids and
+        models are computed and loaded once."""
         views = []
         for name in kept_latents(self.path):
             view = replace(self, latent_name=name)
             view._addons = self._addons  # add-on names differ per generation: the shared ones load once
             views.append(view)
-        return [self, *views]
+        return views
 
     def _latent_addon(self, model: str) -> str:
         """The add-on name of ``model`` ("decoder", "lat2lat") made for this view's latent generation."""
