@@ -119,3 +119,26 @@ def test_harmonic_prior_moves_voiced_power_onto_the_f0_harmonics():
     assert (power[10:500:10] > 5).all() and (power[15:500:10] < 0.01).all()  # peaks on harmonics, valleys between
     with pytest.raises(ValueError, match="mag_prior"):
         Vocoder(VocoderConfig(harmonic_prior=True))
+
+
+def test_harmonic_boost_sharpens_harmonics_when_decoding_only():
+    """harmonic_boost raises the learnt harmonicity at decoding (eval mode): deeper valleys between
+    the F0 harmonics, the band's power kept; training (the losses) sees the harmonicity as learnt."""
+    from codec.excitation import REF_HZ
+
+    torch.manual_seed(0)
+    kw = dict(dim=32, intermediate=64, layers=2, mag_prior=True, harmonic_prior=True)
+    learnt, boosted = Vocoder(VocoderConfig(**kw)), Vocoder(VocoderConfig(**kw, harmonic_boost=0.5))
+    boosted.load_state_dict(learnt.state_dict())
+    feats = torch.cat([torch.full((1, 80, 6), -2.0), torch.ones(1, 1, 6),
+                       torch.full((1, 1, 6), math.log2(156.25 / REF_HZ))], dim=1)  # voiced, harmonics every 10 bins
+    with torch.no_grad():
+        shapes = {}
+        for name, voc, training in (("learnt", learnt, False), ("boosted", boosted, False),
+                                    ("training", boosted, True)):
+            voc.train(training)
+            shapes[name] = voc.harmonic_shape(feats, voc.backbone(feats))[0]
+    assert torch.equal(shapes["training"], shapes["learnt"])
+    learnt_valley, boosted_valley = (torch.exp(2 * shapes[k][15:500:10]).mean() for k in ("learnt", "boosted"))
+    assert boosted_valley < 0.7 * learnt_valley
+    assert abs(torch.exp(2 * shapes["boosted"][20:500]).mean().item() - 1) < 0.02
