@@ -44,8 +44,8 @@ def test_round_trip_shape(coded, clips, kbps):
 
 
 # Quality floors on real speech, a margin below the measured values (in comments: means with bundle
-# ldc-mel-v1, its harmonic-prior direct_vocoder add-on (harmonic boost 0.15), 24 Griffin-Lim iterations, and its latent autoencoder
-# refit on real speech against a mel discriminator): a regression in
+# ldc-mel-v1, its harmonic-prior direct_vocoder add-on (harmonic boost 0.15), 24 Griffin-Lim iterations, and
+# its latent autoencoder refit on real speech against a mel discriminator): a regression in
 # the vocoder, the post-filter or the quantiser fails here. FLOORS: the LJSpeech clips tests/data/*.flac
 # (a speaker the first vocoder trained on).
 FLOORS = {  # kbps: (WB-PESQ, STOI)
