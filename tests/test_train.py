@@ -328,3 +328,91 @@ def test_latent_streams_reach_the_vocoder_as_direct_renders_them():
         expected = bundle.latent_decoder(torch.round(z / step) * step, rows, step)
     assert torch.allclose(feats[:, :80], expected) and torch.equal(feats[:, 80:], rows)
     assert (feats[:, :80] - mel).abs().mean() > 0.1  # not the clean mel
+
+
+def test_phase_refiner_starts_as_one_griffin_lim_projection():
+    from codec.phase_refiner import PhaseRefiner
+
+    refiner = PhaseRefiner(256, 64, layers=1)
+    g = torch.Generator().manual_seed(0)
+    mag = torch.rand(2, 129, 20, generator=g)
+    phase = torch.polar(torch.ones_like(mag), torch.rand(2, 129, 20, generator=g) * 6.3)
+    args = dict(n_fft=256, hop_length=64, window=torch.hann_window(256), center=True)
+    rebuilt = torch.stft(torch.istft(mag * phase, **args), return_complex=True, **args)
+    with torch.no_grad():
+        out = refiner(mag, phase)
+    assert torch.allclose(out, rebuilt / rebuilt.abs().clamp(min=1e-8), atol=1e-5)
+
+
+def test_band_limited_phase_refiner_leaves_the_bins_above_it_to_griffin_lim():
+    from codec.phase_refiner import PhaseRefiner
+
+    torch.manual_seed(0)
+    low = PhaseRefiner(256, 64, layers=1, bins=40)
+    torch.nn.init.normal_(low.out.weight)
+    mag = torch.rand(2, 129, 20)
+    phase = torch.polar(torch.ones_like(mag), torch.rand(2, 129, 20) * 6.3)
+    args = dict(n_fft=256, hop_length=64, window=torch.hann_window(256), center=True)
+    rebuilt = torch.stft(torch.istft(mag * phase, **args), return_complex=True, **args)
+    with torch.no_grad():
+        out_low = low(mag, phase)
+    assert out_low.shape == mag.shape and torch.allclose(out_low.abs(), torch.ones_like(mag), atol=1e-5)
+    assert torch.allclose(out_low[:, 40:], rebuilt[:, 40:] / rebuilt[:, 40:].abs().clamp(min=1e-8), atol=1e-5)
+    assert not torch.allclose(out_low[:, :40], rebuilt[:, :40] / rebuilt[:, :40].abs(), atol=1e-2)  # corrected
+
+
+def test_phase_refiner_run_keeps_the_magnitude_and_decodes(tmp_path):
+    """codec.train.phase trains the refiner only; its export replaces direct_vocoder with the same magnitude
+    weights plus the refiner, keeping the vocoder's training steps, and the bundle decodes with it."""
+    import json
+    import shutil
+
+    from codec.bundle import resolve
+    from codec.train import phase
+
+    shipped = resolve()
+    bundle = tmp_path / "b"
+    shutil.copytree(shipped.path, bundle)
+    out = tmp_path / "ph"
+    phase.main(["--init", str(bundle), "--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "4096",
+                "--threads", "1", "--steps", "2", "--save-every", "2", "--layers", "1", "--lr", "1e-3"])
+    phase.main(["--export", str(out / "last.safetensors"), str(bundle)])
+    config = json.loads((bundle / "direct_vocoder.json").read_text())
+    old = json.loads((shipped.path / "direct_vocoder.json").read_text())
+    assert config["steps_trained"] == old["steps_trained"] and config["refiner_steps_trained"] == 2
+    tuned = Bundle.load(bundle).direct_vocoder
+    assert tuned.cfg.refiner_layers == 1 and tuned.refiner is not None
+    before, after = shipped.direct_vocoder.state_dict(), tuned.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)  # only the refiner trained
+    assert any(after[k].abs().sum() > 0 for k in after if k.startswith("refiner.out."))
+    wav = np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
+    out_wav, _ = codec.decode(codec.encode(wav, kbps=3, bundle=shipped), bundle=Bundle.load(bundle))
+    assert out_wav.shape == wav.shape and np.isfinite(out_wav).all()
+
+
+def test_complex_discriminators_see_the_phase():
+    """Flipping the sign keeps every STFT magnitude: the magnitude discriminator cannot tell, the complex one can."""
+    from codec.train.discriminators import ComplexDiscriminators, ResolutionDiscriminator
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 4096) * 0.1
+    complex_d, magnitude_d = ComplexDiscriminators(), ResolutionDiscriminator(512)
+    with torch.no_grad():
+        outputs = [(complex_d(s), magnitude_d(s)) for s in (x, -x)]
+    (c_pos, m_pos), (c_neg, m_neg) = outputs
+    assert len(c_pos) == 3 and all(logits.shape[0] == 2 for logits, _ in c_pos)
+    assert torch.allclose(m_pos[0], m_neg[0], atol=1e-5)
+    assert not torch.allclose(c_pos[0][0], c_neg[0][0], atol=1e-3)
+
+
+def test_adversarial_phase_refiner_resumes_its_discriminators(tmp_path):
+    from codec.bundle import resolve
+    from codec.train import phase
+
+    out = tmp_path / "ph"
+    args = ["--init", str(resolve().path), "--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "4096",
+            "--threads", "1", "--save-every", "1", "--layers", "1", "--adversarial"]
+    phase.main(args + ["--steps", "1"])
+    phase.main(args + ["--steps", "2"])
+    with safe_open(str(out / "discriminators.safetensors"), "pt") as f:
+        assert f.metadata()["step"] == "2" and any(k.startswith("opt.") for k in f.keys())
