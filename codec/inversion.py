@@ -33,11 +33,11 @@ def minimum_phase(log_mag: torch.Tensor, n_fft: int, lifter: int = 30) -> torch.
     return torch.fft.rfft(cepstrum * fold).imag.transpose(-1, -2)
 
 
-def griffin_lim_phase(mag: torch.Tensor, phase: torch.Tensor, iterations: int, n_fft: int, hop: int,
-                      window: torch.Tensor, length: int | None = None, momentum: float = 0.99) -> torch.Tensor:
+def griffin_lim(mag: torch.Tensor, phase: torch.Tensor, iterations: int, n_fft: int, hop: int,
+                window: torch.Tensor, length: int | None = None, momentum: float = 0.99) -> torch.Tensor:
     """Fast Griffin-Lim: magnitude (..., n_fft // 2 + 1, frames) ≥ 0 and a starting phase (unit complex,
-    same shape) → the phase (unit complex) after ``iterations``, whose inverse STFT with ``mag`` has an STFT
-    magnitude approaching ``mag``. Centred frames, ``hop`` samples apart, analysis = synthesis ``window``."""
+    same shape) → (..., samples) waveform whose STFT magnitude approaches ``mag``; ``iterations`` = 0 is
+    one inverse STFT. Centred frames, ``hop`` samples apart, analysis = synthesis ``window``."""
     args = dict(n_fft=n_fft, hop_length=hop, window=window, center=True)
     previous = torch.zeros_like(phase)
     for _ in range(iterations):
@@ -45,11 +45,4 @@ def griffin_lim_phase(mag: torch.Tensor, phase: torch.Tensor, iterations: int, n
         phase = rebuilt - momentum / (1 + momentum) * previous
         phase = phase / phase.abs().clamp(min=1e-16)
         previous = rebuilt
-    return phase
-
-
-def griffin_lim(mag: torch.Tensor, phase: torch.Tensor, iterations: int, n_fft: int, hop: int,
-                window: torch.Tensor, length: int | None = None, momentum: float = 0.99) -> torch.Tensor:
-    """:func:`griffin_lim_phase` → (..., samples) waveform; ``iterations`` = 0 is one inverse STFT."""
-    phase = griffin_lim_phase(mag, phase, iterations, n_fft, hop, window, length, momentum)
-    return torch.istft(mag * phase, n_fft=n_fft, hop_length=hop, window=window, center=True, length=length)
+    return torch.istft(mag * phase, length=length, **args)

@@ -14,7 +14,7 @@ from torch import nn
 from .excitation import excitation, harmonic_comb
 from .excitation import phase as excitation_phase
 from .features import MelConfig, mel_filterbank
-from .inversion import griffin_lim, griffin_lim_phase, mel_to_magnitude, minimum_phase
+from .inversion import griffin_lim, mel_to_magnitude, minimum_phase
 
 
 PRIOR_ITERATIONS = 4  # projected-gradient steps of the magnitude prior (codec.inversion.mel_to_magnitude)
@@ -40,9 +40,6 @@ class VocoderConfig:
     quiet_db: float | None = None  # mag_prior: frames this far (dB) below the input's loudest keep at most the prior
     harmonic_prior: bool = False  # mag_prior: voiced power split between F0 harmonics and a flat part, learnt per band
     harmonic_boost: float = 0.0  # decoding (eval mode) only: the learnt harmonicity α → α + boost · (1 − α)
-    refiner_layers: int = 0  # > 0: a learned phase correction (codec.phase_refiner, this many hidden convolutions) inside Griffin-Lim
-    refiner_after: int = 8  # of the phase_iterations, how many follow the correction
-    refiner_bins: int = 0  # the correction's STFT bins from 0 Hz (0: all)
 
 
 class FrameConv(nn.Conv1d):
@@ -159,11 +156,6 @@ class Vocoder(nn.Module):
             self.harmonicity = nn.Linear(cfg.dim, HARMONIC_BANDS)
             nn.init.zeros_(self.harmonicity.weight)
             nn.init.constant_(self.harmonicity.bias, -2.0)  # start nearly flat (12 % of the power on the comb)
-        self.refiner = None
-        if cfg.refiner_layers:
-            from .phase_refiner import PhaseRefiner
-
-            self.refiner = PhaseRefiner(cfg.n_fft, cfg.hop, cfg.refiner_layers, bins=cfg.refiner_bins)
 
     def frame_level(self, features: torch.Tensor) -> torch.Tensor:
         """Per-frame level (B, 1, T): log of the mean mel magnitude (nats)."""
@@ -265,17 +257,10 @@ class Vocoder(nn.Module):
     def invert(self, features: torch.Tensor, spec: torch.Tensor, iterations: int,
                generator: torch.Generator | None = None) -> torch.Tensor:
         """``spec`` (B, n_fft // 2 + 1, T), complex or its magnitude → (B, samples): ``iterations`` of fast
-        Griffin-Lim on its magnitude from :meth:`initial_phase`, the last ``refiner_after`` of them after the
-        phase refiner's correction when the vocoder has one; differentiable in the magnitude and the refiner."""
+        Griffin-Lim on its magnitude from :meth:`initial_phase`; differentiable in the magnitude only."""
         with torch.no_grad():
             start = self.initial_phase(features, spec.detach(), generator)
-        mag, args = spec.abs(), (self.cfg.n_fft, self.cfg.hop, self.head.window)
-        if self.refiner is None:
-            return griffin_lim(mag, start, iterations, *args)
-        after = min(self.cfg.refiner_after, iterations)
-        with torch.no_grad():
-            phase = griffin_lim_phase(mag.detach(), start, iterations - after, *args)
-        return griffin_lim(mag, self.refiner(mag, phase), after, *args)
+        return griffin_lim(spec.abs(), start, iterations, self.cfg.n_fft, self.cfg.hop, self.head.window)
 
     def initial_phase(self, features: torch.Tensor, spec: torch.Tensor,
                       generator: torch.Generator | None = None) -> torch.Tensor:

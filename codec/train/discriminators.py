@@ -48,9 +48,9 @@ class PeriodDiscriminator(nn.Module):
 class SpectrogramDiscriminator(nn.Module):
     """2-D convolutions over a log-magnitude (batch, 1, frames, bins), striding along frequency."""
 
-    def __init__(self, channels: int = 16, strides=(1, 2, 2, 2), kernel: int = 9, inputs: int = 1):
+    def __init__(self, channels: int = 16, strides=(1, 2, 2, 2), kernel: int = 9):
         super().__init__()
-        chans = (inputs, *(channels,) * len(strides))
+        chans = (1, *(channels,) * len(strides))
         self.convs = nn.ModuleList([
             *(weight_norm(nn.Conv2d(a, b, (3, kernel), stride=(1, s), padding=(1, kernel // 2)))
               for a, b, s in zip(chans, chans[1:], strides)),
@@ -73,34 +73,6 @@ class ResolutionDiscriminator(SpectrogramDiscriminator):
     def forward(self, x: torch.Tensor):
         spec = torch.stft(x, self.n_fft, self.n_fft // 4, window=self.window, return_complex=True).abs()
         return super().forward(spec.clamp_min(1e-5).log()[:, None].transpose(2, 3))  # (B, 1, frames, bins)
-
-
-class ComplexResolutionDiscriminator(SpectrogramDiscriminator):
-    """One STFT of the waveform (batch, samples) as two channels, real and imaginary, of the complex
-    spectrum compressed to |X|^0.3 with its phase kept (EnCodec's MS-STFT discriminator sees the phase too),
-    strided along frequency from the first layer to stay cheap on a CPU."""
-
-    def __init__(self, n_fft: int, channels: int = 16):
-        super().__init__(channels, strides=(2, 2, 2, 2), kernel=5, inputs=2)
-        self.n_fft = n_fft
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
-
-    def forward(self, x: torch.Tensor):
-        spec = torch.stft(x, self.n_fft, self.n_fft // 4, window=self.window, return_complex=True)
-        spec = spec * spec.abs().clamp_min(1e-5).pow(-0.7)
-        return super().forward(torch.view_as_real(spec).permute(0, 3, 2, 1))  # (B, 2, frames, bins)
-
-
-class ComplexDiscriminators(nn.Module):
-    """:class:`ComplexResolutionDiscriminator` at STFT sizes 256, 512 and 1024: where a waveform's phase is
-    inconsistent, as Griffin-Lim's is, its spectra at other resolutions show it."""
-
-    def __init__(self, ffts=(256, 512, 1024)):
-        super().__init__()
-        self.subs = nn.ModuleList(ComplexResolutionDiscriminator(n) for n in ffts)
-
-    def forward(self, x: torch.Tensor):
-        return [d(x) for d in self.subs]
 
 
 class MelDiscriminator(nn.Module):
