@@ -18,6 +18,7 @@ from .inversion import griffin_lim, mel_to_magnitude, minimum_phase
 
 
 PRIOR_ITERATIONS = 4  # projected-gradient steps of the magnitude prior (codec.inversion.mel_to_magnitude)
+PHASE_INITS = ("head", "excitation", "learned")
 HARMONIC_BANDS = 32  # harmonicity values per frame (harmonic_prior), interpolated linearly over the bins
 
 
@@ -36,7 +37,8 @@ class VocoderConfig:
     relative_level: bool = False  # backbone sees each frame's mel minus its level; the head adds it back
     mag_prior: bool = False  # head predicts log-magnitude relative to the mel's least-squares inverse
     phase_iterations: int = 0  # fast Griffin-Lim iterations refining the head's phase (offline decoding)
-    phase_init: str = "head"  # what Griffin-Lim starts from: the head's phase, or "excitation" (F0 + minimum phase)
+    phase_init: str = "head"  # the phase: the head's, "excitation" (F0 + minimum phase), or "learned" (the head's
+    #                           phase as a correction of the excitation's); Griffin-Lim, if any, starts from it
     quiet_db: float | None = None  # mag_prior: frames this far (dB) below the input's loudest keep at most the prior
     harmonic_prior: bool = False  # mag_prior: voiced power split between F0 harmonics and a flat part, learnt per band
     harmonic_boost: float = 0.0  # decoding (eval mode) only: the learnt harmonicity α → α + boost · (1 − α)
@@ -92,7 +94,7 @@ class ISTFTHead(nn.Module):
 
     def spectrum(self, x: torch.Tensor, log_offset: torch.Tensor | None = None) -> torch.Tensor:
         """(B, T, C), a log-magnitude offset (B, 1 or n_fft // 2 + 1, T) or None → complex (B, n_fft // 2 + 1, T)."""
-        mag, phase = self.out(x).transpose(1, 2).chunk(2, dim=1)
+        mag, phase = self.out(x).float().transpose(1, 2).chunk(2, dim=1)  # float32 under bf16 autocast too
         return torch.polar(torch.exp(mag if log_offset is None else mag + log_offset).clamp(max=1e2), phase)
 
     def forward(self, x: torch.Tensor, log_offset: torch.Tensor | None = None) -> torch.Tensor:  # → (B, samples)
@@ -131,8 +133,10 @@ class Vocoder(nn.Module):
 
     def __init__(self, cfg: VocoderConfig = VocoderConfig()):
         super().__init__()
-        if cfg.phase_init not in ("head", "excitation"):
-            raise ValueError(f"VocoderConfig.phase_init must be 'head' or 'excitation', not {cfg.phase_init!r}")
+        if cfg.phase_init not in PHASE_INITS:
+            raise ValueError(f"VocoderConfig.phase_init must be one of {PHASE_INITS}, not {cfg.phase_init!r}")
+        if cfg.phase_init == "learned" and (cfg.source_filter or cfg.causal):
+            raise ValueError("phase_init='learned' needs the offline iSTFT head (causal=False, source_filter=False)")
         self.cfg = cfg
         self.embed = FrameConv(cfg.n_mels + cfg.n_aux, cfg.dim, cfg.kernel, cfg.causal)
         self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
@@ -172,8 +176,9 @@ class Vocoder(nn.Module):
         per-frame level (B, 1, T) with ``relative_level``; else None."""
         if not self.cfg.mag_prior:
             return self.level(features)
-        with torch.no_grad():
-            mag = mel_to_magnitude(features[:, :self.cfg.n_mels], self.filterbank, PRIOR_ITERATIONS, MelConfig.floor)
+        with torch.no_grad(), torch.autocast(features.device.type, enabled=False):  # float32 under bf16 autocast
+            mag = mel_to_magnitude(features[:, :self.cfg.n_mels].float(), self.filterbank, PRIOR_ITERATIONS,
+                                   MelConfig.floor)
         offset = torch.log(mag)
         return offset + self.harmonic_shape(features, embedding) if self.cfg.harmonic_prior else offset
 
@@ -221,8 +226,11 @@ class Vocoder(nn.Module):
             x, cache[i] = block(x, cache[i], stream=True)
         return self.final_norm(x.transpose(1, 2)), cache
 
-    def spectrum(self, features: torch.Tensor) -> torch.Tensor:
+    def spectrum(self, features: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B, n_mels + n_aux, T) → the iSTFT head's complex spectrum (B, n_fft // 2 + 1, T).
+
+        With ``phase_init="learned"`` the head's phase rotates the excitation's (:meth:`excitation_phase`,
+        ``generator`` its noise): the network learns a correction of the phase sinusoidal coders use.
 
         With ``quiet_db``, frames that much below the input's loudest keep at most the prior's
         magnitude: the head's gain over the prior restores detail in speech but would add noise to
@@ -230,6 +238,8 @@ class Vocoder(nn.Module):
         embedding = self.backbone(features)
         offset = self.log_offset(features, embedding)
         spec = self.head.spectrum(embedding, offset)
+        if self.cfg.phase_init == "learned":
+            spec = spec * self.excitation_phase(features, spec.detach().abs(), generator)
         if not self.cfg.mag_prior or self.cfg.quiet_db is None:
             return spec
         level = self.frame_level(features)
@@ -247,7 +257,7 @@ class Vocoder(nn.Module):
                 generator = torch.Generator().manual_seed(0)
             aux = features[:, self.cfg.n_mels:self.cfg.n_mels + 2]
             return self.head(self.backbone(features), aux, self.level(features), generator)
-        spec = self.spectrum(features)
+        spec = self.spectrum(features, generator)
         if spectrum:
             return spec
         if not self.cfg.phase_iterations:
@@ -264,16 +274,23 @@ class Vocoder(nn.Module):
 
     def initial_phase(self, features: torch.Tensor, spec: torch.Tensor,
                       generator: torch.Generator | None = None) -> torch.Tensor:
-        """Griffin-Lim's starting phase (unit complex, shaped like ``spec``): the head's, or with
-        ``phase_init="excitation"`` the phase of the excitation built from the pitch rows plus the
-        minimum phase of the magnitude's envelope, so harmonics stay coherent from frame to frame as in
-        Codec2's synthesis. ``generator``: the excitation's noise (None: a fixed seed, decoding repeats)."""
+        """Griffin-Lim's starting phase (unit complex, shaped like ``spec``): the phase of ``spec``
+        (the head's; with ``phase_init="learned"`` already the corrected excitation phase), or with
+        ``phase_init="excitation"`` :meth:`excitation_phase`."""
         mag = spec.abs()
-        if self.cfg.phase_init == "head":
-            return spec / mag.clamp(min=1e-16)
-        if generator is None:
+        if self.cfg.phase_init == "excitation":
+            return self.excitation_phase(features, mag, generator)
+        return spec / mag.clamp(min=1e-16)
+
+    def excitation_phase(self, features: torch.Tensor, mag: torch.Tensor,
+                         generator: torch.Generator | None = None) -> torch.Tensor:
+        """The phase of the excitation built from the pitch rows plus the minimum phase of the magnitude
+        ``mag``'s envelope (B, n_fft // 2 + 1, T), unit complex: harmonics stay coherent from frame to frame
+        as in Codec2's synthesis. ``generator``: the excitation's noise (None: a fixed seed when decoding,
+        so decoding repeats; the global generator when training)."""
+        if generator is None and not self.training:
             generator = torch.Generator().manual_seed(0)
         source = excitation_phase(features[:, self.cfg.n_mels:self.cfg.n_mels + 2], self.cfg.n_fft, self.cfg.hop,
-                                  MelConfig.sample_rate, self.head.window, spec.shape[-1], generator)
+                                  MelConfig.sample_rate, self.head.window, mag.shape[-1], generator)
         envelope = minimum_phase(torch.log(mag.clamp(min=MelConfig.floor)), self.cfg.n_fft)
         return source * torch.polar(torch.ones_like(envelope), envelope)

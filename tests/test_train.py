@@ -328,3 +328,41 @@ def test_latent_streams_reach_the_vocoder_as_direct_renders_them():
         expected = bundle.latent_decoder(torch.round(z / step) * step, rows, step)
     assert torch.allclose(feats[:, :80], expected) and torch.equal(feats[:, 80:], rows)
     assert (feats[:, :80] - mel).abs().mean() > 0.1  # not the clean mel
+
+
+def test_learned_phase_starts_from_the_excitation_phase_and_stops_at_its_deadline(tmp_path):
+    """--learned-phase: no Griffin-Lim; at step 0 the head's phase rows are zero, so the waveform is the
+    vocoder's magnitude on the excitation's phase. --minutes 0 stops after one step, saved and resumable."""
+    from codec.bundle import resolve
+    from codec.train.data import Corpus
+
+    out = tmp_path / "phase"
+    vocoder.main(["--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "4096", "--threads", "1",
+                  "--steps", "1", "--lr", "0", "--init", str(resolve().path), "--learned-phase"])
+    voc = Bundle.load(export_addon(out, tmp_path)).direct_vocoder.eval()
+    assert voc.cfg.phase_init == "learned" and voc.cfg.phase_iterations == 0
+    feats = torch.randn(1, 82, 20) - 4
+    feats[:, 80] = 1.0
+    with torch.no_grad():
+        spec = voc.spectrum(feats)
+        start = voc.excitation_phase(feats, spec.abs())
+    assert torch.allclose(spec, spec.abs() * start, atol=1e-4)
+    vocoder.main(["--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "4096", "--threads", "1",
+                  "--steps", "100", "--minutes", "0", "--learned-phase", "--init", str(resolve().path)])
+    with safe_open(str(out / "last.safetensors"), "pt") as f:
+        assert f.metadata()["step"] == "2"  # resumed at 1, one step, stopped at the deadline
+    cached = Corpus([(str(DATA), 1.0)], cache=out / "pitch_cache.npz").tracks  # read back, not re-estimated
+    fresh = Corpus([(str(DATA), 1.0)]).tracks
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(cached, fresh))
+
+
+def export_addon(run: Path, tmp_path: Path) -> Path:
+    """A copy of the shipped bundle with ``run``'s vocoder as its direct_vocoder add-on."""
+    import shutil
+
+    from codec.bundle import resolve
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(resolve().path, bundle)
+    export.main([str(run / "last.safetensors"), str(bundle), "--addon", "direct_vocoder"])
+    return bundle

@@ -51,20 +51,23 @@ class Corpus:
 
     ``sources`` is a list of ``(folder, weight)``; weight oversamples a folder (e.g. real speech).
     ``lookahead``: the pitch analysis look-ahead in samples (``MelConfig.lookahead``).
+    ``cache``: a :class:`PitchCache` file: tracks found there are not estimated again, new ones are added.
     """
 
     def __init__(self, sources: list[tuple[str, float]], exclude: str | None = None, seed: int = 0,
-                 lookahead: int = pitch.WIN // 2):
+                 lookahead: int = pitch.WIN // 2, cache: str | Path | None = None):
         self.clips: list[np.ndarray] = []
         self.tracks: list[tuple[np.ndarray, np.ndarray]] = []
         weights = []
+        tracks = PitchCache(cache, lookahead)
         for folder, weight in sources:
             for path in list_audio(folder, exclude):
                 wav, sr = load(path)
                 wav = resample(to_mono(wav), sr, SAMPLE_RATE)
                 self.clips.append(wav)
-                self.tracks.append(pitch.estimate(wav, lookahead))
+                self.tracks.append(tracks.get(Path(folder).name + "/" + path.relative_to(folder).as_posix(), wav))
                 weights.append(weight * len(wav))
+        tracks.save()
         if not self.clips:
             raise FileNotFoundError(f"no audio found in {[s for s, _ in sources]}")
         self.p = np.asarray(weights) / np.sum(weights)
@@ -89,3 +92,38 @@ class Corpus:
             n = min(frames, len(f0) - first)
             out.f0[i, :n], out.voiced[i, :n] = f0[first:first + n], voiced[first:first + n]
         return out
+
+
+class PitchCache:
+    """Pitch tracks (``codec.pitch.estimate``) kept in one ``.npz`` (no pickle) across runs, keyed by
+    "source folder name/relative path" and the clip's length in samples, for one ``lookahead``.
+    ``path`` None: nothing is kept."""
+
+    def __init__(self, path: str | Path | None, lookahead: int):
+        self.path, self.lookahead, self.tracks, self.dirty = path and Path(path), lookahead, {}, False
+        if self.path and self.path.exists():
+            with np.load(self.path, allow_pickle=False) as z:
+                if int(z["lookahead"]) == lookahead:
+                    ends = np.cumsum(z["frames"])
+                    for key, end, n in zip(z["keys"], ends, z["frames"]):
+                        self.tracks[str(key)] = (z["f0"][end - n:end], z["voiced"][end - n:end])
+
+    def get(self, name: str, wav: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The track of ``wav`` (16 kHz mono), from the cache or estimated and added."""
+        key = f"{name}:{len(wav)}"
+        if key not in self.tracks:
+            self.tracks[key], self.dirty = pitch.estimate(wav, self.lookahead), True
+        return self.tracks[key]
+
+    def save(self) -> None:
+        """Write the cache (atomically) if it gained tracks."""
+        if not (self.path and self.dirty):
+            return
+        keys = list(self.tracks)
+        tmp = self.path.with_name(self.path.name + ".tmp.npz")
+        np.savez(tmp, keys=np.array(keys), lookahead=self.lookahead,
+                 frames=np.array([len(self.tracks[k][0]) for k in keys]),
+                 f0=np.concatenate([self.tracks[k][0] for k in keys]),
+                 voiced=np.concatenate([self.tracks[k][1] for k in keys]))
+        tmp.replace(self.path)
+        self.dirty = False

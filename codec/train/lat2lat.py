@@ -60,7 +60,7 @@ def main(argv=None) -> None:
             xt = x0 + t[:, None, None] * (clean - x0)
         return torch.mean((net(xt, t, cond) - (clean - x0)) ** 2)
 
-    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=5.0, save_every=args.save_every)
+    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=5.0, **loop.schedule(args))
 
 
 if __name__ == "__main__":

@@ -105,7 +105,7 @@ def main(argv=None) -> None:
         loss = l1 if decoder_only else l1 + args.rate_weight * bits.mean()
         return loss + args.adversarial_weight * gan(mel, rec) if gan else loss
 
-    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=5.0, save_every=args.save_every,
+    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=5.0, **loop.schedule(args),
              on_save=gan.save if gan else None)
 
 

@@ -50,6 +50,11 @@ def parser(doc: str, *, out: str, steps: int, segment: int, exports: bool = True
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--save-every", type=int, default=500)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pitch-cache", metavar="FILE",
+                    help="pitch tracks kept across runs (.npz; default: OUT/pitch_cache.npz)")
+    ap.add_argument("--minutes", type=float,
+                    help="stop (and save) after this many minutes of training, e.g. a GPU burst; rerun to resume")
+    ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA; the iSTFT stays float32)")
     if exports:
         ap.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "BUNDLE"),
                         help="write a checkpoint into a bundle and exit")
@@ -62,8 +67,10 @@ def start(args: argparse.Namespace, lookahead: int = 512) -> tuple["Run", Path, 
     run = setup(args.threads, args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    corpus = Corpus(parse_sources(args.data), args.exclude, seed=args.seed, lookahead=lookahead)
-    run.log(f"corpus: {len(corpus.clips)} clips, {corpus.seconds / 60:.1f} min")
+    t0 = time.time()
+    corpus = Corpus(parse_sources(args.data), args.exclude, seed=args.seed, lookahead=lookahead,
+                    cache=args.pitch_cache or out / "pitch_cache.npz")
+    run.log(f"corpus: {len(corpus.clips)} clips, {corpus.seconds / 60:.1f} min, loaded in {time.time() - t0:.0f} s")
     return run, out, corpus
 
 
@@ -100,7 +107,14 @@ def setup(threads: int, seed: int) -> Run:
         if cuda:
             torch.cuda.set_device(device)
     torch.manual_seed(seed)  # same initial weights on every rank
+    if cuda:
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     return Run(rank, world, device)
+
+
+def schedule(args: argparse.Namespace) -> dict:
+    """:func:`fit`'s keyword options from :func:`parser`'s: save cadence, samples per step, time limit, bf16."""
+    return dict(save_every=args.save_every, samples=args.batch * args.segment, minutes=args.minutes, bf16=args.bf16)
 
 
 def lr_at(step: int, steps: int, base: float) -> float:
@@ -120,33 +134,44 @@ def resume(run: Run, out: Path, model: torch.nn.Module, opt: torch.optim.Optimiz
 
 def fit(run: Run, model: torch.nn.Module, ema: torch.nn.Module, opt: torch.optim.Optimizer, out: Path, step: int,
         steps: int, base_lr: float, batch_loss: Callable[[torch.nn.Module], torch.Tensor], *, clip: float,
-        save_every: int, on_save: Callable[[int], None] | None = None) -> None:
+        save_every: int, on_save: Callable[[int], None] | None = None, samples: int = 0,
+        minutes: float | None = None, bf16: bool = False) -> None:
     """Train ``model`` from ``step`` to ``steps``; ``batch_loss(net)`` draws a batch and returns its
     loss (``net`` is the DDP wrapper under ``torchrun``). Rank 0 saves ``out/last.safetensors``
-    (and calls ``on_save(step)`` for state of its own, e.g. discriminators)."""
+    (and calls ``on_save(step)`` for state of its own, e.g. discriminators) every ``save_every`` steps
+    and when it stops: at ``steps``, or after ``minutes`` of training. ``samples``: audio samples per
+    step and process, for the samples/s in the log. ``bf16``: bfloat16 autocast on CUDA."""
     net = DistributedDataParallel(model) if run.world > 1 else model
-    t0, running = time.time(), 0.0
+    deadline = math.inf if minutes is None else time.time() + 60 * minutes
+    device_type = run.device.split(":")[0]
+    t0, running, logged = time.time(), torch.zeros((), device=run.device), step
     while step < steps:
         lr = lr_at(step, steps, base_lr)
         for g in opt.param_groups:
             g["lr"] = lr
-        loss = batch_loss(net)
+        with torch.autocast(device_type, torch.bfloat16, enabled=bf16):
+            loss = batch_loss(net)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
         opt.step()
         with torch.no_grad():
             decay = min(0.999, (1 + step) / (10 + step))
-            for pe, pm in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(pm, 1 - decay)
+            torch._foreach_lerp_(list(ema.parameters()), list(model.parameters()), 1 - decay)
         step += 1
-        running += loss.item()
-        if step % 50 == 0:
-            run.log(f"step {step} loss {running / 50:.4f} lr {lr:.2e} {(time.time() - t0) / 50:.2f}s/step")
-            running, t0 = 0.0, time.time()
-        if run.rank == 0 and (step % save_every == 0 or step == steps):
+        running += loss.detach()  # no host sync per step: read every 50
+        stop = time.time() > deadline
+        if step % 50 == 0 or stop:
+            n, dt = step - logged, time.time() - t0
+            run.log(f"step {step} loss {running.item() / n:.4f} lr {lr:.2e} {dt / n:.2f}s/step "
+                    f"{samples * n * run.world / dt / 1e3:.0f} k samples/s on {run.device}")
+            running, t0, logged = torch.zeros((), device=run.device), time.time(), step
+        if run.rank == 0 and (step % save_every == 0 or step == steps or stop):
             checkpoint.save(out / "last.safetensors", model, ema, opt, step)
             if on_save:
                 on_save(step)
+        if stop:
+            run.log(f"stopped at step {step} after {minutes} min")
+            break
     if run.world > 1:
         dist.destroy_process_group()

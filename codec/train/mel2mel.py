@@ -82,7 +82,7 @@ def main(argv=None) -> None:
             with open(out / "dev.tsv", "a") as f:
                 f.write(f"{step}\t" + "\t".join(f"{k}={v:.4f}" for k, v in scores.items()) + "\n")
 
-    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=5.0, save_every=args.save_every,
+    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=5.0, **loop.schedule(args),
              on_save=on_save)
 
 if __name__ == "__main__":

@@ -174,6 +174,9 @@ def main(argv=None) -> None:
                     help="with --mag-prior: also score the waveform N fast Griffin-Lim iterations make from the "
                          "head's magnitude (from the excitation's phase, as decoding does), so the magnitude "
                          "learns to be one Griffin-Lim can invert")
+    ap.add_argument("--learned-phase", action="store_true",
+                    help="no Griffin-Lim: the head's phase learns a correction of the excitation's (F0 + minimum "
+                         "phase), which it starts from (phase rows zeroed when --init's vocoder had none)")
     ap.add_argument("--adversarial", action="store_true",
                     help="add discriminators (GAN fine-tuning; start from --init or a trained checkpoint)")
     ap.add_argument("--magnitude-adversarial", action="store_true",
@@ -201,7 +204,8 @@ def main(argv=None) -> None:
     voc_cfg = source.cfg if source else VocoderConfig()
     if args.mel_window:
         mel_cfg = dataclasses.replace(mel_cfg, win_length=args.mel_window)
-    for flag, wanted in (("--magnitude-adversarial", args.magnitude_adversarial),
+    for flag, wanted in (("--learned-phase", args.learned_phase),
+                         ("--magnitude-adversarial", args.magnitude_adversarial),
                          ("--griffin-lim-loss", args.griffin_lim_loss)):
         if wanted and not (args.mag_prior or voc_cfg.mag_prior):
             ap.error(f"{flag} needs a --mag-prior vocoder")
@@ -211,8 +215,9 @@ def main(argv=None) -> None:
                                   relative_level=args.relative_level or voc_cfg.relative_level,
                                   mag_prior=args.mag_prior or voc_cfg.mag_prior,
                                   harmonic_prior=args.harmonic_prior or voc_cfg.harmonic_prior,
-                                  phase_iterations=(args.phase_iterations if args.mag_prior
-                                                    else voc_cfg.phase_iterations))
+                                  phase_iterations=(0 if args.learned_phase else args.phase_iterations
+                                                    if args.mag_prior else voc_cfg.phase_iterations),
+                                  phase_init="learned" if args.learned_phase else voc_cfg.phase_init)
     # the streams the vocoder will render: the streaming modes, or the storage ladder's (its latent rungs
     # through the bundle's latent encoder and decoder, when --init has them and the run is for direct)
     latent_bundle = init if init and init.latent and not args.causal and not args.mel2mel else None
@@ -225,6 +230,11 @@ def main(argv=None) -> None:
     model = Vocoder(voc_cfg).to(run.device)
     if source:
         init_from(model, source)
+        if args.learned_phase and source.cfg.phase_init != "learned":
+            bins = voc_cfg.n_fft // 2 + 1
+            with torch.no_grad():  # start from the excitation's phase itself
+                model.head.out.weight[bins:].zero_()
+                model.head.out.bias[bins:].zero_()
     opt, ema, step = loop.prepare(run, out, corpus, args, model, "vocoder",
                                   {"mel": asdict(mel_cfg), "vocoder": asdict(voc_cfg)}, betas=(0.8, 0.99))
     stft_loss, mel_loss = MultiResolutionSTFTLoss().to(run.device), MultiScaleMelLoss().to(run.device)
@@ -265,7 +275,7 @@ def main(argv=None) -> None:
             with open(out / "dev.tsv", "a") as f:
                 f.write(f"{step}\t" + "\t".join(f"{k}={v:.4f}" for k, v in scores.items()) + "\n")
 
-    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=10.0, save_every=args.save_every,
+    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=10.0, **loop.schedule(args),
              on_save=on_save)
 
 if __name__ == "__main__":
