@@ -9,6 +9,9 @@
     pcm = dec.push(packet_or_None)           # None (or a gap in sequence numbers) = lost packet
     tail = dec.flush()                       # end of call: the last half window
 
+Over a real network put a :class:`codec.JitterBuffer` in front of the decoder (reordering, late and
+duplicate packets, adaptive depth) and push its slots with ``dec.push(jb.pop(now), in_order=True)``.
+
 Packets are ``bitstream.pack_packet`` raw packets of a VoIP mode (``modes.VOIP_MODES``: 2 mel
 frames, 32 ms, by default; 3 frames, 48 ms, with ``packet_ms=48``), each range-coded on its own, so
 any subset decodes. The decoder renders with the bundle's causal vocoder (no look-ahead) and an
@@ -37,7 +40,20 @@ from . import pitch, rate
 from .audio import AudioInputError, StreamResampler, check_rate, to_float, to_mono
 from .conceal import hold_and_fade
 from .features import LogMel
+from .jitter import as_packet
 from .mel_repr import coefs_to_mel, mel_to_coefs, silence_coefs
+
+
+def stream_kbps(kbps) -> float:
+    """``kbps`` as a float if streaming offers it (3–6 kbps), else ValueError naming the streaming range."""
+    if isinstance(kbps, (bool, np.bool_)) or not isinstance(kbps, (int, float, np.integer, np.floating)):
+        raise ValueError(f"kbps must be a number (streaming: 3–6 kbps), got {kbps!r}")
+    lo = min(m.min_kbps for m in VOIP_MODES)
+    hi = max(m.max_kbps for m in VOIP_MODES)
+    if not lo <= float(kbps) <= hi:
+        raise ValueError(f"streaming supports {lo:g}–{hi:g} kbps, got {kbps:g}; "
+                         f"for other rates use codec.encode (storage modes, 0.3–6 kbps, long packets)")
+    return float(kbps)
 
 
 class StreamEncoder:
@@ -48,7 +64,7 @@ class StreamEncoder:
 
     def __init__(self, kbps: float = 3.0, *, packet_ms: int = 32, sample_rate: int = SAMPLE_RATE,
                  cbr: bool = False, bundle=None):
-        self.mode: Mode = voip_mode_for(kbps, packet_ms)
+        self.mode: Mode = voip_mode_for(stream_kbps(kbps), packet_ms)
         self.kbps, self.cbr = float(kbps), bool(cbr)
         self.budget = self.kbps * self.mode.packet_ms / 8  # bytes per packet
         b = bundles.resolve(bundle)
@@ -161,8 +177,9 @@ class _Features:
         self.lf0 = 0.0  # held log-F0 (octaves) carried across packets
         self.lost = 0
 
-    def push(self, packet: bytes | None) -> list[torch.Tensor]:
-        """One received packet (or None) → feature blocks, concealing any packets missed before it."""
+    def push(self, packet: bytes | None, in_order: bool = False) -> list[torch.Tensor]:
+        """One received packet (or None) → feature blocks, concealing any packets missed before it
+        (``in_order``: the packet is the next playout slot's, from a jitter buffer: no gap check)."""
         if packet is None:
             return [self._conceal()]
         try:
@@ -173,7 +190,7 @@ class _Features:
         if mode not in VOIP_MODES:  # a storage mode's packet has no place in a call
             return [self._conceal()]
         blocks = []
-        if self.expected is not None:
+        if self.expected is not None and not in_order:
             gap = (raw.seq - self.expected) % 256
             if gap >= 128:  # late or duplicate: already concealed or played
                 return []
@@ -215,7 +232,8 @@ class StreamDecoder:
     """Push packets (bytes, or None for a lost one), get 16 kHz float32 PCM back as it becomes final.
 
     Sequence-number gaps are concealed too; late and duplicate packets are dropped. ``lost``
-    counts concealed packets. :meth:`flush` returns the tail when the call ends.
+    counts concealed packets. :meth:`flush` returns the tail when the call ends. Behind a
+    :class:`codec.JitterBuffer` push each slot with ``in_order=True``.
     """
 
     def __init__(self, *, bundle=None):
@@ -235,8 +253,15 @@ class StreamDecoder:
     def lost(self) -> int:
         return self._features.lost
 
-    def push(self, packet: bytes | None) -> np.ndarray:
-        return self._render(self._features.push(None if packet is None else bytes(packet)))
+    def push(self, packet: bytes | None, *, in_order: bool = False) -> np.ndarray:
+        """One packet (bytes; None for a lost one) → the 16 kHz samples now final (float32).
+
+        ``in_order=False`` (packets straight from the network): a gap in sequence numbers is
+        concealed, a late or duplicate packet dropped. ``in_order=True`` (one call per playout slot of
+        a :class:`codec.JitterBuffer`, which has already reordered, dropped and conceal-marked): the
+        packet is decoded as given, whatever its sequence number."""
+        packet = None if packet is None else as_packet(packet, "StreamDecoder.push")
+        return self._render(self._features.push(packet, in_order))
 
     def flush(self) -> np.ndarray:
         """The samples still held by the overlap-add (the stream's last half window)."""
@@ -275,7 +300,7 @@ def decode_packets(packets, *, bundle=None) -> np.ndarray:
     """Offline reference: a whole packet sequence (bytes or None per slot) → 16 kHz float32 PCM."""
     b, vocoder = _vocoder(bundle)
     features = _Features(b.mel_config.n_mels)
-    blocks = [blk for p in packets for blk in features.push(None if p is None else bytes(p))]
+    blocks = [blk for p in packets for blk in features.push(None if p is None else as_packet(p, "decode_packets"))]
     if not blocks:
         return np.zeros(0, np.float32)
     with torch.inference_mode():

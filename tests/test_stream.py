@@ -133,8 +133,13 @@ def test_any_input_rate_and_dtype(talk):
 
 
 def test_bad_arguments():
-    with pytest.raises(ValueError, match="at least 3"):
-        codec.StreamEncoder(kbps=1.2)
+    for kbps in (1.2, 2.9, 6.5):  # streaming's own range, not the storage modes' 0.3–6
+        with pytest.raises(ValueError, match="streaming supports 3–6 kbps"):
+            codec.StreamEncoder(kbps=kbps)
+    for kbps in (True, "3", None):
+        with pytest.raises(ValueError, match="kbps must be a number"):
+            codec.StreamEncoder(kbps=kbps)
+    assert codec.StreamEncoder(kbps=np.float32(6)).mode.id == 19
     with pytest.raises(ValueError, match="packet_ms"):
         codec.StreamEncoder(kbps=3, packet_ms=20)
     assert codec.StreamEncoder(kbps=3, packet_ms=48).latency_ms == 64
@@ -160,3 +165,42 @@ def test_buffers_stay_bounded():
             dec.push(p)
         sizes.append((len(enc._x), len(dec._ola)))
     assert max(sizes) == max(sizes[5:]) and max(s[0] for s in sizes) < 4096
+
+
+def test_decoder_refuses_what_is_not_bytes(packets):
+    dec = codec.StreamDecoder()
+    for bad in ("str", [1, 2, 3], 7):
+        with pytest.raises(TypeError, match="StreamDecoder.push takes one raw packet as bytes"):
+            dec.push(bad)
+    assert len(dec.push(bytearray(packets[0]))) and len(dec.push(memoryview(packets[1])))
+
+
+def through_jitter_buffer(packets, delays, dup=()):
+    """Packets sent every 32 ms, delayed by ``delays`` (s), some twice → a JitterBuffer → the decoder."""
+    arrivals = sorted([(i * 0.032 + delays[i], p) for i, p in enumerate(packets)] +
+                      [(i * 0.032 + delays[i] + 0.05, packets[i]) for i in dup], key=lambda a: a[0])
+    jb, dec, out, i = codec.JitterBuffer(), codec.StreamDecoder(), [], 0
+    while i < len(arrivals) or jb.pending:
+        due = jb.next_due_s
+        if i < len(arrivals) and (due is None or arrivals[i][0] <= due):
+            jb.put(arrivals[i][1], arrivals[i][0])
+            i += 1
+        else:
+            out.append(dec.push(jb.pop(due), in_order=True))
+    return np.concatenate(out + [dec.flush()]), jb, dec
+
+
+def test_jitter_buffer_in_front_of_the_decoder(packets):
+    """Reordered and duplicated packets within the buffer's depth decode exactly as the clean stream;
+    one packet 200 ms late costs one concealed slot, and the call lasts as long as it was sent."""
+    rng = np.random.default_rng(0)
+    clean, _ = play(packets)
+    delays = rng.uniform(0, 0.02, len(packets))
+    delays[::5] += 0.03  # arrives after the next one
+    out, jb, dec = through_jitter_buffer(packets, delays, dup=[3, 30, 60])
+    assert jb.reordered > 0 and jb.duplicates == 3 and jb.late == jb.inserted == jb.dropped == 0
+    assert dec.lost == 0 and len(out) == len(clean) and np.abs(out - clean).max() < 1e-4
+    delays[40] += 0.2
+    out, jb, dec = through_jitter_buffer(packets, delays)
+    assert jb.late == 1 and dec.lost == jb.concealed <= 3
+    assert abs(len(out) - len(clean)) <= 2 * 512 and np.isfinite(out).all()
