@@ -139,10 +139,12 @@ class JitterBuffer:
         return False
 
     def _unwrap(self, seq: int) -> int:
+        """The unwrapped number nearest the playout position (which moves on through a long outage)."""
         if self._top is None:
             return seq
-        delta = (seq - self._top) % SEQ_MODULO
-        return self._top + (delta - SEQ_MODULO if delta >= SEQ_MODULO // 2 else delta)
+        ref = max(self._top, self._next)
+        delta = (seq - ref) % SEQ_MODULO
+        return ref + (delta - SEQ_MODULO if delta >= SEQ_MODULO // 2 else delta)
 
     def _measure(self, ext: int, arrival_s: float) -> None:
         transit = arrival_s - ext * self._period  # the network delay, up to a constant

@@ -80,6 +80,16 @@ def test_losses_are_concealed_and_counted():
     check_accounting(slots, jb, n)
 
 
+def test_a_long_outage_does_not_confuse_the_sequence_numbers():
+    """6 s without packets (190 sequence numbers, more than half the 256 cycle): the slots pass as lost
+    in real time, and the packets after the outage play, not read as late."""
+    n = 400
+    slots, jb = play(network(n, np.full(n, 0.01), drop=set(range(100, 290))))
+    assert jb.lost == 190 and jb.late == 0 and jb.resyncs == 0
+    assert [s for s in slots if s is not None] == list(range(100)) + list(range(290, n))
+    check_accounting(slots, jb, n)
+
+
 @pytest.mark.parametrize("where", [10, 50, 150])
 def test_one_packet_200ms_late_costs_a_few_slots_not_127(where):
     """The issue's case: one packet 200 ms late. It is dropped as late; the playout does not wait."""
