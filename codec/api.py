@@ -15,9 +15,8 @@ from bitstream.modes import SAMPLE_RATE, Mode, check_kbps, check_layout, frames_
 from bitstream.payload import encode_groups
 
 from . import bundle as bundles
-from . import decoders, pitch, rate
+from . import chunked, decoders, pitch, rate
 from .audio import AudioInputError, load, prepare
-from .features import LogMel
 from .mel_repr import mel_to_coefs
 
 DAMAGE_HINT = "pass strict=False (ldcodec decode --allow-damaged) to decode the rest with damaged packets concealed"
@@ -92,15 +91,13 @@ def encode(wav, sample_rate: int | None = None, kbps: float = 3.0, *, representa
         sample_rate = file_rate
     sample_rate = SAMPLE_RATE if sample_rate is None else sample_rate
     x, source_channels = prepare(wav, sample_rate)
-    frames = frames_for(len(x))
-    padded = np.pad(x, (0, max(0, b.mel_config.n_fft - len(x))))  # the STFT needs one window of audio
+    mel, f0, voiced = chunked.analyse(x, b.mel_config)  # log-mel and pitch track, in blocks for long inputs
     with torch.inference_mode():
-        mel = LogMel(b.mel_config)(torch.from_numpy(padded)[None])[..., :frames]
         if mode.representation == "latent":
             values = b.latent.encoder(mel)[0].T.numpy()
         else:
             values = mel_to_coefs(mel, mode.n_coefs, mode.decimation)[0].T.numpy()
-    pitch_index, voiced = pitch.group(*pitch.estimate(x), mode.decimation)
+    pitch_index, voiced = pitch.group(f0, voiced, mode.decimation)
     n_packets = math.ceil(len(values) / mode.groups_per_packet)
     hdr = Header(sample_rate=SAMPLE_RATE, mode_id=mode.id, representation=mode.representation,
                  bundle_id=bundle_id, frames_per_packet=mode.groups_per_packet, num_samples=len(x),

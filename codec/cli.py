@@ -48,9 +48,13 @@ def _run(tasks, fn, args, *extra) -> int:
                 except Exception as exc:  # noqa: BLE001 - one line per failed file, batch goes on
                     report(src, exc=exc)
     else:
+        from .chunked import terminal_progress
+
         for src, dst in tasks:
             try:
-                report(src, fn(src, dst, *extra, 0))
+                with terminal_progress(len(tasks) == 1):  # a single long file's blocks, on a terminal
+                    result = fn(src, dst, *extra, 0)
+                report(src, result)
             except Exception as exc:  # noqa: BLE001
                 report(src, exc=exc)
     bar.close()

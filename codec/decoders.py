@@ -24,7 +24,7 @@ import torch
 from bitstream import Groups, Mode
 from bitstream.modes import STORAGE_MODES
 
-from . import pitch
+from . import chunked, pitch
 from .bundle import BundleError
 from .conceal import conceal
 from .mel_repr import SILENCE_LOGMEL, coefs_to_mel, silence_coefs, smooth_frames
@@ -156,7 +156,7 @@ class DirectDecoder(Decoder):
             mel = stream_mel(self.bundle, coded)
             if coded.mode.representation == "mel":
                 mel = smooth_frames(mel)
-            return vocoder(features(mel, coded.pitch, vocoder, coded.concealed))[0].numpy()
+            return chunked.vocode(vocoder, features(mel, coded.pitch, vocoder, coded.concealed))
 
 
 class Mel2MelDecoder(Decoder):
@@ -187,7 +187,7 @@ class Mel2MelDecoder(Decoder):
         generator = torch.Generator().manual_seed(coded.seed)
         with torch.inference_mode():
             mel = model.sample(torch.cat([feats, rows], dim=1), steps, generator)
-            return vocoder(torch.cat([mel, feats[:, n_mels:]], dim=1))[0].numpy()
+            return chunked.vocode(vocoder, torch.cat([mel, feats[:, n_mels:]], dim=1))
 
 
 class Lat2LatDecoder(Decoder):
@@ -222,7 +222,7 @@ class Lat2LatDecoder(Decoder):
             if concealment is not None:  # lost packets: the concealment, not the restored latent
                 lost = torch.from_numpy(_mask(coded.concealed, mel.shape[-1]))
                 mel[..., lost] = concealment[:, :mel.shape[1], :mel.shape[-1]][..., lost]
-            return vocoder(torch.cat([mel, rows], dim=1))[0].numpy()
+            return chunked.vocode(vocoder, torch.cat([mel, rows], dim=1))
 
 
 BUILTIN: dict[str, type[Decoder]] = {cls.name: cls for cls in (DirectDecoder, Mel2MelDecoder, Lat2LatDecoder)}

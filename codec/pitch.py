@@ -14,18 +14,43 @@ from bitstream.pitch import F0_MAX, F0_MIN, REF_INDEX, STEPS_PER_OCTAVE, to_inde
 
 YIN_THRESHOLD = 0.25
 WIN = 1024  # samples of the centred analysis window
+BLOCK_FRAMES = 512  # frames analysed at once: bounds memory (≈ 30 MB a block) whatever the input's length
 
 
-def estimate(wav: np.ndarray, lookahead: int = WIN // 2) -> tuple[np.ndarray, np.ndarray]:
+def _frames_of(wav: np.ndarray, first: int, count: int, win: int) -> np.ndarray:
+    """The analysis windows (count, win) float64 of frames ``first`` … ``first + count − 1``: frame k covers
+    samples [256·k − 512, 256·k − 512 + win), zeros beyond the input."""
+    lo, hi = first * HOP - WIN // 2, (first + count - 1) * HOP - WIN // 2 + win
+    piece = np.zeros(hi - lo)
+    a, b = max(lo, 0), min(hi, len(wav))
+    if b > a:
+        piece[a - lo: b - lo] = wav[a:b]
+    return np.lib.stride_tricks.sliding_window_view(piece, win)[::HOP]
+
+
+def estimate(wav: np.ndarray, lookahead: int = WIN // 2, block: int = BLOCK_FRAMES) -> tuple[np.ndarray, np.ndarray]:
     """YIN on (samples,) 16 kHz float → (f0 Hz (frames,), voiced bool (frames,)), frames = samples // 256 + 1.
 
     Frame k analyses samples [256·k − 512, 256·k + ``lookahead``) (zeros beyond the input): centred
-    1024-sample windows by default; the streaming front end looks 256 samples (16 ms) ahead."""
-    frames = len(wav) // HOP + 1
-    win = WIN // 2 + lookahead
-    x = np.pad(wav.astype(np.float64), (WIN // 2, lookahead + HOP))
-    idx = np.arange(frames)[:, None] * HOP + np.arange(win)[None, :]
-    seg = x[idx]
+    1024-sample windows by default; the streaming front end looks 256 samples (16 ms) ahead. Frames
+    are analysed ``block`` at a time, so memory is bounded (≈ 60 kB a frame of the block) and the
+    track is the same whatever ``block`` is."""
+    return estimate_frames(wav, 0, len(wav) // HOP + 1, lookahead, block)
+
+
+def estimate_frames(wav: np.ndarray, first: int, count: int, lookahead: int = WIN // 2,
+                    block: int = BLOCK_FRAMES) -> tuple[np.ndarray, np.ndarray]:
+    """Frames ``first`` … ``first + count − 1`` of :func:`estimate`'s track → (f0 Hz (count,), voiced (count,))."""
+    f0, voiced = np.empty(count, np.float32), np.empty(count, bool)
+    for a in range(0, count, block):
+        n = min(block, count - a)
+        f0[a:a + n], voiced[a:a + n] = _yin(_frames_of(wav, first + a, n, WIN // 2 + lookahead))
+    return f0, voiced
+
+
+def _yin(seg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """YIN on analysis windows (frames, win) float64 → (f0 Hz (frames,) float32, voiced bool (frames,))."""
+    frames, win = seg.shape
     seg = seg - seg.mean(axis=1, keepdims=True)
     lag_min, lag_max = int(SR / F0_MAX), int(SR / F0_MIN) + 1
     w = win - lag_max  # integration window

@@ -1,0 +1,250 @@
+"""Long recordings in bounded memory: the encoder's analysis and the vocoder, block by block.
+
+Encoding (:func:`analyse`): the log-mel and the pitch track of each block of frames come from that
+block's samples plus the half window either side, so they equal the whole-signal values bit for bit
+and the bytes are the same as a one-pass encode.
+
+Decoding (:func:`vocode`): the vocoder renders blocks of frames with ``context`` frames of features
+either side and keeps each block's own samples. Every stage is local in time: the ConvNeXt backbone
+sees ±3 frames per convolution (7 convolutions: ±21 frames), each fast Griffin-Lim iteration
+(iSTFT then STFT) mixes ±4 frames (``phase_iterations`` + 1 passes: ±100 frames for 24 iterations),
+and the excitation's STFT ±2. The only whole-signal quantities, the loudest frame's level (the
+``quiet_db`` gate), the harmonic phase accumulated from the start and the seeded noise sequence, are
+computed beforehand or read from one generator in order. So with enough context a block equals the
+one-pass output up to floating-point rounding (tests/test_chunked.py bounds the difference). Streams
+shorter than ``min_seconds`` decode in one pass, unchanged (the golden vectors).
+
+Long runs report progress through :func:`progress` (the CLI shows it on a terminal).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bitstream.modes import FRAME_RATE
+
+from . import pitch
+from .excitation import harmonic, harmonic_count, voicing_and_f0
+from .features import LogMel, MelConfig
+from .inversion import griffin_lim, minimum_phase
+
+
+@dataclass(frozen=True)
+class ChunkConfig:
+    """How long inputs are cut. ``block``: frames (62.5 Hz) per block, analysis and synthesis;
+    ``context``: frames of features either side of a decoded block (≥ the vocoder's reach, see the
+    module docstring); ``min_seconds``: streams up to this long decode in one pass."""
+
+    block: int = 2048  # 32.8 s
+    context: int = 160  # 2.56 s
+    min_seconds: float = 60.0
+
+
+DEFAULT = ChunkConfig()
+_progress: ContextVar[Callable[[str, int, int], None] | None] = ContextVar("ldcodec_progress", default=None)
+
+
+@contextmanager
+def progress(callback: Callable[[str, int, int], None]) -> Iterator[None]:
+    """Within the ``with``, :func:`analyse` and :func:`vocode` call ``callback(stage, done, total)``
+    after each block of a long input: ``stage`` "encode" or "decode", ``done`` of ``total`` frames."""
+    token = _progress.set(callback)
+    try:
+        yield
+    finally:
+        _progress.reset(token)
+
+
+def _report(stage: str, done: int, total: int) -> None:
+    callback = _progress.get()
+    if callback is not None:
+        callback(stage, done, total)
+
+
+def _reflected(x: np.ndarray, lo: int, hi: int, pad: int) -> np.ndarray:
+    """Samples [lo, hi) of ``x`` (samples,) reflect-padded by ``pad`` either side (``torch.stft``'s centring)."""
+    idx = np.abs(np.arange(lo - pad, hi - pad))
+    over = idx >= len(x)
+    idx[over] = 2 * (len(x) - 1) - idx[over]
+    return x[idx]
+
+
+def analyse(x: np.ndarray, mel_cfg: MelConfig, block: int | None = None) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """(samples,) float32 16 kHz → the encoder's analysis over ``frames = samples // hop + 1``: (log-mel
+    (1, n_mels, frames), f0 Hz (frames,), voiced bool (frames,)), equal to ``LogMel`` and
+    ``pitch.estimate`` over the whole signal, ``block`` frames at a time (None: ``DEFAULT.block``;
+    memory ≈ 20 kB a frame of the block, whatever the length)."""
+    block = block or DEFAULT.block
+    frames = len(x) // mel_cfg.hop + 1
+    mel_of = LogMel(mel_cfg)
+    if frames <= block or len(x) < mel_cfg.n_fft:  # one pass; the STFT needs one window of audio
+        padded = np.pad(x, (0, max(0, mel_cfg.n_fft - len(x))))
+        with torch.inference_mode():
+            mel = mel_of(torch.from_numpy(padded)[None])[..., :frames]
+        return (mel, *pitch.estimate(x))
+    with torch.inference_mode():
+        mel = torch.empty(1, mel_cfg.n_mels, frames)
+    f0, voiced = np.empty(frames, np.float32), np.empty(frames, bool)
+    for a in range(0, frames, block):
+        b = min(a + block, frames)
+        # every STFT spans ``block`` frames (the last overlaps the one before): a product with a few
+        # columns may round differently from a wide one
+        start = b - block
+        piece = _reflected(x, start * mel_cfg.hop, (b - 1) * mel_cfg.hop + mel_cfg.n_fft, mel_cfg.n_fft // 2)
+        with torch.inference_mode():
+            mel[..., a:b] = mel_of(torch.from_numpy(piece)[None], center=False)[..., a - start:]
+        f0[a:b], voiced[a:b] = pitch.estimate_frames(x, a, b - a)
+        _report("encode", b, frames)
+    return mel, f0, voiced
+
+
+class _NoiseTape:
+    """The noise ``torch.randn((1, samples), generator=generator)`` of a one-pass decode, read in windows
+    whose starts never decrease: only the window being read is held. Reads end on multiples of 16
+    samples (of the hop), where torch's normal sampler draws the same sequence in pieces as in one go."""
+
+    def __init__(self, generator: torch.Generator):
+        self.generator, self.start, self.buffer = generator, 0, torch.empty(1, 0)
+
+    def read(self, lo: int, hi: int) -> torch.Tensor:
+        """Noise samples [lo, hi) → (1, hi − lo) float32."""
+        if lo < self.start:
+            raise ValueError(f"the noise tape has moved past sample {lo} (at {self.start})")
+        need = hi - self.start - self.buffer.shape[1]
+        if need > 0:
+            self.buffer = torch.cat([self.buffer, torch.randn((1, need), generator=self.generator)], dim=-1)
+        self.buffer, self.start = self.buffer[:, lo - self.start:], lo
+        return self.buffer[:, :hi - lo]
+
+
+def _cycles(aux: torch.Tensor, hop: int, sample_rate: int, block: int) -> np.ndarray:
+    """Pitch rows (1, 2, T) → (T,) float64: F0 cycles of the excitation's pulse train before each frame's
+    centre (``codec.excitation.harmonic`` integrates F0 from the first sample), ``block`` frames at a time."""
+    frames = aux.shape[-1]
+    before = np.zeros(frames)
+    for a in range(0, frames - 1, block):
+        b = min(a + block, frames - 1)
+        f0 = voicing_and_f0(aux[..., a:b + 1], hop)[1][0].double() / sample_rate  # ((b − a)·hop,) cycles/sample
+        before[a + 1:b + 1] = before[a] + np.cumsum(f0.reshape(b - a, hop).sum(dim=1).numpy())
+    return before
+
+
+class _Renderer:
+    """The vocoder's one-pass ``forward`` (iSTFT head, optional Griffin-Lim) for any span of frames of
+    ``features`` (1, n_mels + n_aux, T), with the whole signal's loudest level, harmonic phase and noise."""
+
+    def __init__(self, vocoder, features: torch.Tensor, block: int):
+        cfg = vocoder.cfg
+        self.vocoder, self.features, self.cfg = vocoder, features, cfg
+        self.loudest = vocoder.frame_level(features).amax(dim=-1, keepdim=True)
+        self.excited = bool(cfg.phase_iterations) and cfg.phase_init == "excitation"
+        if self.excited:
+            self.cycles = _cycles(self.aux(features), cfg.hop, MelConfig.sample_rate, block)
+            self.noise = _NoiseTape(torch.Generator().manual_seed(0))
+
+    def aux(self, features: torch.Tensor) -> torch.Tensor:
+        return features[:, self.cfg.n_mels:self.cfg.n_mels + 2]
+
+    def spectrum(self, f: torch.Tensor) -> torch.Tensor:
+        """``Vocoder.spectrum`` of features ``f`` (1, C, n) → (1, n_fft // 2 + 1, n) complex, its ``quiet_db``
+        gate against the whole signal's loudest frame."""
+        v, cfg = self.vocoder, self.cfg
+        embedding = v.backbone(f)
+        offset = v.log_offset(f, embedding)
+        spec = v.head.spectrum(embedding, offset)
+        if not cfg.mag_prior or cfg.quiet_db is None:
+            return spec
+        quiet = v.frame_level(f) < self.loudest - cfg.quiet_db * math.log(10) / 20
+        mag = spec.abs()
+        return spec * torch.where(quiet, torch.clamp(torch.exp(offset) / mag.clamp(min=1e-16), max=1.0), 1.0)
+
+    def source_phase(self, lo: int, hi: int) -> torch.Tensor:
+        """``codec.excitation.phase`` of the whole signal at frames [lo, hi) → (1, n_fft // 2 + 1, hi − lo),
+        unit complex."""
+        cfg = self.cfg
+        voicing, f0 = voicing_and_f0(self.aux(self.features[..., lo:hi]), cfg.hop)
+        start = torch.tensor([2 * math.pi * (self.cycles[lo] % 1.0)], dtype=torch.float64)
+        harm = harmonic(f0, MelConfig.sample_rate, start)[0] * voicing
+        noise = self.noise.read(lo * cfg.hop, (hi - 1) * cfg.hop)
+        source = harm / harmonic_count(f0).sqrt() + noise * (1 - voicing + 0.05)
+        spec = torch.stft(source, cfg.n_fft, cfg.hop, window=self.vocoder.head.window, center=True,
+                          return_complex=True)[..., :hi - lo]
+        spec = torch.nn.functional.pad(spec, (0, hi - lo - spec.shape[-1]))
+        return spec / spec.abs().clamp(min=1e-16)
+
+    def __call__(self, lo: int, hi: int) -> np.ndarray:
+        """Frames [lo, hi) → their waveform ((hi − lo − 1)·hop,) float32, sample 0 at frame ``lo``'s centre."""
+        cfg, window = self.cfg, self.vocoder.head.window
+        spec = self.spectrum(self.features[..., lo:hi])
+        if not cfg.phase_iterations:
+            return torch.istft(spec, cfg.n_fft, cfg.hop, window=window, center=True)[0].numpy()
+        mag = spec.abs()
+        if self.excited:
+            envelope = minimum_phase(torch.log(mag.clamp(min=MelConfig.floor)), cfg.n_fft)
+            start = self.source_phase(lo, hi) * torch.polar(torch.ones_like(envelope), envelope)
+        else:
+            start = spec / mag.clamp(min=1e-16)
+        return griffin_lim(mag, start, cfg.phase_iterations, cfg.n_fft, cfg.hop, window)[0].numpy()
+
+
+def _chunkable(vocoder, features: torch.Tensor, config: ChunkConfig) -> bool:
+    """Whether :func:`vocode` renders in blocks: a long single stream through the iSTFT head, in eval mode,
+    whose phase is the head's or the excitation's (other phases decode in one pass)."""
+    frames = features.shape[-1]
+    cfg = vocoder.cfg
+    return (features.shape[0] == 1 and not vocoder.training and not cfg.source_filter
+            and cfg.phase_init in ("head", "excitation")
+            and frames > config.min_seconds * FRAME_RATE and frames > config.block + 2 * config.context)
+
+
+def vocode(vocoder, features: torch.Tensor, config: ChunkConfig | None = None) -> np.ndarray:
+    """``vocoder(features)[0]`` as numpy for features (1, n_mels + n_aux, T): the waveform ((T − 1)·hop,)
+    float32 at 16 kHz. Beyond ``config.min_seconds`` it is rendered ``config.block`` frames at a time
+    with ``config.context`` frames either side (equal to the one-pass output up to rounding; None:
+    ``DEFAULT``)."""
+    config = config or DEFAULT
+    with torch.inference_mode():
+        if not _chunkable(vocoder, features, config):
+            return vocoder(features)[0].numpy()
+        frames, hop = features.shape[-1], vocoder.cfg.hop
+        render = _Renderer(vocoder, features, config.block)
+        out = np.empty((frames - 1) * hop, np.float32)
+        for a in range(0, frames - 1, config.block):
+            b = min(a + config.block, frames - 1)
+            lo, hi = max(0, a - config.context), min(frames, b + config.context + 1)
+            out[a * hop:b * hop] = render(lo, hi)[(a - lo) * hop:(b - lo) * hop]
+            _report("decode", b, frames - 1)
+        return out
+
+
+@contextmanager
+def terminal_progress(enabled: bool = True) -> Iterator[None]:
+    """:func:`progress` as bars on stderr, one per stage in seconds of audio, shown only when stderr is a
+    terminal and the input is long enough to go in blocks (the CLI, for a single long file)."""
+    if not enabled:
+        yield
+        return
+    import sys
+
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in bars:
+            bars[stage] = tqdm(total=round(total / FRAME_RATE), unit="s", desc=f"{stage} (audio)", disable=None,
+                               file=sys.stderr, leave=False)
+        bars[stage].update(round(done / FRAME_RATE) - bars[stage].n)
+
+    try:
+        with progress(update):
+            yield
+    finally:
+        for bar in bars.values():
+            bar.close()
