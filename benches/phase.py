@@ -49,6 +49,7 @@ def main(argv=None) -> None:
             mags = {"reference": true.abs(), "vocoder": spec.abs()}
             phases = {"reference": (true / true.abs().clamp(min=1e-16), 0),  # (starting phase, iterations)
                       **{f"excitation + {n} Griffin-Lim iterations": (start, n) for n in args.iterations},
+                      "sinusoidal (per frame, causal)": (voc.sinusoidal_phase(feats, spec.abs())[0], 0),
                       "the head's own": (spec / spec.abs().clamp(min=1e-16), 0)}
             for m_name, mag in mags.items():
                 for p_name, (phase, iterations) in phases.items():

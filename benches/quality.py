@@ -30,15 +30,30 @@ import shlex
 import sys
 from pathlib import Path
 
+import numpy as np
 import soundfile as sf
 import torch
 
-from codec.evaluate import (DEV_SPLIT, codec_systems, evaluate, floor_systems, group_table, jsonable,
+import codec
+from codec.evaluate import (DEV_SPLIT, System, codec_systems, evaluate, floor_systems, group_table, jsonable,
                             peer_systems, select_files, table)
 from codec.metrics import mos_available
 from codec.report import ListeningPage, check
 
 KBPS = (0.3, 0.6, 1.2, 1.5, 3.0, 6.0)
+
+
+def stream_system(kbps: float) -> System:
+    """A row for the streaming path at ``kbps``: the whole clip pushed through StreamEncoder, every packet
+    (32 ms, none lost) through StreamDecoder; bytes = the packets' (no file header)."""
+    def run(wav):
+        enc = codec.StreamEncoder(kbps)
+        packets = enc.push(wav) + enc.flush()
+        dec = codec.StreamDecoder()
+        out = np.concatenate([dec.push(p) for p in packets] + [dec.flush()])[: len(wav)]
+        return out, sum(map(len, packets))
+
+    return System(f"ldcodec streamed {kbps:g} kbps", "peer", kbps, run=run)
 
 
 def main(argv=None) -> None:
@@ -51,6 +66,9 @@ def main(argv=None) -> None:
                     help="ldcodec decoder spec(s) NAME or NAME:STEPS, e.g. mel2mel:8 (default: each mode's)")
     ap.add_argument("--representation", action="append", choices=("mel", "latent"),
                     help="encode with this representation where it covers the rate (repeatable; default: the ladder's)")
+    ap.add_argument("--stream", type=float, nargs="+", default=[], metavar="KBPS",
+                    help="also the streaming path (StreamEncoder → StreamDecoder, 32 ms packets, no loss) at these "
+                         "rates")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-floors", action="store_true")
     ap.add_argument("--no-mos", action="store_true", help="skip the neural MOS predictors (slow on CPU)")
@@ -73,7 +91,8 @@ def main(argv=None) -> None:
     notes = [] if mos or args.no_mos else ["neural MOS skipped: pip install -e '.[eval]' (speechmos, distillmos)"]
     peers, missing = ([], ["peers skipped (--no-peers)"]) if args.no_peers else peer_systems()
     systems = ([] if args.no_floors else floor_systems()) \
-        + codec_systems(args.kbps, args.decoder or [None], args.representation or [None]) + peers
+        + codec_systems(args.kbps, args.decoder or [None], args.representation or [None]) \
+        + [stream_system(k) for k in args.stream] + peers
     page = ListeningPage(args.html, files, args.html_seconds) if args.html else None
     results = evaluate(files, systems=systems, mos=mos, on_decode=page.add if page else None,
                        progress=lambda: print(".", end="", file=sys.stderr, flush=True))

@@ -105,3 +105,40 @@ def harmonic_comb(aux: torch.Tensor, n_fft: int, sample_rate: int) -> torch.Tens
         w = torch.sinc(delta) + 0.5 * torch.sinc(delta - 1) + 0.5 * torch.sinc(delta + 1)
         comb = comb + torch.where(k >= 1, w * w, torch.zeros_like(w))
     return comb * spacing / 1.5
+
+
+def sinusoidal_phase(aux: torch.Tensor, n_fft: int, hop: int, sample_rate: int,
+                     start: torch.Tensor | None = None,
+                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`phase` synthesised frame by frame, with no look-ahead (the streaming decoder computes it as
+    it goes): pitch rows (B, 2, frames) → (unit complex (B, n_fft // 2 + 1, frames), the fundamental's
+    phase and F0 at the last frame (B, 2), float64: the ``start`` of the next call).
+
+    Each frame's n_fft samples are the excitation of :func:`phase` held at that frame's F0 and voicing:
+    the pulse train at the fundamental's phase Φ at the frame centre (Φ advances by the integral of the
+    linearly interpolated F0 between centres, 2π·hop·(F0ₜ₋₁ + F0ₜ) / 2 / sample_rate) plus white noise;
+    then the frame's windowed DFT (reference: the frame's start, as ``torch.stft(center=True)``).
+    ``start``: (B, 2) [Φ, F0] at the frame before the first, None at the start of a stream (Φ = 0).
+    ``generator``: the noise, drawn per frame (``hop`` new samples each), so a stream cut anywhere
+    draws the same noise as the whole signal when its generator continues."""
+    f0 = (REF_HZ * torch.exp2(aux[:, 1].double())).clamp(pitch.F0_MIN, pitch.F0_MAX)  # (B, T)
+    voicing = aux[:, 0].double().clamp(0, 1)[..., None]
+    prev = f0[:, :1] if start is None else start[:, 1:2].double()
+    phi0 = torch.zeros_like(prev) if start is None else start[:, :1].double()
+    steps = math.pi * hop / sample_rate * (torch.cat([prev, f0[:, :-1]], dim=1) + f0)
+    if start is None:
+        steps[:, 0] = 0.0
+    phi = torch.remainder(phi0 + torch.cumsum(steps, dim=1), 2 * math.pi)  # (B, T)
+    offsets = torch.arange(n_fft, dtype=torch.float64, device=aux.device) - n_fft // 2
+    k = harmonic_count(f0)[..., None]
+    theta = torch.remainder(phi[..., None] + 2 * math.pi * f0[..., None] * offsets / sample_rate, 2 * math.pi)
+    half = torch.sin(theta / 2)
+    small = half.abs() < 1e-6
+    pulses = torch.where(small, k, torch.sin(k * theta / 2) * torch.cos((k + 1) * theta / 2)
+                         / torch.where(small, torch.ones_like(half), half))
+    noise = torch.randn((aux.shape[0], aux.shape[-1], n_fft), generator=generator, dtype=torch.float64)
+    frames = pulses / k.sqrt() * voicing + noise.to(aux.device) * (1 - voicing + 0.05)
+    window = torch.hann_window(n_fft, dtype=torch.float64, device=aux.device)
+    spec = torch.fft.rfft(frames * window, dim=-1).transpose(1, 2)
+    state = torch.stack([phi[:, -1], f0[:, -1]], dim=1)
+    return (spec / spec.abs().clamp(min=1e-16)).to(torch.complex64), state

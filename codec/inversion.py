@@ -28,7 +28,7 @@ def minimum_phase(log_mag: torch.Tensor, n_fft: int, lifter: int = 30) -> torch.
     filter with its envelope: the real cepstrum kept below ``lifter`` quefrency bins and folded
     (Oppenheim & Schafer), so harmonics are smoothed away and only the vocal-tract phase remains."""
     cepstrum = torch.fft.irfft(log_mag.transpose(-1, -2), n=n_fft)
-    fold = torch.zeros(n_fft, dtype=cepstrum.dtype)
+    fold = torch.zeros(n_fft, dtype=cepstrum.dtype, device=cepstrum.device)
     fold[0], fold[1:lifter] = 1.0, 2.0
     return torch.fft.rfft(cepstrum * fold).imag.transpose(-1, -2)
 

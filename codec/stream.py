@@ -243,7 +243,7 @@ class StreamDecoder:
         self._n_fft, self._hop = head.n_fft, head.hop
         self._window = head.window.double().numpy()
         self._window_sq = self._window ** 2
-        self._cache = None  # the causal convolutions' past inputs
+        self._state = None  # the vocoder's streaming state (codec.vocoder.StreamState)
         self._ola = np.zeros(self._n_fft)  # overlap-add of frames not yet final
         self._env = np.zeros(self._n_fft)  # their summed squared windows
         self._frames = 0  # frames synthesised
@@ -273,8 +273,8 @@ class StreamDecoder:
             return np.zeros(0, np.float32)
         with torch.inference_mode():
             features = torch.cat(blocks, dim=-1)
-            h, self._cache = self.vocoder.backbone_step(features, self._cache)
-            spec = self.vocoder.head.spectrum(h, self.vocoder.log_offset(features, h))[0]
+            spec, self._state = self.vocoder.spectrum_step(features, self._state)
+            spec = spec[0]
         frames = torch.fft.irfft(spec.to(torch.complex128), self._n_fft, dim=0).T.numpy() * self._window
         for frame in frames:  # frame k covers padded positions [k·hop, k·hop + n_fft)
             offset = self._frames * self._hop - self._emitted

@@ -6,19 +6,19 @@ Input (batch, n_mels + n_aux, frames): log-mel stacked with ``n_aux`` conditioni
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from .excitation import excitation, harmonic_comb
+from .excitation import excitation, harmonic_comb, sinusoidal_phase
 from .excitation import phase as excitation_phase
 from .features import MelConfig, mel_filterbank
 from .inversion import griffin_lim, mel_to_magnitude, minimum_phase
 
 
 PRIOR_ITERATIONS = 4  # projected-gradient steps of the magnitude prior (codec.inversion.mel_to_magnitude)
-PHASE_INITS = ("head", "excitation", "learned")
+PHASE_INITS = ("head", "excitation", "sinusoidal", "learned")
 HARMONIC_BANDS = 32  # harmonicity values per frame (harmonic_prior), interpolated linearly over the bins
 
 
@@ -37,11 +37,24 @@ class VocoderConfig:
     relative_level: bool = False  # backbone sees each frame's mel minus its level; the head adds it back
     mag_prior: bool = False  # head predicts log-magnitude relative to the mel's least-squares inverse
     phase_iterations: int = 0  # fast Griffin-Lim iterations refining the head's phase (offline decoding)
-    phase_init: str = "head"  # the phase: the head's, "excitation" (F0 + minimum phase), or "learned" (the head's
-    #                           phase as a correction of the excitation's); Griffin-Lim, if any, starts from it
+    phase_init: str = "head"  # the phase: the head's; "excitation" (the F0-driven excitation's STFT + minimum phase);
+    #                           "sinusoidal" (that excitation synthesised per frame + minimum phase: causal, streams);
+    #                           or "learned" (the head's phase as a correction of "excitation"'s). Griffin-Lim, if
+    #                           any, starts from it
     quiet_db: float | None = None  # mag_prior: frames this far (dB) below the input's loudest keep at most the prior
     harmonic_prior: bool = False  # mag_prior: voiced power split between F0 harmonics and a flat part, learnt per band
     harmonic_boost: float = 0.0  # decoding (eval mode) only: the learnt harmonicity α → α + boost · (1 − α)
+
+
+@dataclass
+class StreamState:
+    """What a streaming vocoder (:meth:`Vocoder.spectrum_step`) carries from one call to the next: its
+    causal convolutions' past inputs, the sinusoidal phase's [Φ, F0] at the last frame, and the
+    generator of its noise (seed 0, as offline decoding)."""
+
+    convs: list | None = None
+    phase: torch.Tensor | None = None
+    generator: torch.Generator = field(default_factory=lambda: torch.Generator().manual_seed(0))
 
 
 class FrameConv(nn.Conv1d):
@@ -135,8 +148,10 @@ class Vocoder(nn.Module):
         super().__init__()
         if cfg.phase_init not in PHASE_INITS:
             raise ValueError(f"VocoderConfig.phase_init must be one of {PHASE_INITS}, not {cfg.phase_init!r}")
-        if cfg.phase_init == "learned" and (cfg.source_filter or cfg.causal):
-            raise ValueError("phase_init='learned' needs the offline iSTFT head (causal=False, source_filter=False)")
+        if cfg.phase_init in ("sinusoidal", "learned") and cfg.source_filter:
+            raise ValueError(f"phase_init={cfg.phase_init!r} needs the iSTFT head (source_filter=False)")
+        if cfg.phase_init == "learned" and cfg.causal:
+            raise ValueError("phase_init='learned' corrects the offline excitation phase: not for a causal vocoder")
         self.cfg = cfg
         self.embed = FrameConv(cfg.n_mels + cfg.n_aux, cfg.dim, cfg.kernel, cfg.causal)
         self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
@@ -226,11 +241,28 @@ class Vocoder(nn.Module):
             x, cache[i] = block(x, cache[i], stream=True)
         return self.final_norm(x.transpose(1, 2)), cache
 
+    def spectrum_step(self, features: torch.Tensor, state: "StreamState | None") -> tuple[torch.Tensor, "StreamState"]:
+        """Causal streaming: new frames (B, n_mels + n_aux, T) and the state of the frames before (None
+        at the start) → (their complex spectrum (B, n_fft // 2 + 1, T), the state for the next call).
+        Over a whole stream it equals :meth:`spectrum` (in eval mode), so it refuses what needs the
+        future: a ``quiet_db`` gate (the utterance's loudest frame) and Griffin-Lim phases."""
+        if self.cfg.quiet_db is not None or self.cfg.phase_init not in ("head", "sinusoidal"):
+            raise ValueError("a streaming vocoder needs quiet_db=None and phase_init 'head' or 'sinusoidal', not "
+                             f"quiet_db={self.cfg.quiet_db}, phase_init={self.cfg.phase_init!r}")
+        state = state or StreamState()
+        embedding, state.convs = self.backbone_step(features, state.convs)
+        spec = self.head.spectrum(embedding, self.log_offset(features, embedding))
+        if self.cfg.phase_init == "sinusoidal":
+            phase, state.phase = self.sinusoidal_phase(features, spec.abs(), state.generator, state.phase)
+            spec = spec.abs() * phase
+        return spec, state
+
     def spectrum(self, features: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """(B, n_mels + n_aux, T) → the iSTFT head's complex spectrum (B, n_fft // 2 + 1, T).
 
-        With ``phase_init="learned"`` the head's phase rotates the excitation's (:meth:`excitation_phase`,
-        ``generator`` its noise): the network learns a correction of the phase sinusoidal coders use.
+        With ``phase_init`` "sinusoidal" the phase is :meth:`sinusoidal_phase`; with "learned" the head's
+        phase rotates :meth:`excitation_phase`'s: the network learns a correction of the phase sinusoidal
+        coders use (``generator``: their noise).
 
         With ``quiet_db``, frames that much below the input's loudest keep at most the prior's
         magnitude: the head's gain over the prior restores detail in speech but would add noise to
@@ -240,6 +272,8 @@ class Vocoder(nn.Module):
         spec = self.head.spectrum(embedding, offset)
         if self.cfg.phase_init == "learned":
             spec = spec * self.excitation_phase(features, spec.detach().abs(), generator)
+        elif self.cfg.phase_init == "sinusoidal":
+            spec = spec.abs() * self.sinusoidal_phase(features, spec.detach().abs(), generator)[0]
         if not self.cfg.mag_prior or self.cfg.quiet_db is None:
             return spec
         level = self.frame_level(features)
@@ -275,7 +309,7 @@ class Vocoder(nn.Module):
     def initial_phase(self, features: torch.Tensor, spec: torch.Tensor,
                       generator: torch.Generator | None = None) -> torch.Tensor:
         """Griffin-Lim's starting phase (unit complex, shaped like ``spec``): the phase of ``spec``
-        (the head's; with ``phase_init="learned"`` already the corrected excitation phase), or with
+        (the head's, or the one ``phase_init`` "sinusoidal" or "learned" gave it), or with
         ``phase_init="excitation"`` :meth:`excitation_phase`."""
         mag = spec.abs()
         if self.cfg.phase_init == "excitation":
@@ -294,3 +328,16 @@ class Vocoder(nn.Module):
                                   MelConfig.sample_rate, self.head.window, mag.shape[-1], generator)
         envelope = minimum_phase(torch.log(mag.clamp(min=MelConfig.floor)), self.cfg.n_fft)
         return source * torch.polar(torch.ones_like(envelope), envelope)
+
+    def sinusoidal_phase(self, features: torch.Tensor, mag: torch.Tensor, generator: torch.Generator | None = None,
+                         start: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """:func:`codec.excitation.sinusoidal_phase` of the pitch rows plus the minimum phase of ``mag``'s
+        envelope (B, n_fft // 2 + 1, T), both per frame: → (unit complex phase, like ``mag``; the state
+        a stream passes back as ``start``). ``generator``: unvoiced frames' random phase (None: a fixed
+        seed when decoding, the global generator when training)."""
+        if generator is None and not self.training:
+            generator = torch.Generator().manual_seed(0)
+        source, state = sinusoidal_phase(features[:, self.cfg.n_mels:self.cfg.n_mels + 2], self.cfg.n_fft,
+                                         self.cfg.hop, MelConfig.sample_rate, start, generator)
+        envelope = minimum_phase(torch.log(mag.clamp(min=MelConfig.floor)), self.cfg.n_fft)
+        return source * torch.polar(torch.ones_like(envelope), envelope), state

@@ -142,3 +142,44 @@ def test_harmonic_boost_sharpens_harmonics_when_decoding_only():
     learnt_valley, boosted_valley = (torch.exp(2 * shapes[k][15:500:10]).mean() for k in ("learnt", "boosted"))
     assert boosted_valley < 0.7 * learnt_valley
     assert abs(torch.exp(2 * shapes["boosted"][20:500]).mean().item() - 1) < 0.02
+
+
+@pytest.mark.parametrize("phase_init", ["head", "sinusoidal"])
+def test_spectrum_step_streams_like_offline(phase_init):
+    """The streaming state protocol: a causal vocoder fed its frames in uneven chunks gives the offline
+    spectrum, phase included (the sinusoidal phase's fundamental and noise carry across calls)."""
+    torch.manual_seed(0)
+    voc = Vocoder(VocoderConfig(dim=32, intermediate=64, layers=2, causal=True, relative_level=True, mag_prior=True,
+                                n_fft=512, phase_init=phase_init)).eval()
+    voicing = (torch.arange(30) % 11 > 3).float()
+    feats = torch.cat([torch.randn(1, 80, 30) - 4.0, voicing[None, None], torch.linspace(-1, 1, 30)[None, None]], 1)
+    with torch.no_grad():
+        whole = voc.spectrum(feats)
+        parts, state = [], None
+        for lo, hi in ((0, 1), (1, 8), (8, 9), (9, 30)):
+            spec, state = voc.spectrum_step(feats[..., lo:hi], state)
+            parts.append(spec)
+    torch.testing.assert_close(torch.cat(parts, dim=-1), whole, rtol=1e-4, atol=1e-4)
+
+
+def test_spectrum_step_refuses_what_needs_the_future():
+    for cfg in (VocoderConfig(causal=True, mag_prior=True, quiet_db=30.0),
+                VocoderConfig(causal=True, phase_init="excitation")):
+        with pytest.raises(ValueError, match="streaming vocoder"):
+            Vocoder(cfg).eval().spectrum_step(torch.zeros(1, 82, 4), None)
+
+
+def test_sinusoidal_phase_follows_the_pulse_train():
+    """On a voiced frame the phase at each harmonic's bin is the excitation's STFT phase up to one
+    time shift (a phase linear in the harmonic number: the two integrate F0 from different origins)."""
+    from codec.excitation import excitation, sinusoidal_phase
+
+    aux = torch.stack([torch.ones(1, 40), torch.full((1, 40), 0.2)], dim=1)
+    harm, _, _ = excitation(aux, 256, 16000)
+    ref = torch.stft(harm, 1024, 256, window=torch.hann_window(1024), center=True, return_complex=True)[..., 20]
+    ours = sinusoidal_phase(aux, 1024, 256, 16000)[0][..., 20]
+    k = torch.arange(1, 12)
+    bins = torch.round(k * 169.7 * 2 ** 0.2 * 1024 / 16000).long()
+    diff = torch.angle(ref[0, bins] * ours[0, bins].conj())
+    slope = (k * diff).sum() / (k * k).sum()  # the time shift, as a phase per harmonic
+    assert torch.allclose(diff, slope * k, atol=0.05), diff
