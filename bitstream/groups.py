@@ -59,7 +59,11 @@ def _placeholder(mode: Mode, n: int) -> tuple:
             np.full(n, REF_INDEX, np.int64), np.zeros(n, bool), np.ones(n, bool))
 
 
-def _decoded(mode: Mode, payload: bytes, n: int) -> tuple:
+def _decoded(mode: Mode, payload: bytes, n: int, whole_words: bool = False) -> tuple:
+    """One payload's groups as columns of :class:`Groups`; ``whole_words``: a file packet's (SPEC §6)."""
+    if whole_words and (len(payload) - 1) % 4:
+        raise MalformedError(f"payload length {len(payload)} bytes: a file packet holds the step index and whole "
+                             f"32-bit coder words")
     q, g, pitch, voiced = decode_groups(mode, payload, n)
     return q, np.full(n, g, np.int64), pitch.astype(np.int64), voiced, np.zeros(n, bool)
 
@@ -70,24 +74,30 @@ def _concat(mode: Mode, parts: list[tuple]) -> Groups:
     return Groups(mode, *(np.concatenate(column) for column in zip(*parts)))
 
 
-def read_groups(data: bytes, strict: bool = True) -> tuple[Header, Groups]:
+def read_groups(data: bytes, strict: bool = True, errors: list | None = None) -> tuple[Header, Groups]:
     """Parse an ``.ldc`` file → (header, its groups). ``strict`` raises the first
-    :class:`~bitstream.BitstreamError`; otherwise damaged or missing packets become ``lost`` groups."""
+    :class:`~bitstream.BitstreamError` (a packet's names the packet); otherwise damaged or missing packets,
+    and packets whose payload is invalid (SPEC §7, "Valid payloads"), become ``lost`` groups, and
+    ``errors`` (a list, if given) receives every error, the container's first, then the payloads'."""
     container = read_file(bytes(data), strict=strict)
     header = container.header
     mode = check_layout(header)
     groups = groups_for(frames_for(header.num_samples), mode.decimation)
-    parts = []
+    parts, bad = [], []
     for i, packet in enumerate(container.packets):
         n = min(mode.groups_per_packet, groups - i * mode.groups_per_packet)
         if packet is not None:
             try:
-                parts.append(_decoded(mode, packet.payload, n))
+                parts.append(_decoded(mode, packet.payload, n, whole_words=True))
                 continue
-            except BitstreamError:
+            except BitstreamError as exc:
+                err = type(exc)(f"packet {i}: {exc}")
                 if strict:
-                    raise
+                    raise err from None
+                bad.append(err)
         parts.append(_placeholder(mode, n))
+    if errors is not None:
+        errors += container.errors + bad
     return header, _concat(mode, parts)
 
 
@@ -101,4 +111,7 @@ def packet_groups(packet: bytes | RawPacket) -> Groups:
         raise MalformedError(f"raw packet of unknown mode {raw.mode_id}") from None
     if mode not in VOIP_MODES:
         raise MalformedError(f"raw packet of mode {mode.id}, which is not a streaming mode")
-    return _concat(mode, [_decoded(mode, raw.payload, mode.groups_per_packet)])
+    try:
+        return _concat(mode, [_decoded(mode, raw.payload, mode.groups_per_packet)])
+    except BitstreamError as exc:
+        raise type(exc)(f"raw packet (mode {mode.id}, seq {raw.seq}): {exc}") from None

@@ -87,6 +87,10 @@ PACKET_MS = (32, 48)  # the packet durations streaming offers
 
 
 def check_kbps(kbps) -> float:
+    """``kbps`` as a float, or a ``ValueError`` naming the range: a real number (not a bool or a string)
+    within [MIN_KBPS, MAX_KBPS]."""
+    if isinstance(kbps, (bool, str, bytes)) or type(kbps).__name__ == "bool_":
+        raise ValueError(f"kbps must be a number, got {kbps!r}")
     try:
         k = float(kbps)
     except (TypeError, ValueError):

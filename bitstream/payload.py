@@ -11,7 +11,9 @@ representation, latent units for the latent one) followed by one range-coded str
 3. for each voiced group, its pitch index minus the previous voiced group's (the first one
    minus ``pitch.REF_INDEX``).
 
-Every packet decodes on its own. Dequantisation (``values = q · step_size(g) · weights``) is here too.
+Every packet decodes on its own. Dequantisation (``values = q · step_size(g) · weights``) is here too, and
+the checks that refuse what no encoder writes (SPEC §7, "Valid payloads"): a payload whose length is not
+what its symbols take, a value beyond ``VALUE_LIMITS``, a pitch index off the grid.
 """
 from __future__ import annotations
 
@@ -33,8 +35,17 @@ from .entropy import (
 )
 from .errors import MalformedError
 from .modes import Mode
-from .pitch import REF_INDEX
+from .pitch import N_LEVELS, REF_INDEX
 from .rangecoder import RangeDecoder, RangeEncoder
+
+
+# The largest magnitude of a coded value (before quantisation) an encoder writes, in the representation's
+# units; encode_groups clips to it. mel: a cepstral coefficient of an 80-band log-mel within [-18, 8] nats
+# (orthonormal DCT: |c_k| <= sqrt(80) * 13 = 116.3; the front end's floor is ln 1e-5 = -11.5 nats and a
+# full-scale input stays under 4). latent: 128 latent units (the shipped autoencoders' LayerNorm + Linear
+# output layer bounds theirs under 96 for any input).
+VALUE_LIMITS = {"mel": 117.0, "latent": 128.0}
+_VALUE_NAMES = {"mel": "cepstral coefficient", "latent": "latent channel"}
 
 
 def step_size(g: int) -> float:
@@ -57,12 +68,20 @@ def mode_prior(mode: Mode):
     return partial(packet_prior, mode.id) if mode.id in PACKET_PRIORS or mode.id in SCALED_PRIORS else None
 
 
-def quantize(coefs: np.ndarray, weights: np.ndarray, g: int) -> np.ndarray:
-    """(groups, K) float → (groups, K) int64."""
+def quantize(coefs: np.ndarray, weights: np.ndarray, g: int, limit: float | None = None) -> np.ndarray:
+    """(groups, K) float → (groups, K) int64; ``limit``: clip the values to ±limit first (``VALUE_LIMITS``)."""
+    if limit is not None:
+        coefs = np.clip(coefs, -np.float32(limit), np.float32(limit))
     return np.round(coefs / (step_size(g) * weights)).astype(np.int64)
 
 
 STEP_SIZES = np.array([step_size(g) for g in range(256)])  # float64, indexed by g
+
+
+def value_bound(mode: Mode, g: int) -> np.ndarray:
+    """The largest |q| (K,) int64 a valid packet of ``mode`` holds at step index ``g``:
+    ``floor(VALUE_LIMITS[representation] / (step_size(g) · weight_k)) + 1`` (SPEC §7, "Valid payloads")."""
+    return np.floor(VALUE_LIMITS[mode.representation] / (STEP_SIZES[g] * mode_weights(mode))).astype(np.int64) + 1
 
 
 def dequantize(q: np.ndarray, weights: np.ndarray, g) -> np.ndarray:
@@ -116,30 +135,59 @@ def decode_packet(payload: bytes, groups: int, n_coefs: int, prior=None,
                   predictive: bool = True) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
     """Payload → (quantised groups (groups, K) int64, step index g, pitch (groups,), voiced (groups,)).
 
-    Unvoiced groups repeat the last voiced pitch index (``REF_INDEX`` before the first)."""
+    Unvoiced groups repeat the last voiced pitch index (``REF_INDEX`` before the first). Raises
+    :class:`MalformedError` unless the payload holds exactly the 32-bit words the range coder emits for
+    the symbols it decodes (a short last word counts as whole), so a packet decoded as holding more or
+    fewer groups than it was written with (e.g. a file's short last packet moved elsewhere) is refused."""
     if len(payload) < 1:
-        raise MalformedError("mel packet payload is empty")
-    dec = RangeDecoder(payload[1:])
-    q = decode_residuals(dec, groups, n_coefs, prior(payload[0]) if prior else None)
-    if predictive:
-        q = np.cumsum(q, axis=0)
+        raise MalformedError("payload is empty (not even the step index)")
+    g, dec = payload[0], RangeDecoder(payload[1:])
+    res = decode_residuals(dec, groups, n_coefs, prior(g) if prior else None)
     voiced = decode_flags(dec, groups).astype(bool)
     deltas = decode_residuals(dec, int(voiced.sum()), 1)[:, 0]
     values = np.concatenate([[REF_INDEX], REF_INDEX + np.cumsum(deltas)])
     pitch = values[np.cumsum(voiced)]  # the last voiced group's index so far
-    return q, payload[0], pitch, voiced
+    _check_length(payload, groups, _payload(g, res, table_rows(res, prior(g) if prior else None), pitch, voiced,
+                                            trim=False))
+    return (np.cumsum(res, axis=0) if predictive else res), g, pitch, voiced
+
+
+def _check_length(payload: bytes, groups: int, canonical: bytes) -> None:
+    """``payload`` must take as many 32-bit words as ``canonical``, the coder's own bytes for its symbols."""
+    given, needed = -(-(len(payload) - 1) // 4), (len(canonical) - 1) // 4
+    if given != needed:
+        raise MalformedError(
+            f"payload length {len(payload)} bytes does not match its {groups} group(s): their symbols take "
+            f"{needed} coder word(s), the payload holds {given} (a packet written for another position, such as "
+            f"a file's short last packet, or a corrupt payload)")
+
+
+def check_values(mode: Mode, q: np.ndarray, g: int, pitch: np.ndarray) -> None:
+    """Raise :class:`MalformedError` naming the field, group and coefficient of the first value of a
+    decoded packet that no encoder writes: ``|q| > value_bound(mode, g)``, or a pitch index off the grid."""
+    bound = value_bound(mode, g)
+    bad = np.argwhere(np.abs(q) > bound)
+    if len(bad):
+        t, k = (int(i) for i in bad[0])
+        raise MalformedError(
+            f"{_VALUE_NAMES[mode.representation]} {k} of group {t} is {int(q[t, k])} steps, beyond the ±{bound[k]} "
+            f"a mode-{mode.id} encoder writes at step index {g} (|value| ≤ {VALUE_LIMITS[mode.representation]:g})")
+    off = np.flatnonzero((pitch < 0) | (pitch >= N_LEVELS))
+    if len(off):
+        raise MalformedError(f"pitch index {int(pitch[off[0]])} of group {int(off[0])} is off the grid "
+                             f"0..{N_LEVELS - 1}")
 
 
 def encode_groups(mode: Mode, values: np.ndarray, pitch: np.ndarray, voiced: np.ndarray, g: int,
                   trim: bool = False) -> list[bytes]:
     """Values (n, K), pitch indices and voicing (n,) → the payloads of their packets
     (``mode.groups_per_packet`` groups each), quantised at step index ``g``. The same bytes as
-    :func:`encode_packet` per packet, with the residuals and table choices of all packets computed
-    at once (the rate control calls this for several ``g``)."""
+    :func:`encode_packet` per packet (after clipping the values to ``VALUE_LIMITS``), with the residuals and
+    table choices of all packets computed at once (the rate control calls this for several ``g``)."""
     per, n, k = mode.groups_per_packet, len(values), mode.n_coefs
     count = -(-n // per)
     q = np.zeros((count * per, k), np.int64)  # the last packet is padded; its padding is never coded
-    q[:n] = quantize(values, mode_weights(mode), g)
+    q[:n] = quantize(values, mode_weights(mode), g, VALUE_LIMITS[mode.representation])
     res = _residuals(q.reshape(count, per, k), mode.predictive)[0]
     prior = mode_prior(mode)
     rows = table_rows(res, prior(g) if prior else None)
@@ -152,5 +200,8 @@ def encode_groups(mode: Mode, values: np.ndarray, pitch: np.ndarray, voiced: np.
 
 
 def decode_groups(mode: Mode, payload: bytes, n: int) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
-    """One payload of ``mode`` holding ``n`` groups → (q (n, K) int64, g, pitch (n,), voiced (n,))."""
-    return decode_packet(payload, n, mode.n_coefs, mode_prior(mode), mode.predictive)
+    """One payload of ``mode`` holding ``n`` groups → (q (n, K) int64, g, pitch (n,), voiced (n,)), checked
+    (:func:`decode_packet`, :func:`check_values`): :class:`MalformedError` for what no encoder writes."""
+    q, g, pitch, voiced = decode_packet(payload, n, mode.n_coefs, mode_prior(mode), mode.predictive)
+    check_values(mode, q, g, pitch)
+    return q, g, pitch, voiced

@@ -11,7 +11,7 @@ import torch
 
 import bitstream
 from bitstream import Header
-from bitstream.modes import SAMPLE_RATE, Mode, check_kbps, check_layout, frames_for, mode_by_id, mode_for
+from bitstream.modes import SAMPLE_RATE, Mode, check_kbps, check_layout, frames_for, mode_for
 from bitstream.payload import encode_groups
 
 from . import bundle as bundles
@@ -20,6 +20,7 @@ from .audio import AudioInputError, load, prepare
 from .mel_repr import mel_to_coefs
 
 DAMAGE_HINT = "pass strict=False (ldcodec decode --allow-damaged) to decode the rest with damaged packets concealed"
+CLI_DAMAGE_HINT = "decode with --allow-damaged to conceal the damaged packets and decode the rest"
 
 
 class DamagedStreamWarning(UserWarning):
@@ -117,9 +118,9 @@ def encode(wav, sample_rate: int | None = None, kbps: float = 3.0, *, representa
     return data
 
 
-def _hinted(exc: bitstream.BitstreamError) -> bitstream.BitstreamError:
-    """``exc`` (a packet's damage) with the way to decode the rest anyway appended."""
-    return type(exc)(f"{exc}; {DAMAGE_HINT}")
+def _hinted(exc: bitstream.BitstreamError, hint: str = DAMAGE_HINT) -> bitstream.BitstreamError:
+    """``exc`` (a packet's damage) with the way to decode the rest anyway (``hint``) appended."""
+    return type(exc)(f"{exc}; {hint}")
 
 
 def decode(data, *, decoder: str | None = None, steps: int | None = None, bundle=None,
@@ -130,37 +131,59 @@ def decode(data, *, decoder: str | None = None, steps: int | None = None, bundle
     diffusion decoders' cost knob (Euler steps). With ``strict=True`` any damage raises a
     ``bitstream.BitstreamError``; with ``strict=False`` damaged or missing packets are concealed
     like the stream decoder's lost packets (the last good frame held for 32 ms, then faded out at
-    ≈4 dB per 16 ms frame: ``codec.conceal``) and a :class:`DamagedStreamWarning` names them.
+    ≈4 dB per 16 ms frame: ``codec.conceal``) and a :class:`DamagedStreamWarning` names them. Damage
+    includes packets whose CRCs pass but whose payload no encoder writes (SPEC §7, "Valid payloads").
+    Samples are always finite and within [-1, 1], whatever the bytes and the decoder.
     """
-    data = _ldc_bytes(data)
+    return decode_bytes(_ldc_bytes(data), decoder, steps, bundle, strict)
+
+
+def decode_bytes(data: bytes, decoder: str | None = None, steps: int | None = None, bundle=None,
+                 strict: bool = True, hint: str = DAMAGE_HINT) -> tuple[np.ndarray, int]:
+    """:func:`decode` of ``data`` (bytes); a strict error about a packet ends with ``hint`` (how to go on)."""
     header = bitstream.read_header(data)[0]  # header damage raises here: nothing to conceal
     check_layout(header)  # a header that contradicts itself is malformed
     try:
         header, groups = bitstream.read_groups(data, strict=strict)
     except bitstream.BitstreamError as exc:  # strict: a packet's damage
-        raise _hinted(exc) from None
+        raise _hinted(exc, hint) from None
     b = bundles.for_stream(header.bundle_id, bundle, header.representation)
-    cls = decoders.get(decoder or header.decoder, header.representation)
+    cls = decoders.get(decoder or header.decoder, header.representation, from_header=not decoder)
     steps = decoders.check_steps(cls, steps)
     if groups.lost.any():
         lost = groups.lost_packets
         warnings.warn(f"concealed {len(lost)} damaged or missing packet(s) (last sound held, then faded): {lost}",
-                      DamagedStreamWarning, stacklevel=2)
+                      DamagedStreamWarning, stacklevel=3)
     coded = decoders.Coded.from_groups(groups, b, header.seed, frames_for(header.num_samples))
-    wav = cls(b).decode(coded, steps)
+    wav = decoders.render(cls(b), coded, steps)
     out = np.zeros(header.num_samples, dtype=np.float32)
-    out[: min(len(wav), len(out))] = wav[: len(out)]
+    n = min(len(wav), len(out))
+    out[:n] = np.clip(np.nan_to_num(wav[:n], nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)  # any decoder, any bytes
     return out, SAMPLE_RATE
 
 
 def info(data) -> dict:
     """Header fields, achieved kbps (from the bytes), packet health and the mode; no model needed.
-    ``data``: the ``.ldc`` bytes or a path to the file."""
-    facts = bitstream.info(_ldc_bytes(data))
+    ``data``: the ``.ldc`` bytes or a path to the file.
+
+    What :func:`decode` refuses about the bytes, ``info`` reports: header damage and a header that
+    contradicts its mode raise the same ``BitstreamError``; every damaged packet, including those whose
+    CRCs pass but whose payload no encoder writes, is in ``damaged_packets`` with its error in ``errors``,
+    as is a decoder named by the header that is not installed or cannot read the stream. Whether the
+    bundle the stream names is at hand is not checked (no model is loaded)."""
+    data = _ldc_bytes(data)
+    facts = bitstream.info(data)  # header damage raises here
+    header = bitstream.read_header(data)[0]
+    mode = check_layout(header)
+    errors: list = []
     try:
-        mode = mode_by_id(facts["mode_id"])
-        facts["mode"] = {"kbps_range": [mode.min_kbps, mode.max_kbps], "n_coefs": mode.n_coefs,
-                         "group_rate_hz": mode.group_rate, "packet_ms": mode.packet_ms}
-    except KeyError:
-        facts["mode"] = None
+        decoders.get(header.decoder, header.representation, from_header=True)
+    except decoders.DecoderError as exc:
+        errors.append(exc)
+    groups = bitstream.read_groups(data, strict=False, errors=errors)[1]
+    lost = groups.lost_packets
+    facts.update(packets_ok=header.num_packets - len(lost), packets_damaged=len(lost), damaged_packets=lost,
+                 errors=[f"{type(e).__name__}: {e}" for e in errors])
+    facts["mode"] = {"kbps_range": [mode.min_kbps, mode.max_kbps], "n_coefs": mode.n_coefs,
+                     "group_rate_hz": mode.group_rate, "packet_ms": mode.packet_ms}
     return facts

@@ -14,22 +14,36 @@ with :meth:`codec.Bundle.addon`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.metadata import entry_points
 from typing import ClassVar
 
 import numpy as np
 import torch
 
-from bitstream import Groups, Mode
-from bitstream.modes import STORAGE_MODES
+from bitstream import BitstreamError, Groups, Mode
+from bitstream.modes import HOP, STORAGE_MODES
 
 from . import chunked, pitch
 from .bundle import BundleError
 from .conceal import conceal
-from .mel_repr import SILENCE_LOGMEL, coefs_to_mel, silence_coefs, smooth_frames
+from .mel_repr import SILENCE_LOGMEL, clamp_logmel, coefs_to_mel, silence_coefs, smooth_frames
 
 ENTRY_POINT_GROUP = "ldcodec.decoders"
+# Long losses are not rendered (:func:`render`): past the hold and the fade a lost run is silence. A run is cut
+# when it is longer than KEEP + LEAD + MIN_GAP frames; the audio before it keeps KEEP of its frames (hold,
+# fade from as high as 8 nats, the vocoder's context), the audio after it starts LEAD frames early (the
+# context its onset needs), and the frames between are silence, never rendered.
+KEEP_FRAMES, LEAD_FRAMES, MIN_GAP_FRAMES = 72, 48, 64
+
+
+class DecoderError(BitstreamError):
+    """The stream's header names a decoder that cannot decode it here: not installed (see
+    :class:`MissingDecoderError`), or one that does not read the stream's representation."""
+
+
+class MissingDecoderError(DecoderError):
+    """The stream's header names a decoder this installation does not have, e.g. a plug-in not installed."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +72,15 @@ class Coded:
     def frames(self) -> int:
         """Mel frames (62.5 Hz) the stream covers."""
         return self.pitch.shape[-1]
+
+    def groups(self, start: int, stop: int) -> Coded:
+        """The part of the stream from group ``start`` to group ``stop`` (exclusive), its frames with it."""
+        d = self.mode.decimation
+        f0, f1 = start * d, min(stop * d, self.frames)
+        concealed = None if self.concealed is None else self.concealed[f0:f1]
+        return replace(self, values=self.values[..., start:stop], step_size=self.step_size[start:stop],
+                       pitch=self.pitch[..., f0:f1], concealed=concealed if concealed is not None and
+                       concealed.any() else None)
 
     @classmethod
     def from_groups(cls, groups: Groups, bundle, seed: int, frames: int) -> Coded:
@@ -108,9 +131,11 @@ def _mask(concealed: np.ndarray, frames: int) -> np.ndarray:
 
 def features(mel: torch.Tensor, rows: torch.Tensor, vocoder, concealed: np.ndarray | None = None) -> torch.Tensor:
     """Log-mel (1, n_mels, T) + pitch rows (1, 2, T) → features (1, n_mels + 2, max(T, min_frames)),
-    extended with silent, unvoiced frames for short streams. ``concealed`` (``Coded.concealed``):
+    the log-mel clamped to ``mel_repr.LOGMEL_RANGE`` (what a vocoder can render) and extended with silent,
+    unvoiced frames for short streams. ``concealed`` (``Coded.concealed``):
     the frames of lost packets, replaced by the last good frame held, then faded (``codec.conceal``)."""
     frames = min_frames(vocoder)
+    mel = clamp_logmel(mel)
     out = torch.cat([_extend(mel, frames, SILENCE_LOGMEL), _extend(rows, frames, 0.0)], dim=1)
     if concealed is not None and concealed.any():
         out = conceal(out, _mask(concealed, out.shape[-1]), mel.shape[1])
@@ -186,7 +211,7 @@ class Mel2MelDecoder(Decoder):
         rows = quantiser_rows(step_size, mode.n_coefs, mode.decimation, feats.shape[-1])
         generator = torch.Generator().manual_seed(coded.seed)
         with torch.inference_mode():
-            mel = model.sample(torch.cat([feats, rows], dim=1), steps, generator)
+            mel = clamp_logmel(model.sample(torch.cat([feats, rows], dim=1), steps, generator))
             return chunked.vocode(vocoder, torch.cat([mel, feats[:, n_mels:]], dim=1))
 
 
@@ -218,7 +243,7 @@ class Lat2LatDecoder(Decoder):
                 rows = concealment[:, self.bundle.latent.cfg.n_mels:]
             z = restore(self.bundle.lat2lat, coded.values, rows[..., :d * coded.values.shape[-1]], step_size, d, steps,
                         generator)
-            mel = self.bundle.latent_decoder(z, rows, step_size[None])
+            mel = clamp_logmel(self.bundle.latent_decoder(z, rows, step_size[None]))
             if concealment is not None:  # lost packets: the concealment, not the restored latent
                 lost = torch.from_numpy(_mask(coded.concealed, mel.shape[-1]))
                 mel[..., lost] = concealment[:, :mel.shape[1], :mel.shape[-1]][..., lost]
@@ -242,15 +267,23 @@ def available() -> dict[str, type[Decoder]]:
     return found
 
 
-def get(name: str, representation: str) -> type[Decoder]:
-    """The decoder class called ``name``; a clear error if unknown or incompatible."""
+def get(name: str, representation: str, from_header: bool = False) -> type[Decoder]:
+    """The decoder class called ``name``; a clear error if unknown or incompatible: a ``ValueError`` for a
+    name the caller chose, a :class:`DecoderError` (a ``BitstreamError``) for one the stream's header names
+    (``from_header``), :class:`MissingDecoderError` when it is not installed."""
     decoders = available()
-    compatible = sorted(n for n, c in decoders.items() if representation in c.representations)
+    compatible = ", ".join(sorted(n for n, c in decoders.items() if representation in c.representations))
     if name not in decoders:
-        raise ValueError(f"unknown decoder {name!r}; decoders for {representation!r} streams: {', '.join(compatible)}")
+        if from_header:
+            raise MissingDecoderError(
+                f"the stream's header asks for decoder {name!r}, which is not installed: install the plug-in that "
+                f"provides it (a package registering {name!r} in the {ENTRY_POINT_GROUP!r} entry-point group), or "
+                f"choose another decoder for {representation!r} streams: {compatible}")
+        raise ValueError(f"unknown decoder {name!r}; decoders for {representation!r} streams: {compatible}")
     if representation not in decoders[name].representations:
-        raise ValueError(f"decoder {name!r} cannot decode {representation!r} streams; "
-                         f"compatible decoders: {', '.join(compatible)}")
+        what = f"the stream's header names decoder {name!r}, which" if from_header else f"decoder {name!r}"
+        raise (DecoderError if from_header else ValueError)(
+            f"{what} cannot decode {representation!r} streams; compatible decoders: {compatible}")
     return decoders[name]
 
 
@@ -262,6 +295,44 @@ def check_steps(cls: type[Decoder], steps) -> int | None:
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or not 1 <= steps <= 1000:
         raise ValueError(f"steps must be an integer from 1 to 1000, got {steps!r}")
     return int(steps)
+
+
+def _spans(coded: Coded) -> list[tuple[int, int]] | None:
+    """The group ranges :func:`render` renders (the rest is silence), or None to render the whole stream."""
+    if coded.concealed is None:
+        return None
+    d = coded.mode.decimation
+    lost = coded.concealed[::d]  # per group
+    n, keep, lead = len(lost), -(-KEEP_FRAMES // d), -(-LEAD_FRAMES // d)
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], lost.astype(np.int8), [0]])))
+    spans, start = [], 0
+    for a, b in zip(edges[::2], edges[1::2]):
+        cut0 = a + keep if a else 0  # nothing heard before the run: it is silence from its start
+        cut1 = b - lead if b < n else n  # lost to the end: nothing follows
+        if (cut1 - cut0) * d < MIN_GAP_FRAMES:
+            continue
+        if cut0 > start:
+            spans.append((start, cut0))
+        start = cut1
+    if start < n:
+        spans.append((start, n))
+    return None if spans == [(0, n)] else spans
+
+
+def render(decoder: Decoder, coded: Coded, steps: int | None) -> np.ndarray:
+    """``decoder.decode(coded, steps)`` → float32 waveform at 16 kHz, with every long run of lost packets
+    (longer than ``KEEP_FRAMES + LEAD_FRAMES + MIN_GAP_FRAMES`` frames) left silent instead of rendered: the
+    parts around it are decoded separately, so a damaged stream costs work in proportion to what arrived."""
+    spans = _spans(coded)
+    if spans is None:
+        return decoder.decode(coded, steps)
+    out = np.zeros(coded.frames * HOP, np.float32)
+    for g0, g1 in spans:
+        wav = decoder.decode(coded.groups(g0, g1), steps)
+        at = g0 * coded.mode.decimation * HOP
+        n = max(0, min(len(wav), len(out) - at))
+        out[at: at + n] = wav[:n]
+    return out
 
 
 def check_spec(name: str | None, steps) -> None:

@@ -19,6 +19,9 @@ from bitstream.payload import coef_weights
 
 MEL_MEAN = -5.0  # natural-log units; centres c0 so silence and speech are both near zero
 SILENCE_LOGMEL = math.log(1e-5)  # log-mel of digital silence (the front end's floor)
+# The log-mel a decoder hands its vocoder, nats: wider than any encoder's (the front end's floor is ln 1e-5 ≈ −11.5;
+# a full-scale input stays under 4), so a valid stream is never changed, and narrow enough that e^mel is finite.
+LOGMEL_RANGE = (-20.0, 8.0)
 
 
 def dct_matrix(n_mels: int) -> torch.Tensor:
@@ -54,6 +57,12 @@ def degrade(mel: torch.Tensor, n_coefs: int, decimation: int, step_size: float) 
 def silence_coefs(n_mels: int, n_coefs: int) -> np.ndarray:
     """Cepstral coefficients (n_coefs,) of a silent frame."""
     return mel_to_coefs(torch.full((1, n_mels, 1), SILENCE_LOGMEL), n_coefs, 1)[0, :, 0].numpy()
+
+
+def clamp_logmel(mel: torch.Tensor) -> torch.Tensor:
+    """A log-mel (any shape, nats) clamped to ``LOGMEL_RANGE``, NaN mapped to silence: what a vocoder can render."""
+    lo, hi = LOGMEL_RANGE
+    return torch.nan_to_num(mel, nan=SILENCE_LOGMEL).clamp(lo, hi)
 
 
 def smooth_frames(mel: torch.Tensor) -> torch.Tensor:

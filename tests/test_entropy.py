@@ -57,9 +57,9 @@ def test_streaming_priors_follow_the_step():
 @given(st.sampled_from([0, 3, 4, 5, 18, 19]), st.integers(1, 130), st.integers(48, 255), st.integers(0, 2**31))
 def test_packets_of_a_file_code_like_single_packets(mode_id, groups, g, seed):
     """``encode_groups`` (all packets at once, as the rate control uses it) writes the bytes
-    ``encode_packet`` writes packet by packet, clipped residuals included, and they decode back."""
+    ``encode_packet`` writes packet by packet, clipped values and residuals included, and they decode back."""
     from bitstream.modes import mode_by_id
-    from bitstream.payload import decode_groups, encode_groups, mode_prior, mode_weights, quantize
+    from bitstream.payload import VALUE_LIMITS, decode_groups, encode_groups, mode_prior, mode_weights, quantize
 
     mode, rng = mode_by_id(mode_id), np.random.default_rng(seed)
     values = rng.laplace(0, rng.choice([0.1, 3, 300]), size=(groups, mode.n_coefs)).astype(np.float32)
@@ -69,7 +69,7 @@ def test_packets_of_a_file_code_like_single_packets(mode_id, groups, g, seed):
     assert len(payloads) == -(-groups // per)
     for i, payload in enumerate(payloads):
         sl = slice(i * per, (i + 1) * per)
-        q = quantize(values[sl], mode_weights(mode), g)
+        q = quantize(values[sl], mode_weights(mode), g, VALUE_LIMITS[mode.representation])
         one, rec = encode_packet(q, g, pitch[sl], voiced[sl], mode_prior(mode), mode.predictive, trim=mode_id >= 16)
         assert payload == one
         assert np.array_equal(decode_groups(mode, payload, len(q))[0], rec)

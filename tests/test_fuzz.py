@@ -128,3 +128,130 @@ def test_hostile_bodies_finish():
         data = Header(16000, 1, "latent", b"\x00" * 8, 1, 16000, len(body) // 4).to_bytes() + body
         c = read_file(data, strict=False)
         assert c.errors and len(c.packets) == len(body) // 4
+
+
+# ---------------------------------------------------------------- CRC-valid mutants (the payload syntax)
+#
+# Packets whose CRCs pass but whose payload no encoder writes (SPEC §7, "Valid payloads"): the readers must
+# refuse them (strict: MalformedError naming the packet; lenient: lost groups, errors naming them) or return
+# only values an encoder could have coded, and the decoder must render anything that passes as finite samples
+# within [-1, 1].
+
+from bitstream import BadMagicError, MalformedError, read_groups  # noqa: E402
+from bitstream.modes import STORAGE_MODES, frames_for, groups_for  # noqa: E402
+from bitstream.payload import STEP_SIZES, VALUE_LIMITS, encode_groups, mode_weights  # noqa: E402
+
+
+def coded(rng: np.random.Generator, mode, seconds: float, g: int | None = None, extreme: bool = False):
+    """A valid file of ``mode``: random (or, with ``extreme``, ±limit) values → (bytes, header, payloads)."""
+    n = int(seconds * 16000)
+    groups = groups_for(frames_for(n), mode.decimation)
+    limit = VALUE_LIMITS[mode.representation]
+    if extreme:
+        values = limit * rng.choice([-1.0, 1.0], size=(groups, mode.n_coefs))
+    else:
+        values = np.cumsum(rng.laplace(0, 0.3, (groups, mode.n_coefs)), axis=0) * rng.uniform(0.1, 40)
+    pitch, voiced = rng.integers(0, 69, groups), rng.random(groups) < 0.6
+    g = int(rng.integers(40, 256)) if g is None else g
+    payloads = encode_groups(mode, values.astype(np.float32), pitch, voiced, g)
+    header = Header(sample_rate=16000, mode_id=mode.id, representation=mode.representation, bundle_id=bytes(8),
+                    frames_per_packet=mode.groups_per_packet, num_samples=n, num_packets=len(payloads))
+    return write_file(header, payloads), header, payloads
+
+
+def _reseal_field(data: bytes, offset: int, value: bytes) -> bytes:
+    return reseal(data[:offset] + value + data[offset + len(value):])
+
+
+def payload_mutants(r: random.Random, rng: np.random.Generator, files: list, per_kind: int):
+    """Yield (kind, data, must_fail): CRC-valid files whose packets (or header fields) were changed."""
+    for _ in range(per_kind):
+        data, header, payloads = r.choice(files)
+        n, i = len(payloads), r.randrange(len(payloads))
+        rebuilt = lambda ps, h=header: write_file(h, ps)  # noqa: E731
+        if n >= 3:  # the short last packet spliced into the middle, a full one moved to the end
+            yield "last-to-middle", rebuilt(payloads[:1] + [payloads[-1]] + payloads[2:]), True
+            yield "middle-to-end", rebuilt(payloads[:-1] + [payloads[1]]), True
+        other = r.choice([f for f in files if f[1].mode_id == header.mode_id])[2]
+        yield "swap", rebuilt(payloads[:i] + [r.choice(other)] + payloads[i + 1:]), False
+        size = max(0, len(payloads[i]) + r.randint(-8, 8))
+        yield "random", rebuilt(payloads[:i] + [rng.bytes(size)] + payloads[i + 1:]), False
+        m = bytearray(payloads[i])
+        for _ in range(r.randint(1, 4)):
+            m[r.randrange(len(m))] ^= 1 << r.randrange(8)
+        yield "flip", rebuilt(payloads[:i] + [bytes(m)] + payloads[i + 1:]), False
+        cut = payloads[i][:r.randrange(len(payloads[i]))] if r.random() < 0.5 else payloads[i] + rng.bytes(4)
+        yield "resize", rebuilt(payloads[:i] + [cut] + payloads[i + 1:]), (len(cut) - 1) % 4 != 0  # words whole
+        yield "header", _reseal_field(data, r.choice([11, 12, 21, 23, 29]), bytes([r.randrange(256)])), False
+
+
+def check_groups(groups) -> None:
+    """Every group a reader returns as good holds values an encoder could code, and a pitch on the grid."""
+    good = ~groups.lost
+    weights = mode_weights(groups.mode).astype(np.float64)
+    ceiling = VALUE_LIMITS[groups.mode.representation] + STEP_SIZES[groups.g][:, None] * weights
+    assert (np.abs(groups.values.astype(np.float64)) <= ceiling * (1 + 1e-6))[good].all()
+    assert ((groups.pitch >= 0) & (groups.pitch <= 68))[good].all()
+
+
+def test_fuzz_payloads_with_valid_crcs():
+    rng, r = np.random.default_rng(SEED), random.Random(SEED)
+    files = [coded(rng, mode, seconds) for mode in STORAGE_MODES for seconds in (0.4, 2.2, 6.0)]
+    files += [coded(rng, mode, 6.0, g=48, extreme=True) for mode in STORAGE_MODES]
+    for data, _, _ in files:  # every encoder output is valid, the extreme ones included
+        check_groups(read_groups(data)[1])
+    cases, refused = Counter(), Counter()
+    for kind, data, must_fail in payload_mutants(r, rng, files, per_kind=max(20, PER_KIND // 40)):
+        cases[kind] += 1
+        try:
+            check_groups(read_groups(data)[1])
+        except BitstreamError as exc:
+            refused[kind] += 1
+            assert kind == "header" or str(exc).startswith("packet "), exc  # payload errors name the packet
+        else:
+            assert not must_fail, kind
+        errors: list = []
+        try:
+            _, groups = read_groups(data, strict=False, errors=errors)
+        except (MalformedError, BadMagicError) as exc:  # only a header that contradicts itself is fatal
+            assert kind == "header", exc
+            continue
+        check_groups(groups)
+        for p in groups.lost_packets:  # every concealed packet is named by an error
+            assert any(f"packet {p}" in str(e) or f"packets {p}" in str(e) or ".." in str(e) for e in errors), p
+    print(f"payload fuzz: {dict(cases)}, refused {dict(refused)}")
+    assert refused["random"] >= 0.9 * cases["random"]  # random bytes almost never make a valid payload
+
+
+def test_decoded_crc_valid_mutants_are_finite_and_within_full_scale(clip):
+    """Real streams with spliced, random and extreme (valid) payloads: strict decoding raises a
+    BitstreamError naming the packet, or returns finite samples within [-1, 1]; lenient decoding always
+    does, and a valid payload of extreme values (every coefficient at the limit) renders too."""
+    import warnings
+
+    import codec
+
+    rng = np.random.default_rng(SEED)
+    for kbps, rep, seconds in ((1.2, None, 1.1), (3.0, None, 0.9), (6.0, None, 0.9), (0.6, "latent", 2.7)):
+        data = codec.encode(clip[: int(seconds * 16000)], 16000, kbps=kbps, representation=rep)
+        c = read_file(data)
+        h, ps = c.header, [p.payload for p in c.packets]
+        mode = next(m for m in STORAGE_MODES if m.id == h.mode_id)
+        extreme = coded(rng, mode, seconds, g=int(rng.integers(48, 120)), extreme=True)[2]
+        assert len(ps) == 2
+        mutants = {"last-to-first": [ps[-1]] + ps[1:],
+                   "random": [rng.bytes(len(ps[0]))] + ps[1:],
+                   "extreme": extreme}
+        for kind, payloads in mutants.items():
+            bad = write_file(h, payloads)
+            try:
+                out, _ = codec.decode(bad)
+            except BitstreamError as exc:
+                assert kind != "extreme" and str(exc).startswith("packet "), (kbps, kind, exc)
+                if kind == "last-to-first":  # too short for the groups of packet 0: the words run out
+                    assert str(exc).startswith(("packet 0: payload length", "packet 0: range decoder")), exc
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    out, _ = codec.decode(bad, strict=False)
+            assert out.shape == (h.num_samples,) and np.isfinite(out).all(), (kbps, kind)
+            assert np.abs(out).max() <= 1.0, (kbps, kind, np.abs(out).max())
