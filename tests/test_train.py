@@ -366,3 +366,24 @@ def export_addon(run: Path, tmp_path: Path) -> Path:
     shutil.copytree(resolve().path, bundle)
     export.main([str(run / "last.safetensors"), str(bundle), "--addon", "direct_vocoder"])
     return bundle
+
+
+def test_a_run_travels_to_a_burst_and_back(tmp_path):
+    """codec.train.burst: the transit copy (no EMA, bf16 moments) resumes without the bundle from the
+    run's own config.json; split parts fit the device tool's 16 MiB files and join back bit-exact."""
+    from codec.train import burst
+
+    run, away = tmp_path / "run", tmp_path / "away"
+    base = ["--data", str(DATA), "--batch", "2", "--segment", "4096", "--threads", "1", "--adversarial"]
+    vocoder.main(base + ["--out", str(run), "--steps", "1", "--mag-prior"])
+    size = burst.pack(run, away)
+    assert size < 0.7 * sum((run / n).stat().st_size for n in ("last.safetensors", "discriminators.safetensors"))
+    vocoder.main(base + ["--out", str(away), "--steps", "2"])  # no --mag-prior, no --init: the run's config
+    with safe_open(str(away / "last.safetensors"), "pt") as f:
+        assert f.metadata()["step"] == "2" and any(k.startswith("ema.") for k in f.keys())
+    parts = burst.split(away, tmp_path / "parts", part_bytes=2**20)
+    assert len(parts) > 3 and max(p.stat().st_size for p in parts) <= 2**20
+    burst.join(tmp_path / "parts", run)
+    for name in ("last.safetensors", "discriminators.safetensors", "config.json"):
+        assert (run / name).read_bytes() == (away / name).read_bytes()
+    assert Bundle.load(export_addon(run, tmp_path)).direct_vocoder.cfg.mag_prior

@@ -29,9 +29,10 @@ def load(path: str | Path, model: torch.nn.Module, ema: torch.nn.Module | None, 
     from safetensors import safe_open
 
     tensors = load_file(str(path))
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    if ema is not None:
-        ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    model.load_state_dict(weights)
+    if ema is not None:  # a transit copy (codec.train.burst) has none: the EMA restarts from the weights
+        ema.load_state_dict({k[4:]: v for k, v in tensors.items() if k.startswith("ema.")} or weights)
     sd = opt.state_dict()
     state: dict[int, dict] = {}
     for key, value in tensors.items():
@@ -39,6 +40,6 @@ def load(path: str | Path, model: torch.nn.Module, ema: torch.nn.Module | None, 
             _, i, name = key.split(".", 2)
             state.setdefault(int(i), {})[name] = value
     sd["state"] = state
-    opt.load_state_dict(sd)
+    opt.load_state_dict(sd)  # moments are cast to each parameter's dtype and device (a bf16 transit copy too)
     with safe_open(str(path), "pt") as f:
         return int(f.metadata()["step"])

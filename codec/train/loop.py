@@ -87,6 +87,14 @@ def prepare(run: "Run", out: Path, corpus: Corpus, args: argparse.Namespace, mod
     return opt, ema, step
 
 
+def run_config(out: str | Path) -> dict | None:
+    """The ``config.json`` of a run in ``out`` that has a checkpoint to resume (None: a new run)."""
+    out = Path(out)
+    if not (out / "last.safetensors").exists() or not (out / "config.json").exists():
+        return None
+    return json.loads((out / "config.json").read_text())
+
+
 def parse_sources(values: list[str]) -> list[tuple[str, float]]:
     """'DIR' or 'DIR:WEIGHT' → (dir, weight)."""
     out = []

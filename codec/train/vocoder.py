@@ -140,6 +140,18 @@ def magnitude_and_phase_outputs(net: torch.nn.Module, feats: torch.Tensor, wav: 
     return y, loss, mag, target
 
 
+def new_config(args, cfg: VocoderConfig) -> VocoderConfig:
+    """A new run's vocoder: ``cfg`` (--init's, or the default) changed as the options ask."""
+    return dataclasses.replace(cfg, causal=args.causal, n_fft=args.synthesis_fft or cfg.n_fft,
+                               source_filter=args.source_filter or cfg.source_filter,
+                               relative_level=args.relative_level or cfg.relative_level,
+                               mag_prior=args.mag_prior or cfg.mag_prior,
+                               harmonic_prior=args.harmonic_prior or cfg.harmonic_prior,
+                               phase_iterations=(0 if args.learned_phase else args.phase_iterations
+                                                 if args.mag_prior else cfg.phase_iterations),
+                               phase_init="learned" if args.learned_phase else cfg.phase_init)
+
+
 RECON_WEIGHT = 15.0  # spectral losses vs the adversarial (1) and feature-matching (2) terms
 
 
@@ -198,11 +210,13 @@ def main(argv=None) -> None:
         ap.error("--mel2mel needs --init BUNDLE (the bundle whose mel2mel model feeds the vocoder)")
 
     init = Bundle.load(args.init) if args.init else None
-    mel_cfg = init.mel_config if init else MelConfig()
+    resumed = loop.run_config(args.out)  # a run goes on with the model it began with, bundle or not
+    mel_cfg = MelConfig(**resumed["mel"]) if resumed else init.mel_config if init else MelConfig()
     # start from the vocoder that decodes: the bundle's streaming one (causal runs), else the one direct renders with
-    source = init and ((init.stream_vocoder or init.vocoder) if args.causal else init.direct_vocoder)
-    voc_cfg = source.cfg if source else VocoderConfig()
-    if args.mel_window:
+    source = None if resumed else init and ((init.stream_vocoder or init.vocoder) if args.causal
+                                            else init.direct_vocoder)
+    voc_cfg = VocoderConfig(**resumed["vocoder"]) if resumed else source.cfg if source else VocoderConfig()
+    if args.mel_window and not resumed:
         mel_cfg = dataclasses.replace(mel_cfg, win_length=args.mel_window)
     for flag, wanted in (("--learned-phase", args.learned_phase),
                          ("--magnitude-adversarial", args.magnitude_adversarial),
@@ -210,14 +224,7 @@ def main(argv=None) -> None:
         if wanted and not (args.mag_prior or voc_cfg.mag_prior):
             ap.error(f"{flag} needs a --mag-prior vocoder")
     run, out, corpus = loop.start(args, mel_cfg.lookahead)
-    voc_cfg = dataclasses.replace(voc_cfg, causal=args.causal, n_fft=args.synthesis_fft or voc_cfg.n_fft,
-                                  source_filter=args.source_filter or voc_cfg.source_filter,
-                                  relative_level=args.relative_level or voc_cfg.relative_level,
-                                  mag_prior=args.mag_prior or voc_cfg.mag_prior,
-                                  harmonic_prior=args.harmonic_prior or voc_cfg.harmonic_prior,
-                                  phase_iterations=(0 if args.learned_phase else args.phase_iterations
-                                                    if args.mag_prior else voc_cfg.phase_iterations),
-                                  phase_init="learned" if args.learned_phase else voc_cfg.phase_init)
+    voc_cfg = voc_cfg if resumed else new_config(args, voc_cfg)
     # the streams the vocoder will render: the streaming modes, or the storage ladder's (its latent rungs
     # through the bundle's latent encoder and decoder, when --init has them and the run is for direct)
     latent_bundle = init if init and init.latent and not args.causal and not args.mel2mel else None
