@@ -61,7 +61,7 @@ def _placeholder(mode: Mode, n: int) -> tuple:
 
 def _decoded(mode: Mode, payload: bytes, n: int, whole_words: bool = False) -> tuple:
     """One payload's groups as columns of :class:`Groups`; ``whole_words``: a file packet's (SPEC §6)."""
-    if whole_words and (len(payload) - 1) % 4:
+    if whole_words and payload and (len(payload) - 1) % 4:
         raise MalformedError(f"payload length {len(payload)} bytes: a file packet holds the step index and whole "
                              f"32-bit coder words")
     q, g, pitch, voiced = decode_groups(mode, payload, n)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from .container import REPRESENTATIONS, Header
 from .errors import MalformedError
 
@@ -89,7 +91,7 @@ PACKET_MS = (32, 48)  # the packet durations streaming offers
 def check_kbps(kbps) -> float:
     """``kbps`` as a float, or a ``ValueError`` naming the range: a real number (not a bool or a string)
     within [MIN_KBPS, MAX_KBPS]."""
-    if isinstance(kbps, (bool, str, bytes)) or type(kbps).__name__ == "bool_":
+    if isinstance(kbps, (bool, np.bool_, str, bytes)):
         raise ValueError(f"kbps must be a number, got {kbps!r}")
     try:
         k = float(kbps)

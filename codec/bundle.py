@@ -102,6 +102,9 @@ class Bundle:
     def load(cls, path: str | Path) -> "Bundle":
         """The bundle in folder ``path``; loaded once per process while its files are unchanged."""
         path = Path(path).resolve()
+        if not path.is_dir():
+            raise BundleError(f"{path}: no such bundle folder" if not path.exists() else
+                              f"{path} is not a model bundle (a file, not a folder)")
         stamps = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(path.glob("*")) if p.is_file())
         return _load(path, stamps)
 

@@ -81,7 +81,34 @@ def cmd_decode(args) -> int:
     return _run(tasks, files.decode_file, args, *settings)
 
 
+def _value(value) -> str:
+    """One fact of ``info`` as text: floats to 6 significant digits, lists comma-separated, the mode's dict as
+    ``key value`` pairs."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_value(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(_value(v) for v in value) if value else "none"
+    return str(value)
+
+
+def _print_facts(src, facts: dict) -> None:
+    """``info``'s facts as aligned ``key: value`` lines; each error on a line of its own."""
+    print(f"{src}:")
+    width = max(map(len, facts)) + 1
+    for key, value in facts.items():
+        if key == "errors" and value:
+            print(f"  {'errors:':<{width}} {len(value)}")
+            for line in value:
+                print(f"    {line}")
+        else:
+            print(f"  {key + ':':<{width}} {_value(value)}")
+
+
 def cmd_info(args) -> int:
+    """Exit 1 for a file ``decode`` would refuse: one it cannot read (header damage, a header that contradicts
+    its mode) or whose facts list errors (damaged packets, extra bytes, a decoder not installed)."""
     from bitstream import BitstreamError
 
     from . import api
@@ -98,14 +125,15 @@ def cmd_info(args) -> int:
         if args.json:
             print(json.dumps({"file": str(src), **facts}))
         else:
-            print(f"{src}:")
-            for key, value in facts.items():
-                print(f"  {key}: {value}")
-        damaged = facts["damaged_packets"]
+            _print_facts(src, facts)
+        damaged, errors = facts["damaged_packets"], facts["errors"]
         if damaged:
             listed = ", ".join(map(str, damaged[:20])) + (f" … ({len(damaged) - 20} more)" if len(damaged) > 20 else "")
             print(f"ldcodec: error: {src}: {len(damaged)} damaged packet(s): {listed}", file=sys.stderr)
-            code = 1
+        elif errors:
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            print(f"ldcodec: error: {src}: {errors[0]}{more}", file=sys.stderr)
+        code = 1 if damaged or errors else code
     return code
 
 
@@ -220,17 +248,20 @@ def _add_bundle_option(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument("--bundle", metavar="DIR", help=f"model bundle folder ({default})")
 
 
-def _add_batch_options(p: argparse.ArgumentParser) -> None:
+def _add_batch_options(p: argparse.ArgumentParser, resume: str) -> None:
     p.add_argument("--jobs", type=int, default=1, help="files processed in parallel on this machine")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask cluster (tcp://host:8786); workers must see the same paths")
-    p.add_argument("--resume", action="store_true",
-                   help="skip outputs that already exist complete (.ldc: CRCs verified and made with these settings, "
-                        "else refused; WAV: every sample)")
+    p.add_argument("--resume", action="store_true", help=resume)
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from bitstream import FORMAT_VERSION
+
+    from . import __version__
+
     ap = argparse.ArgumentParser(prog="ldcodec", description="Neural speech codec, 0.3–6 kbps.")
+    ap.add_argument("--version", action="version", version=f"ldcodec {__version__} (bitstream format {FORMAT_VERSION})")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("encode", help="audio file(s) or folder(s) → .ldc")
@@ -240,23 +271,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--representation", choices=REPRESENTATIONS,
                    help="mel or latent (default: the ladder's choice for the rate; see `ldcodec modes`)")
     _add_bundle_option(p, "default: $LDCODEC_BUNDLE, else the shipped one")
-    _add_batch_options(p)
+    _add_batch_options(p, "skip outputs that already exist complete (every CRC verified) and made with these "
+                          "settings (mode, bundle, a rate --kbps could give); stop before any work if one was made "
+                          "with others")
     p.set_defaults(func=cmd_encode)
 
     p = sub.add_parser("decode", help=".ldc file(s) or folder(s) → 16 kHz WAV")
     p.add_argument("inputs", nargs="+")
-    p.add_argument("-o", "--output")
+    p.add_argument("-o", "--output",
+                   help="output file, its format from the suffix (.wav, the default; .flac, .ogg, .mp3, .aiff, ...), "
+                        "or folder for several inputs / a folder input (WAVs, mirrored)")
     p.add_argument("--decoder", help="override the stream's default decoder (see `ldcodec modes`)")
     p.add_argument("--steps", type=int, help="diffusion steps (diffusion decoders only)")
     p.add_argument("--allow-damaged", action="store_true",
                    help="conceal damaged packets (hold the last sound, then fade) instead of failing")
     _add_bundle_option(p, "default: the one the stream names, looked up in $LDCODEC_BUNDLE and the shipped ones")
-    _add_batch_options(p)
+    _add_batch_options(p, "skip outputs that already exist complete (every sample the stream announces)")
     p.set_defaults(func=cmd_decode)
 
-    p = sub.add_parser("info", help="print .ldc header facts (no model needed)")
+    p = sub.add_parser("info", help="print .ldc header facts and damage (no model needed); exit 1 for a file "
+                                    "decode would refuse")
     p.add_argument("inputs", nargs="+")
-    p.add_argument("--json", action="store_true", help="one JSON object per file")
+    p.add_argument("--json", action="store_true", help="one JSON object per file (full-precision numbers)")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("modes", help="the bitrate ladder and the decoders each mode allows")

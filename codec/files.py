@@ -26,6 +26,11 @@ from .modes import Mode, mode_by_id
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".aiff", ".aif"}
 LDC_SUFFIX = ".ldc"
+# decode's output: the format the suffix names, 16-bit PCM where the format has it; any other suffix gets WAV,
+# except these audio suffixes, which name formats libsndfile does not write (refused, never WAV under their name)
+OUTPUT_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".opus": ("OGG", "OPUS"), ".mp3": "MP3",
+                  ".aiff": "AIFF", ".aif": "AIFF", ".caf": "CAF", ".w64": "W64", ".rf64": "RF64", ".au": "AU"}
+UNWRITABLE_SUFFIXES = {".m4a", ".aac", ".mp4", ".wma", ".mka", ".webm", ".amr"}
 RATE_TOLERANCE = 0.85  # the rate control lands at or under the request and within 15 % of it (README, Modes)
 HEAD_BYTES = 256  # enough for any header and the first packet's step index
 
@@ -35,11 +40,27 @@ def walk(folder: Path, suffixes: set[str]) -> list[Path]:
     return sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
 
 
+def _check_folder_output(output: str, inputs: list, out_suffix: str) -> None:
+    """Several inputs or a folder input go to a folder: refuse an ``output`` that names a file."""
+    out = Path(output)
+    if out.is_dir():
+        return
+    why = "is an existing file" if out.exists() else \
+        f"ends in {out.suffix}" if out.suffix.lower() in (out_suffix, *OUTPUT_FORMATS, LDC_SUFFIX) else None
+    if why:
+        what = f"{len(inputs)} inputs" if len(inputs) > 1 else f"the folder {inputs[0]}"
+        raise ValueError(f"-o {output} {why}, a file, but {what} need a folder for their outputs: "
+                         f"name a folder (e.g. -o {out.with_suffix('')}/) or give one input")
+
+
 def pairs(inputs: list, output, suffixes: set[str], out_suffix: str, folder: bool = False) -> list[tuple[Path, Path]]:
     """(source, destination) pairs; folders are walked recursively and mirrored under ``output``.
     A single file input goes to ``output`` itself unless it is a folder (exists, ends with a slash,
-    or ``folder``)."""
+    or ``folder``). Several inputs, or a folder input, need ``output`` to be a folder: one that looks
+    like a file (an existing file, or a name ending in ``out_suffix`` or an audio/.ldc suffix) is a ``ValueError``."""
     output = None if output is None else str(output)
+    if output and (len(inputs) > 1 or any(Path(raw).is_dir() for raw in inputs)):
+        _check_folder_output(output, inputs, out_suffix)
     found = []
     for raw in inputs:
         src = Path(raw)
@@ -66,6 +87,32 @@ def pairs(inputs: list, output, suffixes: set[str], out_suffix: str, folder: boo
         if dst.resolve() in seen:
             raise ValueError(f"{src} and {seen[dst.resolve()]} would both be written to {dst}")
         seen[dst.resolve()] = src
+    return found
+
+
+def _writable(spec) -> tuple[str, str] | None:
+    """``OUTPUT_FORMATS`` entry (a format, 16-bit PCM if it has it, else its default subtype; or (format,
+    subtype)) → the (format, subtype) libsndfile writes, or None."""
+    import soundfile as sf
+
+    if isinstance(spec, tuple):
+        fmt, subtype = spec
+    else:
+        fmt, subtype = spec, "PCM_16" if sf.check_format(spec, "PCM_16") else sf.default_subtype(spec)
+    return (fmt, subtype) if fmt in sf.available_formats() and subtype and sf.check_format(fmt, subtype) else None
+
+
+def output_format(dst: Path) -> tuple[str, str]:
+    """(libsndfile format, subtype) :func:`decode_file` writes ``dst`` in: the one its suffix names (16-bit
+    PCM where the format has it: WAV, FLAC, AIFF, ...; Vorbis for .ogg, Opus for .opus, MP3), WAV for no or
+    any other suffix. A ``ValueError`` naming the suffixes that work when libsndfile cannot write it."""
+    suffix = Path(dst).suffix.lower()
+    spec = OUTPUT_FORMATS.get(suffix, None if suffix in UNWRITABLE_SUFFIXES else "WAV")
+    found = _writable(spec) if spec else None
+    if found is None:
+        works = ", ".join(s for s, f in OUTPUT_FORMATS.items() if _writable(f))
+        raise ValueError(f"cannot write {dst}: this installation (libsndfile) does not write {suffix} audio; decode "
+                         f"writes {works} (chosen by the output's suffix; any other suffix, or none, gets WAV)")
     return found
 
 
@@ -195,8 +242,10 @@ def decode_plan(inputs: list, output, decoder: str | None = None, steps: int | N
 
     decoders.check_spec(decoder, steps)
     explicit = str(bundles.resolve(bundle).path) if bundle else None
-    return (pairs(inputs, output, {LDC_SUFFIX}, ".wav", folder),
-            (decoder, steps, allow_damaged, explicit, resume))
+    tasks = pairs(inputs, output, {LDC_SUFFIX}, ".wav", folder)
+    for _, dst in tasks:
+        output_format(dst)  # a format that cannot be written: refused before any file
+    return tasks, (decoder, steps, allow_damaged, explicit, resume)
 
 
 def encode_file(src: Path, dst: Path, kbps: float = 3.0, representation: str | None = None, bundle=None,
@@ -225,19 +274,20 @@ def encode_file(src: Path, dst: Path, kbps: float = 3.0, representation: str | N
 
 def decode_file(src: Path, dst: Path, decoder: str | None = None, steps: int | None = None,
                 allow_damaged: bool = False, bundle=None, resume: bool = False, threads: int = 0) -> str:
-    """Decode ``.ldc`` file ``src`` into a 16 kHz 16-bit WAV (or the format ``dst``'s suffix names)
-    → a result line. ``resume``: leave a ``dst`` that holds every sample already."""
+    """Decode ``.ldc`` file ``src`` into a 16 kHz 16-bit WAV (or the format ``dst``'s suffix names:
+    :func:`output_format`) → a result line. ``allow_damaged``: conceal damaged packets (else a damaged file
+    raises a ``BitstreamError`` that says ``--allow-damaged``). ``resume``: leave a ``dst`` that holds every
+    sample already."""
     import soundfile as sf
     import torch
 
     src, dst = Path(src), Path(dst)
     if resume and complete(dst, src):
         return f"{src} -> {dst}: already done"
+    fmt, subtype = output_format(dst)
     if threads:
         torch.set_num_threads(threads)
-    (wav, sr), notes = _noted(lambda: api.decode(src.read_bytes(), decoder=decoder, steps=steps, bundle=bundle,
-                                                 strict=not allow_damaged))
-    # soundfile infers the format from the suffix and raises TypeError when it cannot: default to WAV
-    fmt = dst.suffix[1:].upper() if dst.suffix[1:].upper() in sf.available_formats() else "WAV"
-    atomic_write(dst, lambda tmp: sf.write(str(tmp), wav, sr, subtype="PCM_16", format=fmt))
+    (wav, sr), notes = _noted(lambda: api.decode_bytes(src.read_bytes(), decoder, steps, bundle,
+                                                       strict=not allow_damaged, hint=api.CLI_DAMAGE_HINT))
+    atomic_write(dst, lambda tmp: sf.write(str(tmp), wav, sr, subtype=subtype, format=fmt))
     return f"{src} -> {dst}: {len(wav) / sr:.2f} s{notes}"

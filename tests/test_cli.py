@@ -5,7 +5,9 @@ that starts the installed ``ldcodec`` console script to prove the entry point wo
 """
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +18,7 @@ import pytest
 import soundfile as sf
 from scipy.signal import resample_poly
 
+import bitstream
 import codec
 from bitstream import read_file, read_header
 from codec import files
@@ -57,13 +60,26 @@ def test_encode_single_file(tmp_path):
     assert str(out) in stdout and "kbps" in stdout
 
 
+def _facts(out: str) -> dict[str, str]:
+    """``ldcodec info``'s text → {key: value} (the lines after the file's name)."""
+    return dict(line.strip().split(":", 1) for line in out.splitlines()[1:] if line.startswith("  ") and
+                not line.startswith("    "))
+
+
 def test_info_text(encoded):
     code, out, err = run("info", encoded)
     assert code == 0 and err == ""
     assert out.splitlines()[0] == f"{encoded}:"
-    n = len(sf.read(CLIP)[0])
-    assert f"  num_samples: {n}" in out
-    assert f"  mode_id: {codec.mode_for(KBPS).id}" in out and "  packets_damaged: 0" in out
+    facts = {k: v.strip() for k, v in _facts(out).items()}
+    assert facts["num_samples"] == str(len(sf.read(CLIP)[0]))
+    assert facts["mode_id"] == str(codec.mode_for(KBPS).id) and facts["packets_damaged"] == "0"
+    # aligned fields, readable numbers: no Python dicts or 17-digit floats
+    columns = {len(line) - len(line.split(":", 1)[1].lstrip()) for line in out.splitlines()[1:]}
+    assert len(columns) == 1, out
+    assert "{" not in out and "[" not in out and not re.search(r"\d\.\d{7,}", out), out
+    assert facts["damaged_packets"] == "none" and facts["errors"] == "none"
+    assert re.fullmatch(r"\d\.\d+", facts["kbps"]) and "kbps_range 0.9, 2" in facts["mode"]
+    assert json.loads(run("info", "--json", encoded)[1])["kbps"] == codec.info(encoded)["kbps"]  # JSON: full precision
 
 
 def test_info_json(encoded):
@@ -259,7 +275,7 @@ def test_info_damaged_file(damaged):
     assert code == 1
     line = one_line_error(err)
     assert str(damaged) in line and "damaged" in line
-    assert "packets_damaged: 1" in out  # the facts are still printed
+    assert _facts(out)["packets_damaged"].strip() == "1"  # the facts are still printed
 
     code, out, err = run("info", "--json", damaged)
     assert code == 1 and str(damaged) in one_line_error(err)
@@ -289,7 +305,7 @@ def test_decode_damaged_file(damaged, tmp_path):
     assert code == 1
     line = one_line_error(err)
     assert str(damaged) in line and "packet 0" in line and "CRC" in line
-    assert "--allow-damaged" in line  # says how to proceed
+    assert "--allow-damaged" in line and "strict=False" not in line  # says how to proceed, in the CLI's terms
     assert not wav_path.exists()
 
     code, out, err = run("decode", damaged, "-o", wav_path, "--allow-damaged")
@@ -374,6 +390,103 @@ def test_empty_file_is_named_empty(tmp_path, command, suffix):
     text.write_text("not audio, not a stream\n")
     code, _, err = run(command, text, *(["-o", tmp_path / "out"] if command != "info" else []))
     assert code == 1 and "empty file" not in one_line_error(err)
+
+
+def _mutants(data: bytes) -> dict[str, bytes]:
+    """One file per damage class, the CRCs made to pass where the class allows it."""
+    c = read_file(data)
+    payloads = [p.payload for p in c.packets]
+    flipped = bytearray(data)
+    flipped[read_header(data)[1] + 5] ^= 0xFF
+
+    def rewritten(header=c.header, ps=payloads):
+        return bitstream.write_file(header, ps)
+
+    return {
+        "good": data,
+        "trailing byte": data + b"\x00",
+        "truncated": data[:-7],
+        "packet CRC": bytes(flipped),
+        "header representation (CRC fixed)": rewritten(dataclasses.replace(c.header, representation="latent")),
+        "header mode (CRC fixed)": rewritten(dataclasses.replace(c.header, mode_id=3)),
+        "header decoder (CRC fixed)": rewritten(dataclasses.replace(c.header, decoder="nosuch")),
+        "last packet spliced into the middle": rewritten(ps=payloads[:1] + [payloads[-1]] + payloads[2:]),
+        "random payload (CRC fixed)": rewritten(ps=payloads[:2] + [bytes(range(37, 137))] + payloads[3:]),
+        "payload cut (CRC fixed)": rewritten(ps=payloads[:1] + [payloads[1][:-3]] + payloads[2:]),
+    }
+
+
+def test_info_and_decode_agree_on_every_mutant_class(encoded, tmp_path):
+    """``ldcodec info`` exits 1 exactly for the files ``decode`` refuses, and says why on stderr."""
+    for kind, data in _mutants(encoded.read_bytes()).items():
+        path = tmp_path / "m.ldc"
+        path.write_bytes(data)
+        try:
+            codec.decode(data)
+            refused = None
+        except bitstream.BitstreamError as exc:
+            refused = exc
+        code, _, err = run("info", path)
+        assert code == (1 if refused else 0), (kind, refused, err)
+        if refused:
+            assert str(path) in one_line_error(err), kind
+        assert (refused is None) == (kind == "good"), (kind, refused)
+
+
+def test_info_exit_1_for_extra_bytes_and_header_contradictions(encoded, tmp_path):
+    path = tmp_path / "extra.ldc"
+    path.write_bytes(encoded.read_bytes() + b"\x00")
+    code, out, err = run("info", "--json", path)
+    assert code == 1 and "1 extra bytes" in one_line_error(err) and json.loads(out)["errors"]
+    c = read_file(encoded.read_bytes())
+    path.write_bytes(bitstream.write_file(dataclasses.replace(c.header, representation="latent"),
+                                          [p.payload for p in c.packets]))
+    code, out, err = run("info", path)
+    assert code == 1 and "does not match mode" in one_line_error(err) and not out
+
+
+def test_version():
+    code, out, _ = run("--version")
+    assert code == 0 and out.strip() == f"ldcodec {codec.__version__} (bitstream format {bitstream.FORMAT_VERSION})"
+
+
+def test_decode_help_describes_decode():
+    from codec.cli import build_parser
+
+    decode = build_parser()._subparsers._group_actions[0].choices["decode"]
+    helps = {a.dest: a.help for a in decode._actions}
+    assert helps["output"] and ".flac" in helps["output"] and "folder" in helps["output"]
+    assert "sample" in helps["resume"] and "CRC" not in helps["resume"] and "settings" not in helps["resume"]
+
+
+@pytest.mark.parametrize("suffix, fmt", [(".ogg", "OGG"), (".flac", "FLAC"), (".mp3", "MP3")])
+def test_decode_format_from_suffix(encoded, tmp_path, suffix, fmt):
+    out = tmp_path / f"x{suffix}"
+    code, _, err = run("decode", encoded, "-o", out)
+    if fmt not in sf.available_formats():  # an older libsndfile: refused up front, naming what works
+        assert code == 2 and ".wav" in one_line_error(err)
+        return
+    assert code == 0, err
+    assert sf.info(str(out)).format == fmt and sf.info(str(out)).samplerate == 16000
+
+
+def test_decode_to_a_format_that_cannot_be_written_says_which_work(encoded, tmp_path):
+    code, out, err = run("decode", encoded, "-o", tmp_path / "x.m4a")
+    line = one_line_error(err)
+    assert code == 2 and not out and "x.m4a" in line and ".wav" in line and ".flac" in line
+    assert not (tmp_path / "x.m4a").exists()
+
+
+@pytest.mark.parametrize("command", ["encode", "decode"])
+def test_several_inputs_to_a_file_name_is_refused(encoded, tmp_path, command):
+    """``encode a b -o single.ldc`` would make a folder named single.ldc/: refused, naming the fix."""
+    if command == "encode":
+        inputs, out = [CLIP, DATA / "LJ001-0029.flac"], tmp_path / "single.ldc"
+    else:
+        inputs, out = [encoded, shutil.copy(encoded, tmp_path / "b.ldc")], tmp_path / "single.wav"
+    code, stdout, err = run(command, *inputs, "-o", out)
+    assert code == 2 and not stdout and "need a folder" in one_line_error(err)
+    assert not out.exists()
 
 
 # ------------------------------------------------------------------ the installed console script

@@ -1,4 +1,5 @@
 """End-to-end behaviour of codec.encode / codec.decode with the shipped bundle."""
+import dataclasses
 import shutil
 import warnings
 from pathlib import Path
@@ -167,7 +168,7 @@ def test_paths_in_and_out(tmp_path):
         codec.decode(3.0)
 
 
-@pytest.mark.parametrize("kbps", [0.29, 6.01, -1, float("nan"), "fast"])
+@pytest.mark.parametrize("kbps", [0.29, 6.01, -1, float("nan"), "fast", True, np.True_, "3"])
 def test_bad_kbps(clip, kbps):
     with pytest.raises(ValueError, match="kbps"):
         codec.encode(clip, kbps=kbps)
@@ -320,3 +321,54 @@ def test_hostile_payloads_with_valid_crcs(coded):
         except bitstream.BitstreamError:
             continue
         assert out.shape == (c.header.num_samples,) and np.isfinite(out).all()
+
+
+
+def _with_header(data: bytes, **fields) -> bytes:
+    """``data`` with header fields replaced, its CRCs valid."""
+    c = bitstream.read_file(data)
+    return bitstream.write_file(dataclasses.replace(c.header, **fields), [p.payload for p in c.packets])
+
+
+@pytest.mark.parametrize("name, kbps, error", [
+    ("nosuch", 3.0, "MissingDecoderError"), ("stream", 3.0, "MissingDecoderError"),
+    ("smooth", 3.0, "MissingDecoderError"), ("mel2mel", 0.6, "DecoderError")])
+def test_header_naming_an_unknown_or_incompatible_decoder_is_a_bitstream_error(clip, name, kbps, error):
+    """A header's decoder that is not installed (a plug-in's, a made-up one) or cannot read the stream
+    (mel2mel on a latent stream) is a problem with the bytes: a BitstreamError, the install hint for the first;
+    another decoder still decodes the stream, and info lists the error."""
+    from codec import decoders
+
+    data = _with_header(codec.encode(clip[:32000], 16000, kbps=kbps), decoder=name)
+    with pytest.raises(getattr(decoders, error)) as caught:
+        codec.decode(data)
+    assert isinstance(caught.value, bitstream.BitstreamError) and repr(name) in str(caught.value)
+    assert ("install the plug-in" in str(caught.value)) == (error == "MissingDecoderError")
+    assert np.isfinite(codec.decode(data, decoder="direct")[0]).all()
+    facts = codec.info(data)
+    assert facts["errors"] and error in facts["errors"][0] and facts["packets_damaged"] == 0
+
+
+def test_a_long_claim_with_empty_packets_is_cheap(clip, monkeypatch):
+    """A 1,151-byte file whose valid header claims 700 s (empty records): strict decoding refuses it at packet 0;
+    lenient decoding renders only what arrived (nothing, or one packet), not 700 s of concealment."""
+    from codec import decoders
+
+    rendered = []
+    decode = decoders.DirectDecoder.decode
+    monkeypatch.setattr(decoders.DirectDecoder, "decode",
+                        lambda self, coded, steps: rendered.append(coded.frames) or decode(self, coded, steps))
+    good = bitstream.read_file(codec.encode(clip[:3 * 16000], 16000, kbps=0.3, representation="mel"))
+    count = 274  # mode 0: 2.56 s per packet
+    header = dataclasses.replace(good.header, num_samples=700 * 16000, num_packets=count)
+    empty = bitstream.write_file(header, [b""] * count)
+    assert len(empty) == 1151
+    with pytest.raises(bitstream.MalformedError, match="packet 0: payload is empty"):
+        codec.decode(empty)
+    with pytest.warns(codec.DamagedStreamWarning, match="concealed 274"):
+        out, _ = codec.decode(empty, strict=False)
+    assert out.shape == (700 * 16000,) and not out.any() and rendered == []
+    one = bitstream.write_file(header, [good.packets[0].payload] + [b""] * (count - 1))
+    with pytest.warns(codec.DamagedStreamWarning, match="concealed 273"):
+        out, _ = codec.decode(one, strict=False)
+    assert sum(rendered) < 400 and np.abs(out[:32000]).max() > 0.01 and not out[5 * 16000:].any()

@@ -47,6 +47,8 @@ def test_plugin_found_decodes_with_its_own_weights(clip, installed, bundle):
     data = codec.encode(clip[:32000], 16000, kbps=3)
     with pytest.raises(ValueError, match="no smooth.safetensors"):
         codec.decode(data, decoder="smooth", bundle=bundle)
+    with pytest.raises(BundleError, match="cp -r .* my_bundle"):  # the shipped bundle: add-ons go into a copy
+        codec.decode(data, decoder="smooth")
     installed.export(bundle)
     assert Bundle.load(bundle).id == Bundle.load(shipped_bundles()[0]).id  # add-ons stay outside the id
     out, sr = codec.decode(data, decoder="smooth", bundle=bundle)
@@ -97,3 +99,19 @@ def test_config_takes_every_vocoder_field():
                             phase_init="excitation")
     config = BundleConfig.from_dict({"mel": {}, "vocoder": asdict(changed)})
     assert config.vocoder == changed
+
+
+def test_export_to_a_folder_that_is_not_a_bundle_names_it(installed, tmp_path):
+    """``ldc_smooth.py BUNDLE`` with a folder that does not exist: a BundleError naming it, not a SafetensorError."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for folder, match in ((tmp_path / "nope", "nope: no such bundle folder"), (empty, "is not a model bundle")):
+        with pytest.raises(BundleError, match=match):
+            installed.export(folder)
+    assert not (tmp_path / "nope").exists() and not list(empty.iterdir())
+
+
+def test_plugin_docs_say_what_a_bundle_is():
+    doc = (Path(__file__).parents[1] / "docs" / "decoders.md").read_text()
+    assert "ldc_smooth.py BUNDLE" not in doc and "cp -r" in doc
+    assert "*model bundle*" in doc and "never into the installed" in doc

@@ -2,8 +2,13 @@
 its own small model (one learned FIR filter per mel band) before the vocoder.
 
     pip install -e examples/plugin                         # registers it (pyproject.toml entry point)
-    python examples/plugin/ldc_smooth.py BUNDLE            # writes its weights into a bundle folder
-    wav, sr = codec.decode(data, decoder="smooth", bundle="BUNDLE")
+    cp -r "$(python -c 'import codec.bundle as b; print(b.shipped_bundles()[0])')" my_bundle
+    python examples/plugin/ldc_smooth.py my_bundle         # writes its weights into that bundle folder
+    wav, sr = codec.decode(data, decoder="smooth", bundle="my_bundle")
+
+``my_bundle`` is a model bundle folder (``config.json``, the vocoder's weights and add-ons; ``codec.bundle``):
+a copy of the shipped one has its id, so it decodes every stream the shipped one does. Add-ons go into such
+a copy, never into the installed package (a reinstall would drop them).
 
 The whole plug-in contract: subclass :class:`codec.Decoder`, give it a ``name`` and the
 ``representations`` it reads, turn the dequantised :class:`codec.Coded` stream into 16 kHz audio,
@@ -24,7 +29,7 @@ from safetensors.torch import save_file
 from torch import nn
 
 import codec
-from codec.bundle import typed
+from codec.bundle import SHIPPED, typed
 from codec.decoders import features, stream_mel
 
 ADDON = "smooth"
@@ -58,8 +63,7 @@ class SmoothDecoder(codec.Decoder):
         super().__init__(bundle)
         self.smoother = bundle.addon(ADDON, lambda c: MelSmoother(typed(SmoothConfig, c.get(ADDON, {}), "smooth.json")))
         if self.smoother is None:
-            raise ValueError(f"bundle {bundle.name} has no {ADDON}.safetensors: "
-                             f"run python examples/plugin/ldc_smooth.py {bundle.path}")
+            raise codec.BundleError(f"bundle {bundle.name} has no {ADDON}.safetensors: {_add_it(bundle.path)}")
 
     def decode(self, coded: codec.Coded, steps: int | None):
         vocoder = self.bundle.direct_vocoder
@@ -68,8 +72,19 @@ class SmoothDecoder(codec.Decoder):
             return vocoder(features(mel, coded.pitch, vocoder, coded.concealed))[0].numpy()
 
 
+def _add_it(path: Path) -> str:
+    """How to add the weights to the bundle in folder ``path``: into a copy when it is a shipped one."""
+    if Path(path).resolve().is_relative_to(SHIPPED.resolve()):
+        return (f"copy that bundle to a folder of your own (cp -r {path} my_bundle), add the weights there "
+                f"(python examples/plugin/ldc_smooth.py my_bundle) and decode with it (--bundle my_bundle, "
+                f"or bundle='my_bundle')")
+    return f"add them with python examples/plugin/ldc_smooth.py {path}"
+
+
 def export(bundle: Path, taps=(0.05, 0.2, 0.5, 0.2, 0.05), cfg: SmoothConfig = SmoothConfig()) -> None:
-    """Write the add-on into the bundle folder: the same ``taps`` (summing to 1) for every band."""
+    """Write the add-on into the bundle folder ``bundle`` (a :class:`codec.BundleError` naming it unless it
+    holds a bundle): the same ``taps`` (summing to 1) for every band."""
+    codec.Bundle.load(bundle)  # a folder that is not a bundle (or does not exist) is refused by name
     model = MelSmoother(cfg)
     with torch.no_grad():
         model.conv.weight.copy_(torch.tensor(taps, dtype=torch.float32).expand(cfg.n_mels, 1, cfg.kernel))
@@ -80,5 +95,9 @@ def export(bundle: Path, taps=(0.05, 0.2, 0.5, 0.2, 0.05), cfg: SmoothConfig = S
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("bundle", type=Path, help="bundle folder to add smooth.json + smooth.safetensors to")
-    export(ap.parse_args().bundle)
+    ap.add_argument("bundle", type=Path, help="bundle folder to add smooth.json + smooth.safetensors to (a copy of "
+                                              "the shipped bundle, see above)")
+    try:
+        export(ap.parse_args().bundle)
+    except codec.BundleError as exc:
+        ap.exit(1, f"ldc_smooth: error: {exc}\n")
