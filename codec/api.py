@@ -95,7 +95,7 @@ def encode(wav, sample_rate: int | None = None, kbps: float = 3.0, *, representa
     mel, f0, voiced = chunked.analyse(x, b.mel_config)  # log-mel and pitch track, in blocks for long inputs
     with torch.inference_mode():
         if mode.representation == "latent":
-            values = b.latent.encoder(mel)[0].T.numpy()
+            values = chunked.encode_latent(b.latent.encoder, mel)[0].T.numpy()
         else:
             values = mel_to_coefs(mel, mode.n_coefs, mode.decimation)[0].T.numpy()
     pitch_index, voiced = pitch.group(f0, voiced, mode.decimation)

@@ -104,6 +104,58 @@ def analyse(x: np.ndarray, mel_cfg: MelConfig, block: int | None = None) -> tupl
     return mel, f0, voiced
 
 
+MIN_LATENT_WINDOW = 512  # mel frames the latent encoder sees at least per call (see encode_latent)
+
+
+def encode_latent(encoder, mel: torch.Tensor, block: int | None = None) -> torch.Tensor:
+    """``encoder(mel)`` for a log-mel (1, n_mels, T): the latent (1, channels, ceil(T / stride)) of
+    ``codec.latent.LatentEncoder``, ``block`` mel frames at a time (None: ``DEFAULT.block``) with the
+    encoder's reach (its convolutions' half kernels, in whole latent frames) either side: the same values.
+
+    Every call sees the same number of frames, at least ``MIN_LATENT_WINDOW`` (the last window overlaps
+    the one before): CPU convolutions over a few hundred frames or fewer can round differently (by
+    ~1e-5 here, under 300 frames) from those over a long signal, and the bytes must not change."""
+    cfg = encoder.cfg
+    stride, groups = cfg.stride, -(-mel.shape[-1] // cfg.stride)
+    reach = -(-(cfg.kernel // 2) * (1 + cfg.enc_layers) // stride)  # latent frames of context either side
+    per = max((block or DEFAULT.block) // stride, -(-MIN_LATENT_WINDOW // stride) - 2 * reach)
+    window = per + 2 * reach  # latent frames a call
+    with torch.inference_mode():
+        if groups <= window:
+            return encoder(mel)
+        out = torch.empty(1, cfg.channels, groups)
+        for a in range(0, groups, per):
+            b = min(a + per, groups)
+            lo = max(0, min(a - reach, groups - window))
+            out[..., a:b] = encoder(mel[..., lo * stride:(lo + window) * stride])[..., a - lo:b - lo]
+        return out
+
+
+def decode_latent(decoder, z: torch.Tensor, aux: torch.Tensor, step_size: torch.Tensor,
+                  config: ChunkConfig | None = None) -> torch.Tensor:
+    """``decoder(z, aux, step_size)`` of ``codec.latent.LatentDecoder``: latent (1, channels, L), pitch rows
+    (1, n_aux, T), step size per latent frame (1, L) → log-mel (1, n_mels, T). Beyond ``config.min_seconds``
+    (None: ``DEFAULT``) it runs ``config.block`` mel frames at a time with the decoder's reach either side,
+    in windows of one length like :func:`encode_latent`: the one-pass values up to rounding (≈ 4e-6 nats;
+    the one-pass convolutions themselves round differently at some lengths)."""
+    cfg, config = decoder.cfg, config or DEFAULT
+    stride, groups, frames = cfg.stride, z.shape[-1], aux.shape[-1]
+    reach = 1 + -(-(cfg.kernel // 2) * (1 + cfg.dec_layers) // stride)  # latent frames: embed ±1, frame convs
+    per = max(config.block // stride, -(-MIN_LATENT_WINDOW // stride) - 2 * reach)
+    window = per + 2 * reach
+    with torch.inference_mode():
+        if groups <= window or frames <= config.min_seconds * FRAME_RATE or step_size.ndim != 2:
+            return decoder(z, aux, step_size)
+        out = torch.empty(1, cfg.n_mels, frames)
+        for a in range(0, groups, per):
+            b = min(a + per, groups)
+            lo = max(0, min(a - reach, groups - window))
+            mel = decoder(z[..., lo:lo + window], aux[..., lo * stride:(lo + window) * stride],
+                          step_size[:, lo:lo + window])
+            out[..., a * stride:b * stride] = mel[..., (a - lo) * stride:(b - lo) * stride]
+        return out
+
+
 class _NoiseTape:
     """The noise ``torch.randn((1, samples), generator=generator)`` of a one-pass decode, read in windows
     whose starts never decrease: only the window being read is held. Reads end on multiples of 16

@@ -146,7 +146,8 @@ def stream_mel(bundle, coded: Coded) -> torch.Tensor:
     """The log-mel (1, n_mels, frames) the dequantised values stand for: cepstra inverted, or the
     latent decoded by the bundle's ``latent_decoder`` (no restoration)."""
     if coded.mode.representation == "latent":
-        return bundle.latent_decoder(coded.values, coded.pitch, torch.from_numpy(coded.step_size)[None].float())
+        return chunked.decode_latent(bundle.latent_decoder, coded.values, coded.pitch,
+                                     torch.from_numpy(coded.step_size)[None].float())
     return coefs_to_mel(coded.values, bundle.mel_config.n_mels, coded.mode.decimation, coded.frames)
 
 

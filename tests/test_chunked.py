@@ -51,6 +51,33 @@ def test_analysis_blocks_equal_one_pass(speech, cfg):
         assert torch.equal(m, mel) and np.array_equal(f, f0) and np.array_equal(v, voiced)
 
 
+def test_latent_encoder_blocks_equal_one_pass(speech):
+    """The latent of a block-wise encode equals the one-pass latent exactly, whatever the block size."""
+    encoder = bundles.resolve(None).latent.encoder
+    mel = chunked.analyse(speech, MelConfig())[0]
+    with torch.inference_mode():
+        whole = encoder(mel)
+    for block in (5, 200, 700):
+        assert torch.equal(chunked.encode_latent(encoder, mel, block), whole)
+
+
+def test_latent_decoder_blocks_match_one_pass(speech):
+    """The latent decoder in blocks gives the one-pass log-mel to within rounding; short streams take the one-pass
+    path."""
+    import bitstream
+    from bitstream.modes import frames_for
+
+    header, groups = bitstream.read_groups(codec.encode(speech, kbps=0.6))
+    b = bundles.for_stream(header.bundle_id, None, header.representation)
+    coded = decoders.Coded.from_groups(groups, b, header.seed, frames_for(header.num_samples))
+    step = torch.from_numpy(coded.step_size)[None].float()
+    with torch.inference_mode():
+        whole = b.latent_decoder(coded.values, coded.pitch, step)
+    assert torch.equal(chunked.decode_latent(b.latent_decoder, coded.values, coded.pitch, step), whole)
+    blocks = chunked.decode_latent(b.latent_decoder, coded.values, coded.pitch, step, SMALL)
+    assert blocks.shape == whole.shape and (blocks - whole).abs().max() < 1e-4
+
+
 @pytest.mark.parametrize("kbps", [0.6, 3.0])
 def test_encode_in_blocks_writes_the_same_bytes(speech, kbps, monkeypatch):
     """The bytes of a block-wise encode are those of the one-pass encode, mel and latent modes."""
