@@ -214,10 +214,10 @@ def evaluate(files: list[Path], kbps: list[float] = (), decoders: list[str | Non
                 t0 = time.perf_counter()
                 out, _ = api.decode(data, decoder=name, steps=steps, bundle=bundle)
                 n_bytes, t_dec = len(data), time.perf_counter() - t0
-            else:  # floors and peers: the whole run is booked as decode (floors) or encode (peers)
-                out, n_bytes = s.run(wav)
+            else:  # floors and peers: the whole run is booked as decode (floors) or encode (peers), the other
+                out, n_bytes = s.run(wav)  # is not measured (NaN: "—" in the tables, null in the JSON)
                 elapsed = time.perf_counter() - t0
-                t_enc, t_dec = (elapsed, 0.0) if s.kind == "peer" else (0.0, elapsed)
+                t_enc, t_dec = (elapsed, math.nan) if s.kind == "peer" else (math.nan, elapsed)
             if on_decode:
                 on_decode(i, s.name, out)
             rows[s.name].append({
@@ -309,8 +309,8 @@ def pyplot():
 
 def plot(file: Path, results: list[dict], decoded_examples: dict, out_png, max_seconds: float = 10.0) -> None:
     """Log-mel of ``file`` and of each ldcodec decode in ``decoded_examples`` ({system name: audio})
-    side by side (first ``max_seconds``), above the real-kbps → PESQ / STOI curve over the
-    ldcodec ``results`` (peers as single points)."""
+    side by side (first ``max_seconds``), above the real-kbps → WB-PESQ / STOI curves of the ldcodec
+    ``results`` and of each peer codec (:func:`_curves`)."""
     from .features import log_mel
 
     plt = pyplot()
@@ -335,33 +335,64 @@ def plot(file: Path, results: list[dict], decoded_examples: dict, out_png, max_s
         ax.set_ylabel("mel bin" if j == 0 else "")
         if j:
             ax.tick_params(labelleft=False)
-    ax1 = fig.add_subplot(grid[1, :])
-    ax2 = ax1.twinx()
-    for dec in dict.fromkeys(r["decoder"] for r in results):
-        rs = sorted((r for r in results if r["decoder"] == dec), key=lambda r: r["real_kbps"])
-        x = [r["real_kbps"] for r in rs]
-        suffix = f" ({dec})" if len({r['decoder'] for r in results}) > 1 else ""
-        ax1.plot(x, [r["pesq"] for r in rs], "o-", color="tab:blue", label="WB-PESQ" + suffix)
-        ax2.plot(x, [r["stoi"] for r in rs], "s--", color="tab:orange", label="STOI" + suffix)
-    for r in peers:
-        ax1.plot(r["real_kbps"], r["pesq"], "^", color="tab:gray")
-        ax1.annotate(r["system"], (r["real_kbps"], r["pesq"]), fontsize=7, color="tab:gray",
-                     xytext=(3, 3), textcoords="offset points")
-    ax1.set_xscale("log")
-    ticks = sorted({round(r["real_kbps"], 2) for r in results})
-    ax1.set_xticks(ticks, [f"{t:g}" for t in ticks])
-    ax1.minorticks_off()
-    ax1.set_xlabel("real kbps (log scale)")
-    ax1.set_ylabel("WB-PESQ", color="tab:blue")
-    ax2.set_ylabel("STOI", color="tab:orange")
-    ax1.set_ylim(1.0, 4.6)
-    ax2.set_ylim(0.0, 1.0)
-    ax1.grid(alpha=0.3)
-    handles = ax1.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
-    ax1.legend(handles, [h.get_label() for h in handles], loc="lower right", bbox_to_anchor=(1.0, 1.0),
-               ncol=len(handles), frameon=False, fontsize=9)  # above the axes: never hides a point
-    ax1.set_title(f"bitrate vs quality, mean over {len(results[0]['rows'])} file(s)", fontsize=10, loc="left")
+    _curves(fig.add_subplot(grid[1, :]), results, peers)
     fig.suptitle(f"{Path(file).name}" + (f" (first {max_seconds:g} s)" if len(ref) > n else ""))
     Path(out_png).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
+
+
+PEER_MARKERS = {"Codec2": "^", "Opus": "v"}  # peer family (first word of the system name) → marker; others "D"
+RATE_TICKS = (0.1, 0.2, 0.3, 0.5, 1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 500)  # kbps
+FINE_TICKS = (0.15, 0.4, 0.6, 0.8, 1.5, 4, 6, 8, 15, 40, 60, 80, 150)  # kbps, between them, for narrow ranges
+
+
+def _rate_axis(rates: list[float]) -> tuple[tuple[float, float], list[float]]:
+    """A log axis for kbps ``rates``: (limits with a margin, the RATE_TICKS inside them, or with FINE_TICKS
+    when fewer than three fall inside; the limits widened to the nearest ticks outside when still fewer)."""
+    lo, hi = min(rates) / 1.15, max(rates) * 1.15
+    for candidates in (RATE_TICKS, sorted(RATE_TICKS + FINE_TICKS)):
+        ticks = [t for t in candidates if lo <= t <= hi]
+        if len(ticks) >= 3:
+            return (lo, hi), ticks
+    ticks = [t for t in candidates if t < lo][-1:] + ticks + [t for t in candidates if t > hi][:1]
+    return (min(lo, ticks[0]), max(hi, ticks[-1])), ticks
+
+
+def _curves(ax1, results: list[dict], peers: list[dict]) -> None:
+    """The rate–quality panel: real kbps (log) → WB-PESQ (left axis, blue, filled markers) and STOI (right
+    axis, orange, hollow markers): a line per ldcodec decoder (circles / squares) and per peer family
+    (Codec2 ▲, Opus ▼, dotted), every one named in the legend above the axes. The points are not
+    labelled (the tables hold each one's numbers)."""
+    ax2 = ax1.twinx()
+    several = len({r["decoder"] for r in results}) > 1
+    lines = [(f"ldcodec{f' ({dec})' if several else ''}", [r for r in results if r["decoder"] == dec], ("o", "s"), "-")
+             for dec in dict.fromkeys(r["decoder"] for r in results)]
+    for family in dict.fromkeys(r["system"].split()[0] for r in peers):
+        rows = [r for r in peers if r["system"].split()[0] == family]
+        marker = PEER_MARKERS.get(family, "D")
+        lines.append((family, rows, (marker, marker), ":"))
+    for name, rows, (m_pesq, m_stoi), style in lines:
+        rows = sorted(rows, key=lambda r: r["real_kbps"])
+        x = [r["real_kbps"] for r in rows]
+        ax1.plot(x, [r["pesq"] for r in rows], marker=m_pesq, linestyle=style, color="tab:blue",
+                 label=f"{name} WB-PESQ")
+        ax2.plot(x, [r["stoi"] for r in rows], marker=m_stoi, linestyle=style, color="tab:orange",
+                 markerfacecolor="white", label=f"{name} STOI")
+    rates = [r["real_kbps"] for r in results + peers if math.isfinite(r["real_kbps"])]
+    ax1.set_xscale("log")
+    ax1.minorticks_off()
+    if rates:
+        limits, ticks = _rate_axis(rates)
+        ax1.set_xlim(*limits)
+        ax1.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax1.set_xlabel("real kbps (log scale)")
+    ax1.set_ylabel("WB-PESQ (filled)", color="tab:blue")
+    ax2.set_ylabel("STOI (hollow)", color="tab:orange")
+    ax1.set_ylim(1.0, 4.6)
+    ax2.set_ylim(0.0, 1.0)
+    ax1.grid(alpha=0.3)
+    handles = [h for pair in zip(ax1.get_lines(), ax2.get_lines()) for h in pair]  # each system's two together
+    ax1.legend(handles, [h.get_label() for h in handles], loc="lower left", bbox_to_anchor=(0.0, 1.0),
+               ncol=len(lines), frameon=False, fontsize=8, title=f"bitrate vs quality, mean over "
+               f"{len(results[0]['rows'])} file(s)", title_fontsize=9, alignment="left")  # above: hides no point

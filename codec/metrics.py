@@ -64,9 +64,20 @@ def pesq_wb(ref: np.ndarray, deg: np.ndarray) -> float:
 
 
 def stoi(ref: np.ndarray, deg: np.ndarray) -> float:
+    """STOI (0–1, pystoi), or NaN when the reference has too little speech for it (pystoi needs 30 frames
+    of 25.6 ms, ≈ 0.4 s, above its silence threshold; it would warn and return 1e-5)."""
+    import warnings
+
     from pystoi import stoi as _stoi
 
-    return float(_stoi(ref, deg, SR, extended=False))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        value = float(_stoi(ref, deg, SR, extended=False))
+    if any("Not enough STFT frames" in str(w.message) for w in caught):
+        return float("nan")
+    for w in caught:  # anything else pystoi says still reaches the caller
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return value
 
 
 def pause_energy_db(ref: np.ndarray, deg: np.ndarray, below_db: float = 40.0, frame: int = 320) -> float:

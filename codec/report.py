@@ -10,6 +10,7 @@ relative links only: it opens from the file system in any browser.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import re
 import shutil
@@ -42,8 +43,40 @@ audio{height:30px;width:200px;vertical-align:middle}
 table.clip th{white-space:normal}
 img.mel{display:block}
 .note{color:#555}
+dl.legend{display:grid;grid-template-columns:max-content auto;gap:2px 12px;max-width:60em}
+dl.legend dt{font-weight:600}dl.legend dd{margin:0}
 footer{margin-top:2em;padding-top:.5em;border-top:1px solid #ccc;color:#555}
 """
+# What each column of the tables means, its unit and which way is better (also each header's tooltip).
+COLUMNS = {
+    "kbps asked": "the rate asked of the codec (ldcodec's kbps, a Codec2 mode, an Opus bitrate)",
+    "real kbps": "bits actually written, header and framing included, per second of the clip; lower is "
+                 "cheaper (on clips under a few seconds the fixed overhead dominates)",
+    "WB-PESQ": "ITU-T P.862.2 wideband PESQ, 1.0–4.64, higher is better; it compares waveforms, so a vocoder "
+               "that draws its own phase scores lower than it sounds",
+    "STOI": "short-time objective intelligibility, 0–1, higher is better; “—” when the clip has too little "
+            "speech for it (under ≈ 0.4 s)",
+    "mel dist": "mean absolute difference of the 80-band log-mel spectrograms (natural-log units), 0 = the "
+                "same spectrum, lower is better",
+    "pause dB": "power in the reference's pauses (frames 40 dB below its loudest) of the decode minus that of "
+                "the reference, dB; 0 is best, positive = noise or hiss added in pauses, negative = pauses "
+                "made quieter",
+    "harmonics dB": "how far the harmonics (1–4 kHz, voiced frames) stand out of the spectrum, decode minus "
+                    "reference, dB; 0 is best, negative = harmonics smeared into noise (rough, breathy), "
+                    "positive = more peaked than the reference",
+    "DNSMOS": "Microsoft DNSMOS P.835 overall quality predicted from the decode alone, 1–5, higher is better",
+    "DistillMOS": "DistillMOS mean opinion score predicted from the decode alone, 1–5, higher is better",
+    "RTF enc": "real-time factor of encoding: seconds of processing per second of audio on this machine, lower "
+               "is faster (under 1: faster than real time); “—” not measured (floors have no encoder)",
+    "RTF dec": "real-time factor of decoding, as RTF enc; “—” not measured (a peer's command-line run, encode "
+               "and decode together, counts as its encode)",
+}
+ROWS = ("Rows: <strong>reference</strong> is the clip itself; <strong>input (uncoded)</strong> scores the clip "
+        "against itself (the ceiling of each metric; it plays the reference); <strong>copy synthesis</strong> "
+        "renders the clip's own unquantised features through a vocoder (the best a decoder using it can do) and "
+        "<strong>Griffin-Lim</strong> its log-mel with no model (floors); <strong>ldcodec</strong> rows are "
+        "encoded and decoded at each rate; <strong>Codec2</strong> and <strong>Opus</strong> are peers run "
+        "through their command-line tools.")
 
 
 def check(folder: str | Path, seconds: float = 10.0) -> Path:
@@ -66,10 +99,22 @@ def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "x"
 
 
+def _th(h: str) -> str:
+    """A header cell, with :data:`COLUMNS`' explanation of the column as its tooltip."""
+    tip = COLUMNS.get(h)
+    return f'<th title="{escape(tip)}">{escape(h)}</th>' if tip else f"<th>{escape(h)}</th>"
+
+
+def _legend() -> str:
+    """What the rows are and what each column measures, with its unit and which way is better."""
+    items = "".join(f"<dt>{escape(name)}</dt><dd>{escape(text)}</dd>" for name, text in COLUMNS.items())
+    return f'<h3>How to read the numbers</h3>\n<p class="note">{ROWS}</p>\n<dl class="legend">{items}</dl>'
+
+
 def _table(head: list[str], rows: list[list[str]], kinds: list[str] | None = None, cls: str = "") -> str:
-    """HTML table of CSS class ``cls``; ``head`` is text, ``rows`` hold HTML cells, ``kinds`` name each
-    row's CSS class."""
-    out = [f'<table class="{cls}"><tr>' + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>"]
+    """HTML table of CSS class ``cls``; ``head`` is text (known columns get their explanation as a tooltip),
+    ``rows`` hold HTML cells, ``kinds`` name each row's CSS class."""
+    out = [f'<table class="{cls}"><tr>' + "".join(_th(h) for h in head) + "</tr>"]
     for cells, kind in zip(rows, kinds or [""] * len(rows)):
         out.append(f'<tr class="{escape(kind)}">' + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return "\n".join(out) + "</table>"
@@ -97,6 +142,8 @@ class ListeningPage:
         self._order: dict[str, int] = {REFERENCE: 0}  # system → its number in clip names
         self._first: dict[str, np.ndarray] = {}  # decodes of files[0], for the plot
         self._widths: dict[str, int] = {}  # stem of each clip written → its picture's width (px)
+        self._digests: list[str] = []  # of each file's reference clip as played
+        self._same: set[tuple[int, str]] = set()  # (file, system) whose decode plays exactly as the reference
         refs = [read(p) for p in self.files]
         self._seconds = [len(w) / SAMPLE_RATE for w in refs]
         mels = [log_mel(w[: self._n]) for w in refs]
@@ -105,6 +152,11 @@ class ListeningPage:
         self.px_per_s = min(FRAME_RATE, MAX_WIDTH * FRAME_RATE / max(m.shape[1] for m in mels))  # one time scale
         for i, (wav, mel) in enumerate(zip(refs, mels)):
             self._save(i, REFERENCE, wav, mel)
+            self._digests.append(self._digest(wav))
+
+    def _digest(self, wav: np.ndarray) -> str:
+        """Fingerprint of the part of ``wav`` (16 kHz float) a clip plays."""
+        return hashlib.sha256(np.clip(wav[: self._n], -1, 1).astype(np.float32).tobytes()).hexdigest()
 
     def _stem(self, i: int, system: str) -> str:
         """Relative path (no suffix) of the clip and picture of ``system`` on ``files[i]``."""
@@ -133,12 +185,17 @@ class ListeningPage:
         """Keep the decode of ``system`` on ``files[i]`` (16 kHz float32) as a clip and a picture."""
         if system == REFERENCE:
             raise ValueError(f"a system may not be called {REFERENCE!r} on a listening page")
-        self._save(i, system, audio)
         if i == 0:
             self._first[system] = audio
+        if self._digest(audio) == self._digests[i]:  # e.g. "input (uncoded)": the reference row plays it
+            self._same.add((i, system))
+            return
+        self._save(i, system, audio)
 
     def _media(self, i: int, system: str) -> list[str]:
         """The <audio> and <img> cells of one row."""
+        if (i, system) in self._same:
+            return ['<span class="note">the reference (same audio)</span>', "—"]
         stem = self._stem(i, system)
         if stem not in self._widths:
             return ["—", "—"]
@@ -181,8 +238,10 @@ class ListeningPage:
             plot(self.files[0], results, self._first, self.folder / "plot.png", max_seconds=self.seconds)
             parts.append('<img src="plot.png" alt="log-mel of the first clip and the rate–quality curve" '
                          'style="max-width:100%">')
-        parts += ["<h2>Summary</h2>", '<p class="note">Means over all clips; the same numbers as '
-                  '<a href="results.json">results.json</a>.</p>', _text_table(*table_cells(results))]
+        parts += ["<h2>Summary</h2>", '<p class="note">Means over all clips (a metric a clip cannot give, '
+                  '“—”, is left out of its mean); the same numbers as <a href="results.json">results.json</a>. '
+                  'Hover over a column\'s name for what it measures.</p>', _text_table(*table_cells(results)),
+                  _legend()]
         if len({g for r in results for g in r["groups"]}) > 1:
             parts += ["<h3>Per speaker group</h3>", _text_table(*group_table_cells(results))]
         parts += [f'<p class="note">Note: {escape(n)}</p>' for n in notes]

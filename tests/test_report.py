@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from html import escape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import soundfile as sf
 
 from codec import evaluate as ev
 from codec import peers
-from codec.report import ListeningPage
+from codec.report import COLUMNS, ListeningPage
 from cli_run import one_line_error, run
 
 DATA = Path(__file__).parent / "data"
@@ -84,7 +85,7 @@ def local(folder: Path, src: str) -> Path:
 
 def test_every_clip_plays(made):
     folder, page, _, _, data, clips = made
-    systems = [r["system"] for r in data["results"]]
+    systems = [r["system"] for r in data["results"] if r["system"] != "input (uncoded)"]
     assert len(page.audio) == len(clips) * (1 + len(systems))  # the reference and every system, per clip
     lengths = []
     for src in page.audio:
@@ -95,6 +96,9 @@ def test_every_clip_plays(made):
     ref = sf.read(local(folder, page.audio[0]))[0]  # first row: the first clip's 16 kHz reference
     assert np.abs(ref - ev.read(clips[0])[: len(ref)]).max() < 1e-4
     ldc = sf.read(local(folder, page.audio[1 + systems.index("ldcodec 3 kbps mel direct")]))[0]
+    for section in page.tables[1:]:  # the uncoded input is the reference: its row says so instead of playing it
+        uncoded = next(row for row in section if row[0] == "input (uncoded)")
+        assert uncoded[1] == "the reference (same audio)" and uncoded[2] == "—"
     assert not np.allclose(ldc[: len(ref)], ref[: len(ldc)], atol=0.01)  # a decode, not the reference again
     for src in page.img:
         assert local(folder, src).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -146,15 +150,71 @@ def test_remade_page_replaces_its_clips(tmp_path):
     clip = tmp_path / "x.wav"
     sf.write(clip, sf.read(DATA / "LJ001-0029.flac", dtype="float32")[0][:16000], 16000)
     quiet = ev.System("half volume", "floor", run=lambda wav: (wav / 2, None))
-    same = ev.System("same", "floor", run=lambda wav: (wav, None))
-    for systems in ([quiet, same], [same]):
+    flipped = ev.System("inverted", "floor", run=lambda wav: (-wav, None))
+    for systems in ([quiet, flipped], [flipped]):
         page = ListeningPage(tmp_path / "page", [clip], seconds=0.5)
         page.write(ev.evaluate([clip], systems=systems, on_decode=page.add), "test")
     clips = sorted(p.name for p in (tmp_path / "page" / "clips" / "001").iterdir())
-    assert clips == ["00-reference.flac", "00-reference.png", "01-same.flac", "01-same.png"]
+    assert clips == ["00-reference.flac", "00-reference.png", "01-inverted.flac", "01-inverted.png"]
     assert "half volume" not in (tmp_path / "page" / "index.html").read_text()
     with pytest.raises(ValueError, match="reference"):
         page.add(0, "reference", np.zeros(100, np.float32))
+
+
+def test_numbers_are_explained(made):
+    """Every column of the summary is explained (unit, which way is better) in the legend and as its header's
+    tooltip; RTF a row did not measure reads "—", not 0.000."""
+    _, page, text, _, data, _ = made
+    head, *rows = page.tables[0]
+    legend = text[text.index("<h3>How to read the numbers</h3>"):text.index("</dl>")]
+    for column in head[1:]:
+        assert f"<dt>{column}</dt>" in legend and f'title="{escape(COLUMNS[column])}">{column}</th>' in text
+    for name in ("mel dist", "pause dB", "harmonics dB", "RTF enc"):
+        assert any(word in COLUMNS[name] for word in ("is best", "is better", "is faster"))
+    for row, r in zip(rows, data["results"]):
+        cells = dict(zip(head, row))
+        if r["kind"] == "floor":
+            assert cells["RTF enc"] == "—" and r["rtf_enc"] is None and float(cells["RTF dec"]) >= 0
+        elif r["kind"] == "peer":
+            assert cells["RTF dec"] == "—" and float(cells["RTF enc"]) > 0
+        else:
+            assert float(cells["RTF enc"]) > 0 and float(cells["RTF dec"]) > 0
+
+
+def test_short_clip_has_no_stoi_and_no_warning(tmp_path):
+    """STOI of a clip too short for it (0.05 s) is "—" (NaN, null in the JSON), silently."""
+    import warnings
+
+    clip = tmp_path / "short.wav"
+    sf.write(clip, sf.read(DATA / "LJ001-0029.flac", dtype="float32")[0][16000:16800], 16000)
+    same = ev.System("half volume", "floor", run=lambda wav: (wav / 2, None))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        (result,) = ev.evaluate([clip], systems=[same])
+    assert np.isnan(result["stoi"]) and ev.table_cells([result])[1][0][4] == "—"
+    assert not [w for w in caught if "STFT frames" in str(w.message)]
+
+
+def test_plot_names_every_curve(tmp_path):
+    """The rate–quality panel: WB-PESQ and STOI of ldcodec and of each peer family, all in the legend; the rate
+    axis has round ticks across every point, not only ldcodec's."""
+    plt = ev.pyplot()
+
+    def row(system, kind, kbps, pesq, stoi):
+        return {"system": system, "kind": kind, "decoder": "direct" if kind == "ldcodec" else None,
+                "real_kbps": kbps, "pesq": pesq, "stoi": stoi, "rows": [{}]}
+
+    results = [row("ldcodec 3", "ldcodec", 2.9, 2.2, 0.89), row("ldcodec 6", "ldcodec", 5.8, 2.8, 0.93)]
+    peer_rows = [row("Codec2 1200", "peer", 1.3, 1.5, 0.85), row("Codec2 3200", "peer", 3.3, 1.7, 0.9),
+                 row("Opus 6 kbps", "peer", 7.0, 2.0, 0.91)]
+    fig, ax = plt.subplots()
+    ev._curves(ax, results, peer_rows)
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels == [f"{name} {metric}" for name in ("ldcodec", "Codec2", "Opus") for metric in ("WB-PESQ", "STOI")]
+    ticks = [float(t.get_text()) for t in ax.get_xticklabels()]
+    assert ticks == [2, 3, 5] and ax.get_xlim()[0] < 1.3 and ax.get_xlim()[1] > 7.0
+    assert ev._rate_axis([2.9])[1] == [2, 3, 4] and ev._rate_axis([2.9, 5.8])[1] == [3, 4, 5, 6]
+    plt.close(fig)
 
 
 def test_html_without_matplotlib(tmp_path, monkeypatch):
