@@ -41,7 +41,7 @@ from .audio import AudioInputError, StreamResampler, check_rate, to_float, to_mo
 from .conceal import hold_and_fade
 from .features import LogMel
 from .jitter import as_packet
-from .mel_repr import coefs_to_mel, mel_to_coefs, silence_coefs
+from .mel_repr import clamp_logmel, coefs_to_mel, mel_to_coefs, silence_coefs
 
 
 def stream_kbps(kbps) -> float:
@@ -202,7 +202,7 @@ class _Features:
             return blocks + [self._conceal()]
         self.mode = mode
         coefs = torch.from_numpy(groups.values.T.copy())[None]
-        mel = coefs_to_mel(coefs, self.n_mels, 1, mode.groups_per_packet)
+        mel = clamp_logmel(coefs_to_mel(coefs, self.n_mels, 1, mode.groups_per_packet))  # valid ≠ renderable
         lf0, self.lf0 = pitch.held_octaves(groups.pitch, groups.voiced, self.lf0)
         aux = torch.from_numpy(np.stack([groups.voiced.astype(np.float32), lf0.astype(np.float32)]))[None]
         block = torch.cat([mel, aux], dim=1)
@@ -293,7 +293,7 @@ class StreamDecoder:
         self._ola, self._env = self._ola[n:], self._env[n:]
         skip = max(0, self._n_fft // 2 - self._emitted)  # centred STFT: the first n_fft/2 are padding
         self._emitted = upto
-        return out[skip:].astype(np.float32)
+        return np.clip(out[skip:], -1.0, 1.0).astype(np.float32)  # within full scale, whatever the packets
 
 
 def decode_packets(packets, *, bundle=None) -> np.ndarray:
@@ -304,4 +304,4 @@ def decode_packets(packets, *, bundle=None) -> np.ndarray:
     if not blocks:
         return np.zeros(0, np.float32)
     with torch.inference_mode():
-        return vocoder(torch.cat(blocks, dim=-1))[0].numpy()
+        return np.clip(vocoder(torch.cat(blocks, dim=-1))[0].numpy(), -1.0, 1.0)
