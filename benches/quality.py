@@ -6,6 +6,7 @@
     python benches/quality.py --kbps 0.3 0.6 --representation mel --representation latent \\
         --decoder direct --decoder lat2lat:4          # both representations, their decoders
     python benches/quality.py --kbps 0.6 3 6 --html report/      # + a listening page (report/index.html)
+    python benches/quality.py --noisy ~/ldcodec-data/noisy_dev --per-speaker 1 --kbps 3   # the noisy dev set
 
 One run, the same audio for every row: the floors (the uncoded input, whose no-reference MOS is the
 ceiling of those columns; copy synthesis through each vocoder a decoder renders with; Griffin-Lim
@@ -21,6 +22,12 @@ the reference; negative: smeared into noise; codec.metrics.harmonic_contrast_db)
 ``--json`` keeps every file's row with its speaker; ``--html DIR`` writes a listening page
 (codec.report) that plays every decode beside its numbers. RTF = processing seconds per second of audio
 on one CPU thread; for the peers it is the whole encode+decode CLI run, booked as encode.
+
+``--noisy DIR`` scores a noisy dev set (``benches/make_noisy_dev.py``, ``codec.noisy_dev``) instead: the
+conditions of the first ``--per-speaker`` clips of each speaker; WB-PESQ, STOI and the other reference
+metrics against the noisy input (what ``direct`` must stay faithful to), "STOI clean" against the clean
+clip (what a restoring decoder should recover), neural MOS of each output; the "input (uncoded)" row
+(always there) is the noisy input itself. Tables per SNR and per noise kind follow the overall one.
 """
 from __future__ import annotations
 
@@ -35,8 +42,9 @@ import soundfile as sf
 import torch
 
 import codec
+from codec import noisy_dev
 from codec.evaluate import (DEV_SPLIT, System, codec_systems, evaluate, floor_systems, group_table, jsonable,
-                            peer_systems, select_files, table)
+                            peer_systems, regroup, select_files, table)
 from codec.metrics import mos_available
 from codec.report import ListeningPage, check
 
@@ -74,6 +82,8 @@ def main(argv=None) -> None:
     ap.add_argument("--no-mos", action="store_true", help="skip the neural MOS predictors (slow on CPU)")
     ap.add_argument("--json")
     ap.add_argument("--html", metavar="DIR", help="write a listening page (index.html, clips, pictures) here")
+    ap.add_argument("--noisy", metavar="DIR", help="score this noisy dev set (benches/make_noisy_dev.py) instead of "
+                                                  "FOLDER: STOI against the noisy input and against the clean clip")
     ap.add_argument("--html-seconds", type=float, default=10.0, metavar="S",
                     help="seconds of each clip the listening page plays and draws (default 10)")
     args = ap.parse_args(argv)
@@ -84,6 +94,10 @@ def main(argv=None) -> None:
             ap.error(str(exc))
     torch.set_num_threads(1)
 
+    if args.noisy:
+        if args.html or args.pattern:
+            ap.error("--html and --pattern are for a clean folder, not --noisy")
+        return noisy_main(args)
     files = select_files(Path(args.folder), args.pattern, args.per_speaker or None)
     seconds = sum(sf.info(str(p)).duration for p in files)
     print(f"{len(files)} files, {seconds:.1f} s", file=sys.stderr)
@@ -109,6 +123,38 @@ def main(argv=None) -> None:
         print(f"\nListening page: {page.write(results, command, notes + missing)}")
     if args.json:
         doc = {"files": [str(f) for f in files], "results": results}
+        Path(args.json).write_text(json.dumps(jsonable(doc), indent=1))
+
+
+def noisy_main(args: argparse.Namespace) -> None:
+    """``--noisy DIR``: the same rows on a noisy dev set, scored against the noisy input and the clean clip."""
+    chosen = noisy_dev.select(args.noisy, args.per_speaker or None)
+    files = [r["path"] for r in chosen]
+    by_path = {r["path"]: r for r in chosen}
+    seconds = sum(sf.info(str(p)).duration for p in files)
+    print(f"{len(files)} noisy files, {seconds:.1f} s", file=sys.stderr)
+    mos = [] if args.no_mos else mos_available()
+    peers, missing = ([], ["peers skipped (--no-peers)"]) if args.no_peers else peer_systems()
+    floors = floor_systems()
+    systems = (floors if not args.no_floors else floors[:1]) \
+        + codec_systems(args.kbps, args.decoder or [None], args.representation or [None]) \
+        + [stream_system(k) for k in args.stream] + peers
+    results = evaluate(files, systems=systems, mos=mos, clean_of=lambda p: by_path[p]["clean"],
+                       group_of=lambda p: (by_path[p]["speaker"], f"{float(by_path[p]['snr_db']):g} dB SNR"),
+                       progress=lambda: print(".", end="", file=sys.stderr, flush=True))
+    kinds = {str(r["path"]): r["noise"] + (" + room" if r["rir"] else "") for r in chosen}
+    print(f"\n\n{len(files)} noisy files ({len({r['clean'] for r in chosen})} clean clips, "
+          f"{args.per_speaker or 'all'} per speaker), {seconds:.1f} s, from {args.noisy}\n")
+    print("STOI and WB-PESQ against the noisy input; STOI clean against the clean clip; MOS of the output.\n")
+    print(table(results))
+    print("\nPer SNR:\n")
+    print(group_table(results))
+    print("\nPer noise kind:\n")
+    print(group_table(regroup(results, lambda row: kinds[row["file"]])))
+    for n in missing:
+        print(f"\nNote: {n}")
+    if args.json:
+        doc = {"noisy": str(args.noisy), "files": [str(f) for f in files], "results": results}
         Path(args.json).write_text(json.dumps(jsonable(doc), indent=1))
 
 

@@ -32,10 +32,10 @@ import numpy as np
 from . import api
 from . import peers as peer_tools
 from .audio import SAMPLE_RATE, AudioInputError, load, prepare
-from .metrics import all_metrics, mos_available
+from .metrics import align, all_metrics, mos_available, stoi
 
-MEANS = ("real_kbps", "pesq", "stoi", "mel", "si_sdr", "pause_db", "harmonic_db", "rtf_enc", "rtf_dec", "dnsmos",
-         "distillmos")
+MEANS = ("real_kbps", "pesq", "stoi", "stoi_clean", "mel", "si_sdr", "pause_db", "harmonic_db", "rtf_enc", "rtf_dec",
+         "dnsmos", "distillmos")
 INSTALL_HINT = "pip install 'ldcodec[eval]'"
 DEV_SPLIT = Path(os.environ.get("LDCODEC_DEV_DATA", Path(__file__).resolve().parents[2] / "shared/data/real/dev"))
 
@@ -184,14 +184,19 @@ def evaluate(files: list[Path], kbps: list[float] = (), decoders: list[str | Non
              mos: bool | list[str] = False, representations: list[str | None] = (None,),
              floors: bool = False, peers: bool = False, systems: list[System] | None = None, bundle=None,
              progress: Callable[[], None] | None = None,
-             on_decode: Callable[[int, str, np.ndarray], None] | None = None) -> list[dict]:
+             on_decode: Callable[[int, str, np.ndarray], None] | None = None,
+             clean_of: Callable[[Path], Path] | None = None,
+             group_of: Callable[[Path], tuple[str, str]] = speaker_of) -> list[dict]:
     """One dict per system: ``system``, ``kind``, ``kbps`` (asked or nominal), ``representation`` and
     ``decoder`` (ldcodec rows: None → the ladder's, named), the means of :data:`MEANS` over files
     (neural MOS columns when ``mos``), ``groups`` (the same means per speaker group) and the
     per-file ``rows``. ``systems`` replaces the ones built from ``kbps``/``decoders`` (+ ``floors``,
     ``peers``); ``bundle`` encodes and decodes the ldcodec rows. ``progress()`` is called after each
     decode, ``on_decode(i, system name, audio)`` with each decode of ``files[i]`` (16 kHz float32), e.g.
-    to keep examples or write a listening page."""
+    to keep examples or write a listening page. Noisy inputs (``codec.noisy_dev``): ``clean_of(file)`` names
+    the clean recording of each file, scored as ``stoi_clean`` (STOI of the decode against it; every
+    other metric is against the file itself, i.e. what a faithful codec must keep); ``group_of(file)`` →
+    (speaker, group) replaces :func:`speaker_of`, e.g. to group by SNR."""
     if systems is None:
         systems = (floor_systems(bundle) if floors else []) \
             + codec_systems(list(kbps), list(decoders), list(representations), bundle) \
@@ -201,7 +206,8 @@ def evaluate(files: list[Path], kbps: list[float] = (), decoders: list[str | Non
     for i, path in enumerate(files):
         wav = read(path)
         seconds = len(wav) / SAMPLE_RATE
-        speaker, group = speaker_of(path)
+        speaker, group = group_of(path)
+        clean = read(clean_of(path)) if clean_of else None
         encoded: dict[tuple, tuple[bytes, float]] = {}
         for s in systems:
             t0 = time.perf_counter()
@@ -223,7 +229,8 @@ def evaluate(files: list[Path], kbps: list[float] = (), decoders: list[str | Non
             rows[s.name].append({
                 "file": str(path), "speaker": speaker, "group": group, "seconds": seconds, "bytes": n_bytes,
                 "real_kbps": n_bytes * 8 / seconds / 1000 if n_bytes is not None else float("nan"),
-                **all_metrics(wav, out, mos), "rtf_enc": t_enc / seconds, "rtf_dec": t_dec / seconds})
+                **all_metrics(wav, out, mos), "rtf_enc": t_enc / seconds, "rtf_dec": t_dec / seconds,
+                **({"stoi_clean": stoi(clean, align(clean, out.astype(np.float32)))} if clean is not None else {})})
             if progress:
                 progress()
     return [{"system": s.name, "kind": s.kind, "kbps": s.kbps, "representation": s.representation,
@@ -231,6 +238,17 @@ def evaluate(files: list[Path], kbps: list[float] = (), decoders: list[str | Non
              "groups": {g: _means([r for r in rows[s.name] if r["group"] == g])
                         for g in dict.fromkeys(r["group"] for r in rows[s.name])},
              "rows": rows[s.name]} for s in systems]
+
+
+def regroup(results: list[dict], key: Callable[[dict], str]) -> list[dict]:
+    """:func:`evaluate`'s results with ``groups`` recomputed over ``key(per-file row)`` (e.g. the noise kind
+    of each file), for :func:`group_table`; each row's ``group`` is replaced by its key."""
+    out = []
+    for r in results:
+        rows = [{**row, "group": key(row)} for row in r["rows"]]
+        names = dict.fromkeys(row["group"] for row in rows)
+        out.append({**r, "rows": rows, "groups": {g: _means([x for x in rows if x["group"] == g]) for g in names}})
+    return out
 
 
 def _means(rows: list[dict]) -> dict[str, float]:
@@ -247,24 +265,31 @@ def table_cells(results: list[dict]) -> tuple[list[str], list[list[str]]]:
     """(header, one row of formatted cells per result) of the means table (a column per neural MOS
     measured); a per-file row merged into its result (``{**result, **row}``) formats the same way."""
     mos = [m for m in ("dnsmos", "distillmos") if all(m in r for r in results)]
-    head = ["system", "kbps asked", "real kbps", "WB-PESQ", "STOI", "mel dist", "pause dB", "harmonics dB"] \
+    clean = bool(results) and all("stoi_clean" in r for r in results)  # a noisy set: STOI against the clean clip too
+    head = ["system", "kbps asked", "real kbps", "WB-PESQ", "STOI"] + ["STOI clean"] * clean \
+        + ["mel dist", "pause dB", "harmonics dB"] \
         + [{"dnsmos": "DNSMOS", "distillmos": "DistillMOS"}[m] for m in mos] + ["RTF enc", "RTF dec"]
     return head, [[r["system"], _cell(r["kbps"], "g"), _cell(r["real_kbps"], ".2f"), _cell(r["pesq"], ".2f"),
-                   _cell(r["stoi"], ".3f"), _cell(r["mel"], ".3f"), _cell(r["pause_db"], "+.1f"),
+                   _cell(r["stoi"], ".3f")] + [_cell(r.get("stoi_clean"), ".3f")] * clean
+                  + [_cell(r["mel"], ".3f"), _cell(r["pause_db"], "+.1f"),
                    _cell(r["harmonic_db"], "+.1f")]
                   + [_cell(r[m], ".2f") for m in mos] + [_cell(r["rtf_enc"], ".3f"), _cell(r["rtf_dec"], ".3f")]
                   for r in results]
 
 
 def group_table_cells(results: list[dict]) -> tuple[list[str], list[list[str]]]:
-    """(header, rows) per speaker group: WB-PESQ / STOI (/ the first neural MOS measured) per cell."""
+    """(header, rows) per speaker group: WB-PESQ / STOI (/ STOI against the clean clip, on a noisy set)
+    (/ the first neural MOS measured) per cell."""
     groups = list(dict.fromkeys(g for r in results for g in r["groups"]))
     mos = next((m for m in ("distillmos", "dnsmos") if all(m in r for r in results)), None)
-    what = "WB-PESQ / STOI" + {"distillmos": " / DistillMOS", "dnsmos": " / DNSMOS", None: ""}[mos]
+    clean = bool(results) and all("stoi_clean" in r for r in results)
+    what = "WB-PESQ / STOI" + " / STOI clean" * clean \
+        + {"distillmos": " / DistillMOS", "dnsmos": " / DNSMOS", None: ""}[mos]
     speakers = {g: len({row["speaker"] for row in results[0]["rows"] if row["group"] == g}) for g in groups}
     head = [f"system ({what})"] + [f"{g} ({n} speaker{'s' * (n != 1)})" for g, n in speakers.items()]
     return head, [[r["system"]] + [
-        " / ".join([_cell(m["pesq"], ".2f"), _cell(m["stoi"], ".3f")] + ([_cell(m[mos], ".2f")] if mos else []))
+        " / ".join([_cell(m.get("pesq"), ".2f"), _cell(m.get("stoi"), ".3f")]
+                   + [_cell(m.get("stoi_clean"), ".3f")] * clean + ([_cell(m.get(mos), ".2f")] if mos else []))
         for m in (r["groups"].get(g, {}) for g in groups)] for r in results]
 
 

@@ -26,14 +26,22 @@ def list_audio(folder: str | Path, exclude: str | None = None) -> list[Path]:
 @dataclass
 class Crops:
     """A batch of crops: ``wav`` (batch, samples) float32 and its pitch track per 62.5 Hz frame,
-    ``f0`` (batch, frames) Hz and ``voiced`` (batch, frames) bool, frames = samples // 256 + 1."""
+    ``f0`` (batch, frames) Hz and ``voiced`` (batch, frames) bool, frames = samples // 256 + 1.
+
+    With augmentation (:attr:`Corpus.augmenter`) ``wav`` is the input as a microphone would take it
+    (noise, room) and ``clean`` (batch, samples) the dry clean speech, aligned with it: the target of a
+    restoring model (a faithful one, e.g. ``direct``'s vocoder, keeps ``wav`` as its target). The pitch
+    track is the clean clip's (cached per clip) in both cases. Without augmentation ``clean`` is None."""
 
     wav: np.ndarray
     f0: np.ndarray
     voiced: np.ndarray
+    clean: np.ndarray | None = None
 
-    def tensor(self, device: str = "cpu") -> torch.Tensor:
-        return torch.from_numpy(self.wav).to(device)
+    def tensor(self, device: str = "cpu", clean: bool = False) -> torch.Tensor:
+        """``wav`` (batch, samples) as a tensor on ``device``; ``clean``: the clean crops instead (``wav``
+        itself when not augmented)."""
+        return torch.from_numpy(self.clean if clean and self.clean is not None else self.wav).to(device)
 
     def rows(self, i: int, decimation: int, frames: int, causal: bool = False) -> torch.Tensor:
         """Crop ``i``'s pitch rows (1, 2, frames), as a stream with groups of ``decimation`` frames carries them."""
@@ -52,6 +60,7 @@ class Corpus:
     ``sources`` is a list of ``(folder, weight)``; weight oversamples a folder (e.g. real speech).
     ``lookahead``: the pitch analysis look-ahead in samples (``MelConfig.lookahead``).
     ``cache``: a :class:`PitchCache` file: tracks found there are not estimated again, new ones are added.
+    ``augmenter``: set it (a ``codec.train.augment.Augmenter``) to mix noise and rooms into every batch.
     """
 
     def __init__(self, sources: list[tuple[str, float]], exclude: str | None = None, seed: int = 0,
@@ -72,6 +81,7 @@ class Corpus:
             raise FileNotFoundError(f"no audio found in {[s for s, _ in sources]}")
         self.p = np.asarray(weights) / np.sum(weights)
         self.rng = np.random.default_rng(seed)
+        self.augmenter = None
 
     @property
     def seconds(self) -> float:
@@ -79,7 +89,8 @@ class Corpus:
 
     def batch(self, size: int, samples: int) -> Crops:
         """``size`` random crops of ``samples``, starting on a frame boundary, zero-padded (unvoiced)
-        where a clip is shorter, at a random gain (peak −18 to −1 dBFS)."""
+        where a clip is shorter, at a random gain (peak −18 to −1 dBFS); through :attr:`augmenter` when set
+        (then ``clean`` holds the clean crops)."""
         frames = samples // HOP + 1
         out = Crops(np.zeros((size, samples), np.float32), np.full((size, frames), pitch.F0_MIN, np.float32),
                     np.zeros((size, frames), bool))
@@ -91,6 +102,18 @@ class Corpus:
             out.wav[i, :len(seg)] = seg * 10 ** (self.rng.uniform(-18, -1) / 20) / peak
             n = min(frames, len(f0) - first)
             out.f0[i, :n], out.voiced[i, :n] = f0[first:first + n], voiced[first:first + n]
+        if self.augmenter is not None:  # noisy input, clean target (same random stream: reseeded with rng)
+            out.wav, out.clean = self.augmenter(out.wav, self.rng)
+        return out
+
+    def speech(self, n: int, samples: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, samples) float32: random stretches of random clips at their own level, zero-padded where a
+        clip is shorter (the voices of babble noise)."""
+        out = np.zeros((n, samples), np.float32)
+        for i, k in enumerate(rng.choice(len(self.clips), size=n, p=self.p)):
+            clip = self.clips[k]
+            first = int(rng.integers(0, max(1, len(clip) - samples + 1)))
+            out[i, : min(samples, len(clip))] = clip[first:first + samples]
         return out
 
 

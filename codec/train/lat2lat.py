@@ -5,7 +5,8 @@
     python -m codec.train.lat2lat --export runs/lat2lat/last.safetensors codec/bundles/default
 
 The bundle's latent encoder (frozen) makes the targets; the step of each example is drawn over
-``codec.latent.STEP_RANGE``. Resumes from ``OUT/last.safetensors``.
+``codec.latent.STEP_RANGE``. Resumes from ``OUT/last.safetensors``. With ``--noise`` (or ``--noise-p``/
+``--reverb-p``) it restores: the stream is the noisy crop's, the target the clean crop's latent.
 """
 from __future__ import annotations
 
@@ -50,8 +51,10 @@ def main(argv=None) -> None:
         with torch.no_grad():
             mel = logmel(wav)[..., :frames]
             steps = random_steps(len(wav), generator).to(run.device)
-            clean = autoencoder.encoder(mel) / steps[:, None, None]
-            q = torch.round(clean)
+            z = autoencoder.encoder(mel) / steps[:, None, None]
+            q = torch.round(z)
+            clean = z if crops.clean is None else (  # with --noise: the noisy crop's stream → the clean latent
+                autoencoder.encoder(logmel(crops.tensor(run.device, clean=True))[..., :frames]) / steps[:, None, None])
             aux = crops.pitch_rows(lat.stride, frames).to(run.device)
             cond = torch.cat([condition(q[i:i + 1], aux[i:i + 1], s.expand(q.shape[-1]), lat.stride)
                               for i, s in enumerate(steps)])

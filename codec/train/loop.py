@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-from . import checkpoint
+from . import augment, checkpoint
 from .data import Corpus
 
 WARMUP_STEPS = 500
@@ -55,6 +55,7 @@ def parser(doc: str, *, out: str, steps: int, segment: int, exports: bool = True
     ap.add_argument("--minutes", type=float,
                     help="stop (and save) after this many minutes of training, e.g. a GPU burst; rerun to resume")
     ap.add_argument("--bf16", action="store_true", help="bfloat16 autocast (CUDA; the iSTFT stays float32)")
+    augment.add_options(ap)
     if exports:
         ap.add_argument("--export", nargs=2, metavar=("CHECKPOINT", "BUNDLE"),
                         help="write a checkpoint into a bundle and exit")
@@ -63,7 +64,8 @@ def parser(doc: str, *, out: str, steps: int, segment: int, exports: bool = True
 
 def start(args: argparse.Namespace, lookahead: int = 512) -> tuple["Run", Path, Corpus]:
     """Process set-up, the output folder and the corpus (pitch tracks with ``lookahead`` samples of
-    analysis look-ahead, cached at load), from :func:`parser`'s options."""
+    analysis look-ahead, cached at load; noise and rooms mixed in when the options ask), from
+    :func:`parser`'s options."""
     run = setup(args.threads, args.seed)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -71,6 +73,10 @@ def start(args: argparse.Namespace, lookahead: int = 512) -> tuple["Run", Path, 
     corpus = Corpus(parse_sources(args.data), args.exclude, seed=args.seed, lookahead=lookahead,
                     cache=args.pitch_cache or out / "pitch_cache.npz")
     run.log(f"corpus: {len(corpus.clips)} clips, {corpus.seconds / 60:.1f} min, loaded in {time.time() - t0:.0f} s")
+    config = augment.from_args(args)
+    if config:
+        corpus.augmenter = augment.Augmenter(config, args.noise, speech=corpus.speech)
+        run.log(str(corpus.augmenter))
     return run, out, corpus
 
 

@@ -5,7 +5,9 @@
     python -m codec.train.mel2mel --export runs/mel2mel/last.safetensors codec/bundles/default
 
 Works in the mel domain only (no vocoder in the loop), so it trains fast on a CPU. Resumes from
-``OUT/last.safetensors``; ``torchrun`` runs it data-parallel like the vocoder trainer.
+``OUT/last.safetensors``; ``torchrun`` runs it data-parallel like the vocoder trainer. With ``--noise``
+(or ``--noise-p``/``--reverb-p``) it restores: the condition comes from the noisy, reverberant crop,
+the target is the clean one.
 """
 from __future__ import annotations
 
@@ -68,6 +70,8 @@ def main(argv=None) -> None:
         crops = corpus.batch(args.batch, args.segment)
         with torch.no_grad():
             clean, cond = training_pair(crops, logmel(crops.tensor(run.device)), rng)
+            if crops.clean is not None:  # with --noise: conditioned on the noisy crop, restoring the clean one
+                clean = logmel(crops.tensor(run.device, clean=True))
             x0 = cond[:, : cfg.n_mels] + cfg.sigma * torch.randn_like(clean)
             t = torch.rand(clean.shape[0], device=run.device)
             xt = x0 + t[:, None, None] * (clean - x0)
