@@ -8,15 +8,24 @@ import math
 import torch
 
 
-def mel_to_magnitude(mel: torch.Tensor, fb: torch.Tensor, iterations: int = 20, floor: float = 0.0) -> torch.Tensor:
+def least_squares_inverse(fb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Filterbank (n_mels, bins) → (its pseudo-inverse (bins, n_mels), the projected-gradient step
+    1/‖fb‖₂²): what :func:`mel_to_magnitude` needs of it, computed once per filterbank."""
+    fb = fb.float()
+    return torch.linalg.pinv(fb), 1.0 / torch.linalg.matrix_norm(fb, 2) ** 2
+
+
+def mel_to_magnitude(mel: torch.Tensor, fb: torch.Tensor, iterations: int = 20, floor: float = 0.0,
+                     inverse: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
     """(..., n_mels, frames) log-mel, filterbank (n_mels, bins) → (..., bins, frames) magnitude ≥ ``floor``
-    minimising ‖fb·S − e^mel‖² (projected gradient from the clamped pseudo-inverse)."""
+    minimising ‖fb·S − e^mel‖² (projected gradient from the clamped pseudo-inverse). ``inverse``:
+    :func:`least_squares_inverse` of ``fb`` when the caller keeps it (else computed here)."""
     *lead, n_mels, frames = mel.shape
     fb = fb.float()
     batch, bins = math.prod(lead), fb.shape[1]
     target = torch.exp(mel.float()).reshape(batch, n_mels, frames).transpose(0, 1).reshape(n_mels, -1)  # one GEMM
-    mag = (torch.linalg.pinv(fb) @ target).clamp(min=0)
-    lr = 1.0 / torch.linalg.matrix_norm(fb, 2) ** 2
+    pinv, lr = inverse or least_squares_inverse(fb)
+    mag = (pinv @ target).clamp(min=0)
     for _ in range(iterations):
         mag = (mag - lr * fb.T @ (fb @ mag - target)).clamp(min=0)
     mag = mag.reshape(bins, batch, frames).transpose(0, 1).reshape(*lead, bins, frames)

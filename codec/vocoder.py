@@ -14,7 +14,7 @@ from torch import nn
 from .excitation import excitation, harmonic_comb, sinusoidal_phase
 from .excitation import phase as excitation_phase
 from .features import MelConfig, mel_filterbank
-from .inversion import griffin_lim, mel_to_magnitude, minimum_phase
+from .inversion import griffin_lim, least_squares_inverse, mel_to_magnitude, minimum_phase
 
 
 PRIOR_ITERATIONS = 4  # projected-gradient steps of the magnitude prior (codec.inversion.mel_to_magnitude)
@@ -166,6 +166,9 @@ class Vocoder(nn.Module):
                 raise ValueError("mag_prior needs the iSTFT head (source_filter=False)")
             fb = mel_filterbank(MelConfig(n_fft=cfg.n_fft, hop=cfg.hop, n_mels=cfg.n_mels))
             self.register_buffer("filterbank", torch.from_numpy(fb), persistent=False)
+            pinv, step = least_squares_inverse(self.filterbank)
+            self.register_buffer("filterbank_pinv", pinv, persistent=False)
+            self.register_buffer("prior_step", step, persistent=False)
             bins = cfg.n_fft // 2 + 1
             nn.init.zeros_(self.head.out.weight[:bins])  # start as the least-squares inverse
             nn.init.zeros_(self.head.out.bias[:bins])
@@ -193,7 +196,7 @@ class Vocoder(nn.Module):
             return self.level(features)
         with torch.no_grad(), torch.autocast(features.device.type, enabled=False):  # float32 under bf16 autocast
             mag = mel_to_magnitude(features[:, :self.cfg.n_mels].float(), self.filterbank, PRIOR_ITERATIONS,
-                                   MelConfig.floor)
+                                   MelConfig.floor, (self.filterbank_pinv, self.prior_step))
         offset = torch.log(mag)
         return offset + self.harmonic_shape(features, embedding) if self.cfg.harmonic_prior else offset
 
