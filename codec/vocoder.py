@@ -49,11 +49,12 @@ class VocoderConfig:
 @dataclass
 class StreamState:
     """What a streaming vocoder (:meth:`Vocoder.spectrum_step`) carries from one call to the next: its
-    causal convolutions' past inputs, the sinusoidal phase's [Φ, F0] at the last frame, and the
-    generator of its noise (seed 0, as offline decoding)."""
+    causal convolutions' past inputs, the sinusoidal phase's [Φ, F0] at the last frame, the loudest
+    frame so far and the generator of its noise (seed 0, as offline decoding)."""
 
     convs: list | None = None
     phase: torch.Tensor | None = None
+    loudest: torch.Tensor | None = None  # the loudest frame level so far (B, 1, 1), for the quiet gate
     generator: torch.Generator = field(default_factory=lambda: torch.Generator().manual_seed(0))
 
 
@@ -248,16 +249,22 @@ class Vocoder(nn.Module):
         """Causal streaming: new frames (B, n_mels + n_aux, T) and the state of the frames before (None
         at the start) → (their complex spectrum (B, n_fft // 2 + 1, T), the state for the next call).
         Over a whole stream it equals :meth:`spectrum` (in eval mode), so it refuses what needs the
-        future: a ``quiet_db`` gate (the utterance's loudest frame) and Griffin-Lim phases."""
-        if self.cfg.quiet_db is not None or self.cfg.phase_init not in ("head", "sinusoidal"):
-            raise ValueError("a streaming vocoder needs quiet_db=None and phase_init 'head' or 'sinusoidal', not "
-                             f"quiet_db={self.cfg.quiet_db}, phase_init={self.cfg.phase_init!r}")
+        future: Griffin-Lim phases, and a ``quiet_db`` gate in an offline vocoder (whose loudest frame
+        is the utterance's; a causal one's is the loudest so far)."""
+        if not self.cfg.causal or self.cfg.phase_init not in ("head", "sinusoidal"):
+            raise ValueError("a streaming vocoder needs causal=True and phase_init 'head' or 'sinusoidal', not "
+                             f"causal={self.cfg.causal}, phase_init={self.cfg.phase_init!r}")
         state = state or StreamState()
         embedding, state.convs = self.backbone_step(features, state.convs)
-        spec = self.head.spectrum(embedding, self.log_offset(features, embedding))
+        offset = self.log_offset(features, embedding)
+        spec = self.head.spectrum(embedding, offset)
         if self.cfg.phase_init == "sinusoidal":
             phase, state.phase = self.sinusoidal_phase(features, spec.abs(), state.generator, state.phase)
             spec = spec.abs() * phase
+        if self.cfg.mag_prior and self.cfg.quiet_db is not None:
+            loudest = self.loudest(features, state.loudest)
+            state.loudest = loudest[..., -1:]
+            spec = self.quiet_gate(spec, offset, self.frame_level(features), loudest)
         return spec, state
 
     def spectrum(self, features: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -265,11 +272,7 @@ class Vocoder(nn.Module):
 
         With ``phase_init`` "sinusoidal" the phase is :meth:`sinusoidal_phase`; with "learned" the head's
         phase rotates :meth:`excitation_phase`'s: the network learns a correction of the phase sinusoidal
-        coders use (``generator``: their noise).
-
-        With ``quiet_db``, frames that much below the input's loudest keep at most the prior's
-        magnitude: the head's gain over the prior restores detail in speech but would add noise to
-        pauses (dev speakers: +6 dB of pause energy without it, about 0 with it at 30 dB)."""
+        coders use (``generator``: their noise). With ``quiet_db``, :meth:`quiet_gate`."""
         embedding = self.backbone(features)
         offset = self.log_offset(features, embedding)
         spec = self.head.spectrum(embedding, offset)
@@ -279,8 +282,23 @@ class Vocoder(nn.Module):
             spec = spec.abs() * self.sinusoidal_phase(features, spec.detach().abs(), generator)[0]
         if not self.cfg.mag_prior or self.cfg.quiet_db is None:
             return spec
+        return self.quiet_gate(spec, offset, self.frame_level(features), self.loudest(features))
+
+    def loudest(self, features: torch.Tensor, before: torch.Tensor | None = None) -> torch.Tensor:
+        """The level (nats) :meth:`quiet_gate` compares each frame with: the utterance's loudest frame
+        (B, 1, 1), or for a causal vocoder the loudest so far (B, 1, T), counting ``before`` (B, 1, 1)."""
         level = self.frame_level(features)
-        quiet = level < level.amax(dim=-1, keepdim=True) - self.cfg.quiet_db * math.log(10) / 20
+        if not self.cfg.causal:
+            return level.amax(dim=-1, keepdim=True)
+        loudest = torch.cummax(level, dim=-1).values
+        return loudest if before is None else torch.maximum(loudest, before)
+
+    def quiet_gate(self, spec: torch.Tensor, offset: torch.Tensor, level: torch.Tensor,
+                   loudest: torch.Tensor) -> torch.Tensor:
+        """Frames ``quiet_db`` below ``loudest`` keep at most the prior's magnitude ``exp(offset)``: the head's
+        gain over the prior restores detail in speech but would add noise to pauses (dev speakers:
+        +6 dB of pause energy without it, about 0 with it at 30 dB). ``level``: each frame's (B, 1, T)."""
+        quiet = level < loudest - self.cfg.quiet_db * math.log(10) / 20
         mag = spec.abs()
         return spec * torch.where(quiet, torch.clamp(torch.exp(offset) / mag.clamp(min=1e-16), max=1.0), 1.0)
 

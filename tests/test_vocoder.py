@@ -144,15 +144,16 @@ def test_harmonic_boost_sharpens_harmonics_when_decoding_only():
     assert abs(torch.exp(2 * shapes["boosted"][20:500]).mean().item() - 1) < 0.02
 
 
-@pytest.mark.parametrize("phase_init", ["head", "sinusoidal"])
-def test_spectrum_step_streams_like_offline(phase_init):
+@pytest.mark.parametrize("phase_init, quiet_db", [("head", None), ("sinusoidal", None), ("sinusoidal", 30.0)])
+def test_spectrum_step_streams_like_offline(phase_init, quiet_db):
     """The streaming state protocol: a causal vocoder fed its frames in uneven chunks gives the offline
     spectrum, phase included (the sinusoidal phase's fundamental and noise carry across calls)."""
     torch.manual_seed(0)
     voc = Vocoder(VocoderConfig(dim=32, intermediate=64, layers=2, causal=True, relative_level=True, mag_prior=True,
-                                n_fft=512, phase_init=phase_init)).eval()
+                                n_fft=512, phase_init=phase_init, quiet_db=quiet_db)).eval()
     voicing = (torch.arange(30) % 11 > 3).float()
     feats = torch.cat([torch.randn(1, 80, 30) - 4.0, voicing[None, None], torch.linspace(-1, 1, 30)[None, None]], 1)
+    feats[:, :80, 12:20] -= 5  # a pause: 43 dB down, gated with quiet_db
     with torch.no_grad():
         whole = voc.spectrum(feats)
         parts, state = [], None
@@ -163,7 +164,7 @@ def test_spectrum_step_streams_like_offline(phase_init):
 
 
 def test_spectrum_step_refuses_what_needs_the_future():
-    for cfg in (VocoderConfig(causal=True, mag_prior=True, quiet_db=30.0),
+    for cfg in (VocoderConfig(causal=False, mag_prior=True, quiet_db=30.0),
                 VocoderConfig(causal=True, phase_init="excitation")):
         with pytest.raises(ValueError, match="streaming vocoder"):
             Vocoder(cfg).eval().spectrum_step(torch.zeros(1, 82, 4), None)
