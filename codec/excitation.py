@@ -119,8 +119,8 @@ def sinusoidal_phase(aux: torch.Tensor, n_fft: int, hop: int, sample_rate: int,
     linearly interpolated F0 between centres, 2π·hop·(F0ₜ₋₁ + F0ₜ) / 2 / sample_rate) plus white noise;
     then the frame's windowed DFT (reference: the frame's start, as ``torch.stft(center=True)``).
     ``start``: (B, 2) [Φ, F0] at the frame before the first, None at the start of a stream (Φ = 0).
-    ``generator``: the noise, drawn per frame (``hop`` new samples each), so a stream cut anywhere
-    draws the same noise as the whole signal when its generator continues."""
+    ``generator``: the noise, n_fft fresh samples per frame in frame order, so a stream cut anywhere
+    draws the same noise as the whole signal when its generator continues (tested)."""
     f0 = (REF_HZ * torch.exp2(aux[:, 1].double())).clamp(pitch.F0_MIN, pitch.F0_MAX)  # (B, T)
     voicing = aux[:, 0].double().clamp(0, 1)[..., None]
     prev = f0[:, :1] if start is None else start[:, 1:2].double()

@@ -339,26 +339,28 @@ class Vocoder(nn.Module):
 
     def excitation_phase(self, features: torch.Tensor, mag: torch.Tensor,
                          generator: torch.Generator | None = None) -> torch.Tensor:
-        """The phase of the excitation built from the pitch rows plus the minimum phase of the magnitude
-        ``mag``'s envelope (B, n_fft // 2 + 1, T), unit complex: harmonics stay coherent from frame to frame
-        as in Codec2's synthesis. ``generator``: the excitation's noise (None: a fixed seed when decoding,
-        so decoding repeats; the global generator when training)."""
-        if generator is None and not self.training:
-            generator = torch.Generator().manual_seed(0)
+        """The phase of the excitation built from the pitch rows (``codec.excitation.phase``) with the
+        :meth:`envelope_phase` of ``mag`` (B, n_fft // 2 + 1, T), unit complex: harmonics stay coherent
+        from frame to frame as in Codec2's synthesis. ``generator``: see :meth:`noise`."""
         source = excitation_phase(features[:, self.cfg.n_mels:self.cfg.n_mels + 2], self.cfg.n_fft, self.cfg.hop,
-                                  MelConfig.sample_rate, self.head.window, mag.shape[-1], generator)
-        envelope = minimum_phase(torch.log(mag.clamp(min=MelConfig.floor)), self.cfg.n_fft)
-        return source * torch.polar(torch.ones_like(envelope), envelope)
+                                  MelConfig.sample_rate, self.head.window, mag.shape[-1], self.noise(generator))
+        return source * self.envelope_phase(mag)
 
     def sinusoidal_phase(self, features: torch.Tensor, mag: torch.Tensor, generator: torch.Generator | None = None,
                          start: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """:func:`codec.excitation.sinusoidal_phase` of the pitch rows plus the minimum phase of ``mag``'s
-        envelope (B, n_fft // 2 + 1, T), both per frame: → (unit complex phase, like ``mag``; the state
-        a stream passes back as ``start``). ``generator``: unvoiced frames' random phase (None: a fixed
-        seed when decoding, the global generator when training)."""
-        if generator is None and not self.training:
-            generator = torch.Generator().manual_seed(0)
+        """That excitation synthesised frame by frame (``codec.excitation.sinusoidal_phase``: causal) with
+        the :meth:`envelope_phase` of ``mag`` (B, n_fft // 2 + 1, T) → (unit complex phase, like ``mag``; the
+        state a stream passes back as ``start``). ``generator``: see :meth:`noise`."""
         source, state = sinusoidal_phase(features[:, self.cfg.n_mels:self.cfg.n_mels + 2], self.cfg.n_fft,
-                                         self.cfg.hop, MelConfig.sample_rate, start, generator)
+                                         self.cfg.hop, MelConfig.sample_rate, start, self.noise(generator))
+        return source * self.envelope_phase(mag), state
+
+    def envelope_phase(self, mag: torch.Tensor) -> torch.Tensor:
+        """The minimum phase of the envelope of ``mag`` (B, n_fft // 2 + 1, T), unit complex: the vocal tract's."""
         envelope = minimum_phase(torch.log(mag.clamp(min=MelConfig.floor)), self.cfg.n_fft)
-        return source * torch.polar(torch.ones_like(envelope), envelope), state
+        return torch.polar(torch.ones_like(envelope), envelope)
+
+    def noise(self, generator: torch.Generator | None) -> torch.Generator | None:
+        """The excitations' noise: ``generator``, else a fixed seed when decoding (decoding repeats) and
+        the global generator when training."""
+        return torch.Generator().manual_seed(0) if generator is None and not self.training else generator
