@@ -387,3 +387,117 @@ def test_a_run_travels_to_a_burst_and_back(tmp_path):
     for name in ("last.safetensors", "discriminators.safetensors", "config.json"):
         assert (run / name).read_bytes() == (away / name).read_bytes()
     assert Bundle.load(export_addon(run, tmp_path)).direct_vocoder.cfg.mag_prior
+
+
+
+def fake_run(run: Path, **vocoder_kw):
+    """A vocoder run's checkpoint without training: ``run/last.safetensors`` (EMA weights, step 5) + its
+    config.json → (checkpoint path, its VocoderConfig)."""
+    import json
+    from dataclasses import asdict
+
+    from safetensors.torch import save_file
+
+    from codec.features import MelConfig
+    from codec.vocoder import Vocoder, VocoderConfig
+
+    cfg = VocoderConfig(dim=32, intermediate=64, layers=2, **vocoder_kw)
+    run.mkdir(parents=True)
+    save_file({f"ema.{k}": v.contiguous() for k, v in Vocoder(cfg).state_dict().items()},
+              str(run / "last.safetensors"), metadata={"step": "5"})
+    (run / "config.json").write_text(json.dumps({"mel": asdict(MelConfig()), "vocoder": asdict(cfg)}))
+    return run / "last.safetensors", cfg
+
+
+def small_bundle(folder: Path, *addons: str) -> Path:
+    """``folder`` with the shipped bundle's id files and ``addons`` (NAME.json + NAME.safetensors), copied."""
+    import shutil
+
+    from codec.bundle import resolve
+
+    folder.mkdir()
+    for name in ("config.json", "vocoder.safetensors", *(f"{a}{s}" for a in addons for s in (".json", ".safetensors"))):
+        shutil.copy(resolve().path / name, folder / name)
+    return folder
+
+
+def test_export_render_sets_decoding_settings_and_refuses_training_ones(tmp_path, capsys):
+    """--render KEY=VALUE writes decoding settings (typed as the VocoderConfig field) into the add-on's
+    vocoder config; a training setting (dim, n_fft), an unknown key or a bad value is refused, nothing written."""
+    from dataclasses import replace
+
+    from codec.bundle import resolve
+
+    ckpt, cfg = fake_run(tmp_path / "run", relative_level=True, mag_prior=True, harmonic_prior=True,
+                         phase_iterations=16)
+    bundle = small_bundle(tmp_path / "bundle")
+    export.main([str(ckpt), str(bundle), "--addon", "direct_vocoder",
+                 "--render", "phase_iterations=24", "phase_init=excitation", "quiet_db=30", "harmonic_boost=0.15"])
+    b = Bundle.load(bundle)
+    assert b.direct_vocoder.cfg == replace(cfg, phase_iterations=24, phase_init="excitation", quiet_db=30.0,
+                                           harmonic_boost=0.15)
+    assert isinstance(b.direct_vocoder.cfg.quiet_db, float) and b.id == resolve().id  # add-ons: outside the id
+    written = (bundle / "direct_vocoder.json").read_bytes()
+    for bad, message in ((["dim=64"], "dim: a training setting"), (["n_fft=512"], "n_fft: a training setting"),
+                         (["phase_iterations=24", "speed=2"], "speed: not a VocoderConfig field"),
+                         (["phase_iterations=2.5"], "phase_iterations takes an integer"),
+                         (["quiet_db=loud"], "quiet_db takes a number"),
+                         (["phase_init=random"], "phase_init must be one of"),
+                         (["phase_init=learned"], "needs a head trained for it"), (["quiet_db"], "KEY=VALUE")):
+        with pytest.raises(SystemExit):
+            export.main([str(ckpt), str(bundle), "--addon", "direct_vocoder", "--render", *bad])
+        assert message in capsys.readouterr().err
+        assert (bundle / "direct_vocoder.json").read_bytes() == written
+
+
+def test_render_only_rewrites_the_addon_json_alone(tmp_path, capsys):
+    """--render-only BUNDLE --addon NAME: no checkpoint; NAME.json's decoding settings change ('none' → null),
+    its weights' bytes and the bundle id do not; a training setting or a missing add-on is refused."""
+    import json
+
+    from codec.bundle import resolve
+
+    bundle = small_bundle(tmp_path / "bundle", "direct_vocoder", "stream_vocoder")
+    weights = (bundle / "direct_vocoder.safetensors").read_bytes()
+    before = json.loads((bundle / "direct_vocoder.json").read_text())
+    export.main(["--render-only", str(bundle), "--addon", "direct_vocoder", "--render", "quiet_db=none",
+                 "phase_iterations=8"])
+    assert "quiet_db 30.0 → None, phase_iterations 24 → 8" in capsys.readouterr().out
+    after = json.loads((bundle / "direct_vocoder.json").read_text())
+    assert after == {**before, "vocoder": {**before["vocoder"], "quiet_db": None, "phase_iterations": 8}}
+    b = Bundle.load(bundle)
+    assert (b.direct_vocoder.cfg.quiet_db, b.direct_vocoder.cfg.phase_iterations) == (None, 8)
+    assert (bundle / "direct_vocoder.safetensors").read_bytes() == weights and b.id == resolve().id
+    for argv, message in ((["--addon", "stream_vocoder", "--render", "causal=false"], "causal: a training setting"),
+                          (["--render", "quiet_db=none"], "needs --addon NAME"),
+                          (["--addon", "mel2mel_vocoder", "--render", "quiet_db=none"], "no mel2mel_vocoder add-on")):
+        with pytest.raises(SystemExit):
+            export.main(["--render-only", str(bundle), *argv])
+        assert message in capsys.readouterr().err
+
+
+def test_model_card_render_commands_write_the_shipped_jsons(tmp_path):
+    """Each --render-only command in the model card, run on its add-on with those settings at their defaults,
+    writes the shipped JSON byte for byte: the shipped decoding settings are what a command writes."""
+    import re
+    import shlex
+    from dataclasses import fields
+
+    from codec.bundle import resolve
+    from codec.vocoder import VocoderConfig
+
+    card = (resolve().path / "MODEL_CARD.md").read_text()
+    commands = re.findall(r"`python -m codec\.train\.export (--render-only codec/bundles/default [^`]*)`", card)
+    assert sorted(shlex.split(c)[3] for c in commands) == ["direct_vocoder", "stream_vocoder"]
+    defaults = {f.name: f.default for f in fields(VocoderConfig)}
+    for command in commands:
+        bundle = tmp_path / shlex.split(command)[3]
+        argv = shlex.split(command.replace("codec/bundles/default", str(bundle)))
+        name, settings = argv[3], argv[argv.index("--render") + 1:]
+        small_bundle(bundle, name)
+        shipped = (resolve().path / f"{name}.json").read_bytes()
+        reset = [f"{k}={'none' if defaults[k] is None else defaults[k]}" for k in (s.split("=")[0] for s in settings)]
+        export.main(["--render-only", str(bundle), "--addon", name, "--render", *reset])
+        assert (bundle / f"{name}.json").read_bytes() != shipped
+        export.main(argv)
+        assert (bundle / f"{name}.json").read_bytes() == shipped

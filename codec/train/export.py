@@ -7,19 +7,81 @@
 (``stream_vocoder``: the streaming decoder's causal vocoder; ``mel2mel_vocoder``: the vocoder
 the mel2mel decoder uses; ``direct_vocoder``: the one ``direct`` and ``lat2lat`` render with,
 e.g. adversarially fine-tuned). Add-ons are outside the bundle id.
+
+``--render KEY=VALUE ...`` sets the vocoder's decoding settings (phase_iterations, phase_init, quiet_db,
+harmonic_boost: no weight depends on them; ``quiet_db=none`` for none) in the exported JSON's ``vocoder``
+section, so a shipped JSON is what a command wrote, not a hand edit; ``--render-only BUNDLE --addon NAME
+--render ...`` changes them in an add-on already exported, without a checkpoint (``NAME.json`` alone is
+rewritten; its weights and the bundle id stay; the main vocoder's, in ``config.json``, are part of the id)::
+
+    python -m codec.train.export runs/voc_harm/last.safetensors codec/bundles/default --addon direct_vocoder \\
+        --render phase_iterations=24 phase_init=excitation quiet_db=30 harmonic_boost=0.15
+    python -m codec.train.export --render-only codec/bundles/default --addon stream_vocoder \\
+        --render phase_init=sinusoidal
 """
 from __future__ import annotations
 
 import argparse
 import json
+import typing
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from ..bundle import kept_latents
+from ..bundle import BundleError, kept_latents, typed
+from ..vocoder import Vocoder, VocoderConfig
 
 ADDONS = ("stream_vocoder", "mel2mel_vocoder", "direct_vocoder")
+RENDER_FIELDS = ("phase_iterations", "phase_init", "quiet_db", "harmonic_boost")  # decoding only: no weight needs them
+KINDS = {int: "an integer", float: "a number", str: "a string"}
+
+
+def render_settings(pairs: list[str]) -> dict:
+    """``["phase_iterations=24", "quiet_db=none", ...]`` → ``{"phase_iterations": 24, "quiet_db": None, ...}``,
+    typed as the :class:`VocoderConfig` field; ValueError for anything but a decoding setting's valid value."""
+    hints = typing.get_type_hints(VocoderConfig)
+    settings = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq:
+            raise ValueError(f"--render {pair!r}: expected KEY=VALUE")
+        if key not in RENDER_FIELDS:
+            what = ("a training setting (the weights are made for it)" if key in {f.name for f in fields(VocoderConfig)}
+                    else "not a VocoderConfig field")
+            raise ValueError(f"--render {key}: {what}; it sets only decoding settings: {', '.join(RENDER_FIELDS)}")
+        kinds = typing.get_args(hints[key]) or (hints[key],)
+        if value.lower() in ("none", "null") and type(None) in kinds:
+            settings[key] = None
+            continue
+        kind = next(k for k in kinds if k is not type(None))
+        try:
+            settings[key] = kind(value)
+        except ValueError:
+            raise ValueError(f"--render {key}={value}: {key} takes {KINDS[kind]}"
+                             f"{' (or none)' if type(None) in kinds else ''}") from None
+    return settings
+
+
+def render(config: dict, settings: dict, where: str) -> None:
+    """Set decoding ``settings`` (from :func:`render_settings`) in ``config["vocoder"]`` (a parsed add-on or
+    run config), checked: the result loads as a :class:`Vocoder`, and ``phase_init`` "learned" only for a
+    head trained for it (``--learned-phase``)."""
+    if not settings:
+        return
+    old = typed(VocoderConfig, config.get("vocoder"), f"{where} 'vocoder'")
+    new = VocoderConfig(**{**asdict(old), **settings})
+    if new.phase_init == "learned" and old.phase_init != "learned":
+        raise ValueError(f"{where}: phase_init 'learned' needs a head trained for it (codec.train.vocoder "
+                         f"--learned-phase), not one trained with {old.phase_init!r}")
+    if new.phase_iterations < 0:
+        raise ValueError(f"{where}: phase_iterations must be ≥ 0, not {new.phase_iterations}")
+    try:
+        Vocoder(new)  # a combination the vocoder refuses (an unknown phase_init, 'learned' in a causal one, ...)
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+    config["vocoder"].update(settings)
 
 
 def ema_weights(ckpt: Path) -> tuple[dict, int]:
@@ -29,16 +91,34 @@ def ema_weights(ckpt: Path) -> tuple[dict, int]:
             int(f.metadata()["step"])
 
 
-def addon(ckpt: Path, bundle: Path, name: str, prefix: str = "") -> None:
+def addon(ckpt: Path, bundle: Path, name: str, prefix: str = "", settings: dict | None = None) -> None:
     """A checkpoint's EMA weights (those under ``prefix``, which is cut, e.g. ``"decoder."``) + its run's
-    config → ``bundle/NAME.safetensors`` and ``bundle/NAME.json``."""
+    config (a vocoder's with decoding ``settings``, :func:`render`) → ``bundle/NAME.safetensors`` and
+    ``bundle/NAME.json``."""
+    config = json.loads((ckpt.parent / "config.json").read_text())
+    if settings:
+        render(config, settings, str(ckpt.parent / "config.json"))
     weights, step = ema_weights(ckpt)
     weights = {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}
     save_file(weights, str(bundle / f"{name}.safetensors"), metadata={"step": str(step)})
-    config = json.loads((ckpt.parent / "config.json").read_text())
     config["steps_trained"] = step
     (bundle / f"{name}.json").write_text(json.dumps(config, indent=1) + "\n")
     print(f"exported {name} step {step} to {bundle}")
+
+
+def render_only(bundle: Path, name: str, settings: dict) -> None:
+    """Rewrite ``bundle/NAME.json``, an exported vocoder add-on, with decoding ``settings`` (:func:`render`);
+    its weights, and the bundle id (``config.json`` + ``vocoder.safetensors``), are untouched."""
+    path = bundle / f"{name}.json"
+    if not (bundle / f"{name}.safetensors").exists() or not path.exists():
+        raise BundleError(f"{bundle} has no {name} add-on ({name}.json + {name}.safetensors) to render")
+    config = json.loads(path.read_text())
+    before = dict(config.get("vocoder") or {})
+    render(config, settings, str(path))
+    path.write_text(json.dumps(config, indent=1) + "\n")
+    changes = [f"{k} {before[k]!r} → {v!r}" if k in before else f"{k} → {v!r}"
+               for k, v in settings.items() if k not in before or before[k] != v]
+    print(f"{path}: {', '.join(changes) or 'unchanged'}")
 
 
 def retire_latent(bundle: Path) -> str | None:
@@ -59,17 +139,39 @@ def retire_latent(bundle: Path) -> str | None:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("checkpoint")
-    ap.add_argument("out")
+    ap.add_argument("checkpoint", nargs="?")
+    ap.add_argument("out", nargs="?")
     ap.add_argument("--name", default="ldc-mel-v1")
     ap.add_argument("--addon", choices=ADDONS, help="write the vocoder into the bundle OUT as this add-on")
+    ap.add_argument("--render", nargs="+", default=[], metavar="KEY=VALUE",
+                    help=f"decoding settings written into the vocoder's config ({', '.join(RENDER_FIELDS)}; "
+                         "'none' for no quiet_db)")
+    ap.add_argument("--render-only", metavar="BUNDLE",
+                    help="no checkpoint: set --render in BUNDLE's --addon JSON (weights and bundle id unchanged)")
     args = ap.parse_args(argv)
+    try:
+        settings = render_settings(args.render)
+    except ValueError as exc:
+        ap.error(str(exc))
+    if args.render_only:
+        if args.checkpoint or not args.addon or not settings:
+            ap.error("--render-only BUNDLE takes no CHECKPOINT OUT and needs --addon NAME and --render KEY=VALUE ...")
+        try:
+            return render_only(Path(args.render_only), args.addon, settings)
+        except ValueError as exc:  # BundleError too
+            ap.error(str(exc))
+    if not args.out:
+        ap.error("CHECKPOINT and OUT are required (or --render-only BUNDLE)")
     ckpt, out = Path(args.checkpoint), Path(args.out)
+    config = json.loads((ckpt.parent / "config.json").read_text())
+    try:
+        render(config, settings, str(ckpt.parent / "config.json"))  # checked before anything is written
+    except ValueError as exc:
+        ap.error(str(exc))
     out.mkdir(parents=True, exist_ok=True)
     if args.addon:
-        return addon(ckpt, out, args.addon)
+        return addon(ckpt, out, args.addon, settings=settings)
     weights, step = ema_weights(ckpt)
-    config = json.loads((ckpt.parent / "config.json").read_text())
     save_file(weights, str(out / "vocoder.safetensors"), metadata={"step": str(step)})
     config.update(name=args.name, format=1, vocoder_steps=step)
     (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
