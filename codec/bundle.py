@@ -24,6 +24,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Callable
 
+import torch
 from safetensors.torch import load_file
 from torch import nn
 
@@ -168,7 +169,8 @@ class Bundle:
 
     @cached_property
     def vocoder(self) -> Vocoder:
-        return _weights(Vocoder(self.config.vocoder), self.path / "vocoder.safetensors")
+        with torch.inference_mode(False):  # normal tensors even when first asked for inside inference mode
+            return _weights(Vocoder(self.config.vocoder), self.path / "vocoder.safetensors")
 
     def addon(self, name: str, build: Callable[[dict], nn.Module]) -> nn.Module | None:
         """Add-on ``name``: ``build(config)``, ``config`` being the parsed ``NAME.json`` (``{}``
@@ -192,7 +194,8 @@ class Bundle:
                 raise BundleError(f"{cfg}: {exc}") from None
             if not isinstance(config, dict):
                 raise BundleError(f"{cfg} must be a JSON object, got {type(config).__name__}")
-            self._addons[name] = _weights(build(config), self.path / f"{name}.safetensors")
+            with torch.inference_mode(False):  # a decoder may ask first inside inference mode; training reuses it
+                self._addons[name] = _weights(build(config), self.path / f"{name}.safetensors")
         return self._addons[name]
 
     def _vocoder_addon(self, name: str) -> Vocoder | None:

@@ -94,7 +94,7 @@ def test_bundle_without_latent(clip, streams, tmp_path):
     facts = codec.info(data)
     assert (facts["representation"], facts["mode_id"]) == ("mel", 0) and facts["kbps"] <= 0.3
     assert codec.decode(data, bundle=tmp_path)[0].shape == clip.shape
-    with pytest.raises(codec.BundleError, match="not a model bundle"):
+    with pytest.raises(codec.BundleError, match="no such bundle folder"):
         codec.encode(clip, 16000, bundle=tmp_path / "nowhere")
 
 

@@ -501,3 +501,18 @@ def test_model_card_render_commands_write_the_shipped_jsons(tmp_path):
         assert (bundle / f"{name}.json").read_bytes() != shipped
         export.main(argv)
         assert (bundle / f"{name}.json").read_bytes() == shipped
+
+
+def test_models_first_loaded_in_inference_mode_still_train(tmp_path):
+    """Decoding asks for a bundle's models inside torch.inference_mode; a trainer reusing the cached
+    models later (e.g. --init) must get normal tensors that autograd can save."""
+    import shutil
+
+    from codec.bundle import resolve
+
+    for name in ("config.json", "vocoder.safetensors", "direct_vocoder.json", "direct_vocoder.safetensors"):
+        shutil.copy(resolve().path / name, tmp_path / name)
+    bundle = Bundle.load(tmp_path)
+    with torch.inference_mode():
+        voc = bundle.direct_vocoder
+    assert not any(t.is_inference() for t in [*voc.parameters(), *voc.buffers()])
