@@ -26,6 +26,8 @@ packets until the numbers pass the highest one played: use a new buffer for a ne
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from collections import deque
 from dataclasses import dataclass
 
@@ -276,3 +278,15 @@ class JitterBuffer:
         return {k: getattr(self, k) for k in keys} | {
             "depth_ms": round(self.depth_ms, 1), "target_ms": round(self.target_ms, 1),
             "jitter_ms": round(self.jitter_ms, 1)}
+
+    def replay(self, arrivals) -> "Iterator[bytes | None]":
+        """Simulation and tests: (arrival time s, packet) pairs sorted by time → each playout slot's
+        packet (None: conceal it) in order, every slot popped at its due time, until no packet is left."""
+        arrivals, i = list(arrivals), 0
+        while i < len(arrivals) or self.pending:
+            due = self.next_due_s
+            if i < len(arrivals) and (due is None or arrivals[i][0] <= due):
+                self.put(arrivals[i][1], arrivals[i][0])
+                i += 1
+            else:
+                yield self.pop(due)

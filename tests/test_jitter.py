@@ -29,15 +29,7 @@ def network(n: int, delays, *, drop=(), dup=(), start=0) -> list[tuple[float, by
 def play(arrivals, jb: JitterBuffer | None = None) -> tuple[list[int | None], JitterBuffer]:
     """Event loop: put each arrival at its time, pop every slot at its due time → the slots' indices."""
     jb = jb or JitterBuffer()
-    slots, i = [], 0
-    while i < len(arrivals) or jb.pending:
-        due = jb.next_due_s
-        if i < len(arrivals) and (due is None or arrivals[i][0] <= due):
-            jb.put(arrivals[i][1], arrivals[i][0])
-            i += 1
-        else:
-            slots.append(index(jb.pop(due)))
-    return slots, jb
+    return [index(p) for p in jb.replay(arrivals)], jb
 
 
 def check_accounting(slots, jb, n):

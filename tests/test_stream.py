@@ -179,14 +179,8 @@ def through_jitter_buffer(packets, delays, dup=()):
     """Packets sent every 32 ms, delayed by ``delays`` (s), some twice → a JitterBuffer → the decoder."""
     arrivals = sorted([(i * 0.032 + delays[i], p) for i, p in enumerate(packets)] +
                       [(i * 0.032 + delays[i] + 0.05, packets[i]) for i in dup], key=lambda a: a[0])
-    jb, dec, out, i = codec.JitterBuffer(), codec.StreamDecoder(), [], 0
-    while i < len(arrivals) or jb.pending:
-        due = jb.next_due_s
-        if i < len(arrivals) and (due is None or arrivals[i][0] <= due):
-            jb.put(arrivals[i][1], arrivals[i][0])
-            i += 1
-        else:
-            out.append(dec.push(jb.pop(due), in_order=True))
+    jb, dec = codec.JitterBuffer(), codec.StreamDecoder()
+    out = [dec.push(p, in_order=True) for p in jb.replay(arrivals)]
     return np.concatenate(out + [dec.flush()]), jb, dec
 
 
