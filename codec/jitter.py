@@ -26,9 +26,8 @@ packets until the numbers pass the highest one played: use a new buffer for a ne
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
