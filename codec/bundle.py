@@ -61,7 +61,10 @@ def typed(cls, raw, where: str):
                and f.default_factory is MISSING]
     if missing:
         raise BundleError(f"{where}: missing key(s) {', '.join(map(repr, missing))}")
-    return cls(**raw)
+    try:
+        return cls(**raw)
+    except ValueError as e:  # a value the config refuses (e.g. the removed source_filter=True)
+        raise BundleError(f"{where}: {e}") from e
 
 
 @dataclass(frozen=True)

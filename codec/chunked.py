@@ -253,7 +253,7 @@ def _chunkable(vocoder, features: torch.Tensor, config: ChunkConfig) -> bool:
     whose phase is the head's or the excitation's (other phases decode in one pass)."""
     frames = features.shape[-1]
     cfg = vocoder.cfg
-    return (features.shape[0] == 1 and not vocoder.training and not cfg.source_filter
+    return (features.shape[0] == 1 and not vocoder.training
             and cfg.phase_init in ("head", "excitation")
             and frames > config.min_seconds * FRAME_RATE and frames > config.block + 2 * config.context)
 

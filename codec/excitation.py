@@ -1,10 +1,12 @@
-"""Harmonic + noise excitation from the transmitted pitch rows (the source of the source–filter vocoder).
+"""Harmonic + noise excitation from the transmitted pitch rows: the vocoder's F0-driven phases.
 
 The stream carries voicing and F0 per coded group (``codec.pitch``); the vocoder's conditioning
 rows hold them per 62.5 Hz frame as [voicing (0/1), log2(F0 / 169.7 Hz)]. From those we build,
 at 16 kHz, a band-limited pulse train whose phase is integrated from F0 (every harmonic below
-Nyquist at unit amplitude, gated by voicing) and a white-noise source. The vocoder only has to
-shape them (``codec.vocoder.SourceFilterHead``): harmonics and their phase continuity come for free.
+Nyquist at unit amplitude, gated by voicing) and a white-noise source. Their STFT phase (:func:`phase`,
+:func:`sinusoidal_phase`) is what ``VocoderConfig.phase_init`` "excitation", "sinusoidal" and "learned"
+start from, and :func:`harmonic_comb` shapes ``harmonic_prior``: harmonics and their phase continuity
+come from the transmitted F0.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .excitation import excitation, harmonic_comb, sinusoidal_phase
+from .excitation import harmonic_comb, sinusoidal_phase
 from .excitation import phase as excitation_phase
 from .features import MelConfig, mel_filterbank
 from .inversion import griffin_lim, least_squares_inverse, mel_to_magnitude, minimum_phase
@@ -33,7 +33,7 @@ class VocoderConfig:
     n_fft: int = 1024
     hop: int = 256
     causal: bool = False  # convolutions see only past frames (streaming); else centred (offline)
-    source_filter: bool = False  # head shapes a harmonic + noise excitation built from the pitch rows
+    source_filter: bool = False  # deprecated, must be False: its head was removed (#31); old bundles write it
     relative_level: bool = False  # backbone sees each frame's mel minus its level; the head adds it back
     mag_prior: bool = False  # head predicts log-magnitude relative to the mel's least-squares inverse
     phase_iterations: int = 0  # fast Griffin-Lim iterations refining the head's phase (offline decoding)
@@ -44,6 +44,11 @@ class VocoderConfig:
     quiet_db: float | None = None  # mag_prior: frames this far (dB) below the input's loudest keep at most the prior
     harmonic_prior: bool = False  # mag_prior: voiced power split between F0 harmonics and a flat part, learnt per band
     harmonic_boost: float = 0.0  # decoding (eval mode) only: the learnt harmonicity α → α + boost · (1 − α)
+
+    def __post_init__(self):
+        if self.source_filter:
+            raise ValueError("source_filter=True: the source–filter head (SourceFilterHead) was removed from ldcodec "
+                             "(issue #31); this vocoder needs an older ldcodec")
 
 
 @dataclass
@@ -115,33 +120,6 @@ class ISTFTHead(nn.Module):
         return torch.istft(self.spectrum(x, log_offset), self.n_fft, self.hop, window=self.window, center=True)
 
 
-class SourceFilterHead(nn.Module):
-    """Source–filter iSTFT head: per frame and bin, a harmonic gain and a noise gain (predicted in
-    log) multiply the STFTs of the excitation built from the pitch rows (``codec.excitation``):
-    Y = e^{a_h}·E_harmonic + e^{a_n}·E_noise, then torch.istft. Harmonic positions and their phase
-    continuity come from the transmitted F0, so the network only predicts smooth envelopes."""
-
-    def __init__(self, dim: int, n_fft: int, hop: int, sample_rate: int = 16000):
-        super().__init__()
-        self.n_fft, self.hop, self.sample_rate = n_fft, hop, sample_rate
-        self.out = nn.Linear(dim, n_fft + 2)
-        nn.init.constant_(self.out.bias, -6.0)  # start quiet: unit-amplitude harmonics peak at n_fft / 4
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
-
-    def stft(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stft(x, self.n_fft, self.hop, window=self.window, center=True, return_complex=True)
-
-    def forward(self, x: torch.Tensor, aux: torch.Tensor, level: torch.Tensor | None = None,
-                generator: torch.Generator | None = None) -> torch.Tensor:
-        """(B, T, dim) frame embeddings, (B, 2, T) pitch rows, per-frame log level (B, 1, T) or None
-        → (B, (T − 1)·hop) waveform."""
-        harm, noise, _ = excitation(aux, self.hop, self.sample_rate, generator)
-        log_gain = self.out(x).transpose(1, 2)
-        gain_h, gain_n = torch.exp((log_gain if level is None else log_gain + level).clamp(max=8.0)).chunk(2, dim=1)
-        spec = gain_h * self.stft(harm) + gain_n * self.stft(noise)
-        return torch.istft(spec, self.n_fft, self.hop, window=self.window, center=True, length=harm.shape[-1])
-
-
 class Vocoder(nn.Module):
     """Features (batch, n_mels + n_aux, frames) → waveform (batch, (frames - 1) * hop) at 16 kHz."""
 
@@ -149,8 +127,6 @@ class Vocoder(nn.Module):
         super().__init__()
         if cfg.phase_init not in PHASE_INITS:
             raise ValueError(f"VocoderConfig.phase_init must be one of {PHASE_INITS}, not {cfg.phase_init!r}")
-        if cfg.phase_init in ("sinusoidal", "learned") and cfg.source_filter:
-            raise ValueError(f"phase_init={cfg.phase_init!r} needs the iSTFT head (source_filter=False)")
         if cfg.phase_init == "learned" and cfg.causal:
             raise ValueError("phase_init='learned' corrects the offline excitation phase: not for a causal vocoder")
         self.cfg = cfg
@@ -160,11 +136,8 @@ class Vocoder(nn.Module):
             ConvNeXtBlock(cfg.dim, cfg.intermediate, cfg.kernel, 1.0 / cfg.layers, cfg.causal)
             for _ in range(cfg.layers))
         self.final_norm = nn.LayerNorm(cfg.dim, eps=1e-6)
-        head = SourceFilterHead if cfg.source_filter else ISTFTHead
-        self.head = head(cfg.dim, cfg.n_fft, cfg.hop)
+        self.head = ISTFTHead(cfg.dim, cfg.n_fft, cfg.hop)
         if cfg.mag_prior:
-            if cfg.source_filter:
-                raise ValueError("mag_prior needs the iSTFT head (source_filter=False)")
             fb = mel_filterbank(MelConfig(n_fft=cfg.n_fft, hop=cfg.hop, n_mels=cfg.n_mels))
             self.register_buffer("filterbank", torch.from_numpy(fb), persistent=False)
             pinv, step = least_squares_inverse(self.filterbank)
@@ -236,8 +209,8 @@ class Vocoder(nn.Module):
     def backbone_step(self, features: torch.Tensor, cache: list | None) -> tuple[torch.Tensor, list]:
         """Causal streaming backbone: new frames (B, n_mels + n_aux, T) + per-conv caches (None at
         the start) → ((B, T, dim), caches). Equals :meth:`backbone` over the whole stream."""
-        if not self.cfg.causal or self.cfg.source_filter:
-            raise ValueError("streaming needs a causal vocoder with the iSTFT head (VocoderConfig.causal)")
+        if not self.cfg.causal:
+            raise ValueError("streaming needs a causal vocoder (VocoderConfig.causal)")
         cache = cache or [None] * (len(self.blocks) + 1)
         x, cache[0] = self.embed.step(self._relative(features), cache[0])
         x = self.norm(x.transpose(1, 2)).transpose(1, 2)
@@ -304,14 +277,9 @@ class Vocoder(nn.Module):
 
     def forward(self, features: torch.Tensor, generator: torch.Generator | None = None,
                 spectrum: bool = False) -> torch.Tensor:
-        """``generator``: the source–filter head's noise (None: a fixed seed, so decoding repeats).
+        """``generator``: the excitation phases' noise (see :meth:`noise`).
         With ``phase_iterations`` the head's phase seeds fast Griffin-Lim on its magnitude.
         ``spectrum=True``: the iSTFT head's complex spectrum instead (training)."""
-        if self.cfg.source_filter:
-            if generator is None and not self.training:
-                generator = torch.Generator().manual_seed(0)
-            aux = features[:, self.cfg.n_mels:self.cfg.n_mels + 2]
-            return self.head(self.backbone(features), aux, self.level(features), generator)
         spec = self.spectrum(features, generator)
         if spectrum:
             return spec

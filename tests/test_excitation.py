@@ -1,4 +1,4 @@
-"""The source of the source–filter vocoder: a band-limited pulse train with phase integrated from F0."""
+"""The F0-driven excitation behind the vocoder's phases: a band-limited pulse train with phase integrated from F0."""
 from __future__ import annotations
 
 import numpy as np

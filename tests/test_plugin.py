@@ -85,8 +85,15 @@ def test_config_refuses_unknown_format_and_keys(bundle, change, match):
 def test_config_is_typed():
     b = Bundle.load(shipped_bundles()[0])
     assert isinstance(b.config, BundleConfig) and b.config.format == 1 and b.config.mel == b.mel_config
-    optional = {"n_mels": 80, "source_filter": True}  # a later vocoder option: any field with a default
-    assert BundleConfig.from_dict({"mel": {}, "vocoder": optional}).vocoder.source_filter
+    optional = {"n_mels": 80, "relative_level": True}  # a later vocoder option: any field with a default
+    assert BundleConfig.from_dict({"mel": {}, "vocoder": optional}).vocoder.relative_level
+
+
+def test_config_refuses_the_removed_source_filter_head():
+    """Bundles write ``"source_filter": false`` and load; one that needs the removed head says so."""
+    assert not BundleConfig.from_dict({"mel": {}, "vocoder": {"source_filter": False}}).vocoder.source_filter
+    with pytest.raises(BundleError, match="'vocoder': source_filter=True: the source–filter head"):
+        BundleConfig.from_dict({"mel": {}, "vocoder": {"source_filter": True}})
 
 
 def test_config_takes_every_vocoder_field():

@@ -255,14 +255,14 @@ def test_griffin_lim_loss_scores_what_decoding_renders():
     assert mag.grad is not None and mag.grad.abs().sum() > 0
 
 
-def test_source_filter_run_with_dev_check(tmp_path):
-    """--source-filter trains the source–filter vocoder; --dev logs copy synthesis on held-out files."""
+def test_mag_prior_run_with_dev_check(tmp_path):
+    """A new --mag-prior vocoder trains; --dev logs copy synthesis on held-out files."""
     import json
 
-    out = tmp_path / "sf"
-    vocoder.main(["--source-filter", "--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "4096",
+    out = tmp_path / "mp"
+    vocoder.main(["--mag-prior", "--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "4096",
                   "--threads", "1", "--steps", "2", "--save-every", "2", "--dev", str(DATA), "--dev-every", "2"])
-    assert json.loads((out / "config.json").read_text())["vocoder"]["source_filter"] is True
+    assert json.loads((out / "config.json").read_text())["vocoder"]["mag_prior"] is True
     (line,) = (out / "dev.tsv").read_text().splitlines()
     assert line.startswith("2\tpesq=") and "stoi=" in line
     export.main([str(out / "last.safetensors"), str(tmp_path / "b")])
@@ -270,7 +270,7 @@ def test_source_filter_run_with_dev_check(tmp_path):
     wav = np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
     data = codec.encode(wav, kbps=3, bundle=b)
     first, _ = codec.decode(data, bundle=b)
-    assert np.array_equal(first, codec.decode(data, bundle=b)[0])  # the noise source is seeded: decoding repeats
+    assert np.array_equal(first, codec.decode(data, bundle=b)[0])  # decoding repeats
 
 
 def test_crops_carry_their_clips_pitch():

@@ -143,7 +143,6 @@ def magnitude_and_phase_outputs(net: torch.nn.Module, feats: torch.Tensor, wav: 
 def new_config(args, cfg: VocoderConfig) -> VocoderConfig:
     """A new run's vocoder: ``cfg`` (--init's, or the default) changed as the options ask."""
     return dataclasses.replace(cfg, causal=args.causal, n_fft=args.synthesis_fft or cfg.n_fft,
-                               source_filter=args.source_filter or cfg.source_filter,
                                relative_level=args.relative_level or cfg.relative_level,
                                mag_prior=args.mag_prior or cfg.mag_prior,
                                harmonic_prior=args.harmonic_prior or cfg.harmonic_prior,
@@ -171,8 +170,6 @@ def main(argv=None) -> None:
                          "else --init's")
     ap.add_argument("--synthesis-fft", type=int,
                     help=f"the iSTFT head's FFT size (samples); default: {STREAM_WINDOW} with --causal, else --init's")
-    ap.add_argument("--source-filter", action="store_true",
-                    help="new vocoder with the source-filter head (harmonic + noise excitation from the pitch rows)")
     ap.add_argument("--relative-level", action="store_true",
                     help="new vocoder that sees each frame's mel relative to its level and adds the level back")
     ap.add_argument("--mag-prior", action="store_true",
