@@ -26,8 +26,8 @@ import soundfile as sf
 import torch
 
 import codec
-from codec import bundle as bundles
 from codec import peers
+from codec.bundle import resolve
 from codec.evaluate import DEV_SPLIT, read, select_files
 from codec.floors import copy_synthesis
 from codec.metrics import all_metrics
@@ -89,7 +89,7 @@ def mean_metrics(wavs, outs) -> dict:
 
 def quality(wavs: list[np.ndarray], configs: list[tuple[float, int]]) -> list[str]:
     lines = ["| system | loss | WB-PESQ | STOI | STOI drop |", "|---|---|---|---|---|"]
-    b = bundles.resolve()
+    b = resolve()
     m = mean_metrics(wavs, [copy_synthesis(w, b.stream_vocoder, b.stream_mel_config) for w in wavs])
     lines.append(f"| copy synthesis (streaming vocoder, unquantised features) | none | {m['pesq']:.2f} "
                  f"| {m['stoi']:.3f} | |")

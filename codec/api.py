@@ -14,9 +14,9 @@ from bitstream import Header
 from bitstream.modes import SAMPLE_RATE, Mode, check_kbps, check_layout, frames_for, mode_for
 from bitstream.payload import encode_groups
 
-from . import bundle as bundles
 from . import chunked, decoders, pitch, rate
 from .audio import AudioInputError, load, prepare
+from .bundle import BundleError, for_stream, resolve
 from .mel_repr import mel_to_coefs
 
 DAMAGE_HINT = "pass strict=False (ldcodec decode --allow-damaged) to decode the rest with damaged packets concealed"
@@ -44,10 +44,10 @@ def encode_mode(kbps: float, representation: str | None = None, bundle=None) -> 
     without the latent autoencoder falls back from the ladder's latent rungs to the mel ones
     (:class:`BundleWarning`); asking it for ``representation="latent"`` is a ``bundle.BundleError``."""
     mode = mode_for(kbps, representation)
-    b = bundles.resolve(bundle)
+    b = resolve(bundle)
     if mode.representation == "latent" and not b.has("latent"):
         if representation == "latent":
-            raise bundles.BundleError(f"bundle {b.name} has no latent autoencoder (latent.safetensors), so it cannot "
+            raise BundleError(f"bundle {b.name} has no latent autoencoder (latent.safetensors), so it cannot "
                                       f"write latent streams; use representation='mel'")
         mode = mode_for(kbps, "mel")
         warnings.warn(f"bundle {b.name} has no latent autoencoder (latent.safetensors): {float(kbps):g} kbps uses "
@@ -78,7 +78,7 @@ def encode(wav, sample_rate: int | None = None, kbps: float = 3.0, *, representa
     ladder's choice (see :func:`encode_mode`).
     """
     kbps = check_kbps(kbps)
-    b = bundles.resolve(bundle)
+    b = resolve(bundle)
     mode = encode_mode(kbps, representation, b)
     bundle_id = b.stream_id(mode.representation)
     if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
@@ -105,8 +105,8 @@ def encode(wav, sample_rate: int | None = None, kbps: float = 3.0, *, representa
                  num_packets=n_packets, seed=int(seed), decoder=mode.default_decoder,
                  source_rate=int(sample_rate), source_channels=int(source_channels))
 
-    def file_at(g: int) -> bytes:
-        return bitstream.write_file(hdr, encode_groups(mode, values, pitch_index, voiced, g))
+    def file_at(step_index: int) -> bytes:
+        return bitstream.write_file(hdr, encode_groups(mode, values, pitch_index, voiced, step_index))
 
     seconds = len(x) / SAMPLE_RATE
     budget_bits = kbps * 1000 * seconds
@@ -147,7 +147,7 @@ def decode_bytes(data: bytes, decoder: str | None = None, steps: int | None = No
         header, groups = bitstream.read_groups(data, strict=strict)
     except bitstream.BitstreamError as exc:  # strict: a packet's damage
         raise _hinted(exc, hint) from None
-    b = bundles.for_stream(header.bundle_id, bundle, header.representation)
+    b = for_stream(header.bundle_id, bundle, header.representation)
     cls = decoders.get(decoder or header.decoder, header.representation, from_header=not decoder)
     steps = decoders.check_steps(cls, steps)
     if groups.lost.any():

@@ -134,26 +134,26 @@ def encode_latent(encoder, mel: torch.Tensor, block: int | None = None) -> torch
         return out
 
 
-def decode_latent(decoder, z: torch.Tensor, aux: torch.Tensor, step_size: torch.Tensor,
+def decode_latent(decoder, z: torch.Tensor, pitch_rows: torch.Tensor, step_size: torch.Tensor,
                   config: ChunkConfig | None = None) -> torch.Tensor:
-    """``decoder(z, aux, step_size)`` of ``codec.latent.LatentDecoder``: latent (1, channels, L), pitch rows
+    """``decoder(z, pitch_rows, step_size)`` of ``codec.latent.LatentDecoder``: latent (1, channels, L), pitch rows
     (1, n_aux, T), step size per latent frame (1, L) → log-mel (1, n_mels, T). Beyond ``config.min_seconds``
     (None: ``DEFAULT``) it runs ``config.block`` mel frames at a time with the decoder's reach either side,
     in windows of one length like :func:`encode_latent`: the one-pass values up to rounding (≈ 4e-6 nats;
     the one-pass convolutions themselves round differently at some lengths)."""
     cfg, config = decoder.cfg, config or DEFAULT
-    stride, groups, frames = cfg.stride, z.shape[-1], aux.shape[-1]
+    stride, groups, frames = cfg.stride, z.shape[-1], pitch_rows.shape[-1]
     reach = 1 + -(-(cfg.kernel // 2) * (1 + cfg.dec_layers) // stride)  # latent frames: embed ±1, frame convs
     per = max(config.block // stride, -(-MIN_LATENT_WINDOW // stride) - 2 * reach)
     window = per + 2 * reach
     with torch.inference_mode():
         if groups <= window or frames <= config.min_seconds * FRAME_RATE or step_size.ndim != 2:
-            return decoder(z, aux, step_size)
+            return decoder(z, pitch_rows, step_size)
         out = torch.empty(1, cfg.n_mels, frames)
         for a in range(0, groups, per):
             b = min(a + per, groups)
             lo = max(0, min(a - reach, groups - window))
-            mel = decoder(z[..., lo:lo + window], aux[..., lo * stride:(lo + window) * stride],
+            mel = decoder(z[..., lo:lo + window], pitch_rows[..., lo * stride:(lo + window) * stride],
                           step_size[:, lo:lo + window])
             out[..., a * stride:b * stride] = mel[..., (a - lo) * stride:(b - lo) * stride]
         return out
@@ -178,14 +178,14 @@ class _NoiseTape:
         return self.buffer[:, :hi - lo]
 
 
-def _cycles(aux: torch.Tensor, hop: int, sample_rate: int, block: int) -> np.ndarray:
+def _cycles(pitch_rows: torch.Tensor, hop: int, sample_rate: int, block: int) -> np.ndarray:
     """Pitch rows (1, 2, T) → (T,) float64: F0 cycles of the excitation's pulse train before each frame's
     centre (``codec.excitation.harmonic`` integrates F0 from the first sample), ``block`` frames at a time."""
-    frames = aux.shape[-1]
+    frames = pitch_rows.shape[-1]
     before = np.zeros(frames)
     for a in range(0, frames - 1, block):
         b = min(a + block, frames - 1)
-        f0 = voicing_and_f0(aux[..., a:b + 1], hop)[1][0].double() / sample_rate  # ((b − a)·hop,) cycles/sample
+        f0 = voicing_and_f0(pitch_rows[..., a:b + 1], hop)[1][0].double() / sample_rate  # ((b − a)·hop,) cycles/sample
         before[a + 1:b + 1] = before[a] + np.cumsum(f0.reshape(b - a, hop).sum(dim=1).numpy())
     return before
 
@@ -200,10 +200,10 @@ class _Renderer:
         self.loudest = vocoder.frame_level(features).amax(dim=-1, keepdim=True)
         self.excited = bool(cfg.phase_iterations) and cfg.phase_init == "excitation"
         if self.excited:
-            self.cycles = _cycles(self.aux(features), cfg.hop, MelConfig.sample_rate, block)
+            self.cycles = _cycles(self.pitch_rows(features), cfg.hop, MelConfig.sample_rate, block)
             self.noise = _NoiseTape(torch.Generator().manual_seed(0))
 
-    def aux(self, features: torch.Tensor) -> torch.Tensor:
+    def pitch_rows(self, features: torch.Tensor) -> torch.Tensor:
         return features[:, self.cfg.n_mels:self.cfg.n_mels + 2]
 
     def spectrum(self, f: torch.Tensor) -> torch.Tensor:
@@ -223,7 +223,7 @@ class _Renderer:
         """``codec.excitation.phase`` of the whole signal at frames [lo, hi) → (1, n_fft // 2 + 1, hi − lo),
         unit complex."""
         cfg = self.cfg
-        voicing, f0 = voicing_and_f0(self.aux(self.features[..., lo:hi]), cfg.hop)
+        voicing, f0 = voicing_and_f0(self.pitch_rows(self.features[..., lo:hi]), cfg.hop)
         start = torch.tensor([2 * math.pi * (self.cycles[lo] % 1.0)], dtype=torch.float64)
         harm = harmonic(f0, MelConfig.sample_rate, start)[0] * voicing
         noise = self.noise.read(lo * cfg.hop, (hi - 1) * cfg.hop)

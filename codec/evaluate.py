@@ -37,7 +37,11 @@ from .metrics import align, all_metrics, mos_available, stoi
 MEANS = ("real_kbps", "pesq", "stoi", "stoi_clean", "mel", "si_sdr", "pause_db", "harmonic_db", "rtf_enc", "rtf_dec",
          "dnsmos", "distillmos")
 INSTALL_HINT = "pip install 'ldcodec[eval]'"
-DEV_SPLIT = Path(os.environ.get("LDCODEC_DEV_DATA", Path(__file__).resolve().parents[2] / "shared/data/real/dev"))
+# The team's held-out dev speakers. They are not shipped with the package: the default is
+# ``shared/data/real/dev`` beside the repository checkout (``<checkout>/../shared``, which is where an
+# editable install from the checkout finds it); anywhere else, set ``$LDCODEC_DEV_DATA``.
+CHECKOUT = Path(__file__).resolve().parents[1]  # the repository root of an editable install
+DEV_SPLIT = Path(os.environ.get("LDCODEC_DEV_DATA", CHECKOUT.parent / "shared" / "data" / "real" / "dev"))
 
 
 def read(path: Path) -> np.ndarray:
@@ -60,8 +64,8 @@ def split_spec(spec: str | None) -> tuple[str | None, int | None]:
 
 
 def dev_files(folder: Path = DEV_SPLIT, per_speaker: int | None = None) -> list[Path]:
-    """Audio files of the held-out dev speakers (``../shared/data/real/dev``, or ``$LDCODEC_DEV_DATA``),
-    the first ``per_speaker`` of each speaker folder (all if None)."""
+    """Audio files of the held-out dev speakers (:data:`DEV_SPLIT`: ``$LDCODEC_DEV_DATA``, else
+    ``../shared/data/real/dev`` beside the checkout), the first ``per_speaker`` of each speaker folder (all if None)."""
     from .train.data import list_audio
 
     if not Path(folder).is_dir():

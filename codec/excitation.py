@@ -34,9 +34,9 @@ def harmonic_count(f0: torch.Tensor) -> torch.Tensor:
     return torch.floor(TOP_HZ / f0).clamp(min=1)
 
 
-def voicing_and_f0(aux: torch.Tensor, hop: int) -> tuple[torch.Tensor, torch.Tensor]:
+def voicing_and_f0(pitch_rows: torch.Tensor, hop: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Pitch rows (B, 2, frames) → per sample (B, S): voicing in [0, 1] and F0 (Hz, within the pitch grid's range)."""
-    up = upsample(aux, hop)
+    up = upsample(pitch_rows, hop)
     return up[:, 0].clamp(0, 1), (REF_HZ * torch.exp2(up[:, 1])).clamp(pitch.F0_MIN, pitch.F0_MAX)
 
 
@@ -60,33 +60,33 @@ def harmonic(f0: torch.Tensor, sample_rate: int,
     return out.float(), (2 * math.pi * torch.frac(end)).float()
 
 
-def excitation(aux: torch.Tensor, hop: int, sample_rate: int, generator: torch.Generator | None = None,
+def excitation(pitch_rows: torch.Tensor, hop: int, sample_rate: int, generator: torch.Generator | None = None,
                phase0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pitch rows (B, 2, frames) [voicing, log2(F0 / REF_HZ)] → (harmonic (B, S), noise (B, S), end phase (B,)),
     S = (frames − 1)·hop. The harmonic source is gated by the interpolated voicing; the noise is
     unit-variance white noise from ``generator`` (a fixed seed makes decoding repeatable)."""
-    voicing, f0 = voicing_and_f0(aux, hop)
+    voicing, f0 = voicing_and_f0(pitch_rows, hop)
     harm, end = harmonic(f0, sample_rate, phase0)
-    noise = torch.randn(voicing.shape, generator=generator, device="cpu").to(aux)
+    noise = torch.randn(voicing.shape, generator=generator, device="cpu").to(pitch_rows)
     return harm * voicing, noise, end
 
 
-def phase(aux: torch.Tensor, n_fft: int, hop: int, sample_rate: int, window: torch.Tensor, frames: int,
+def phase(pitch_rows: torch.Tensor, n_fft: int, hop: int, sample_rate: int, window: torch.Tensor, frames: int,
           generator: torch.Generator | None = None) -> torch.Tensor:
     """Pitch rows (B, 2, frames) → the excitation's STFT phase (B, n_fft // 2 + 1, frames), unit complex.
 
     The pulse train (scaled to the noise's power) where voiced, white noise where not, plus noise at
     −26 dB everywhere: harmonics whose phases advance with the transmitted F0 from frame to frame, the
     phase Codec2 and other sinusoidal coders synthesise with. Centred frames ``hop`` samples apart."""
-    harm, noise, _ = excitation(aux, hop, sample_rate, generator)
-    voicing, f0 = voicing_and_f0(aux, hop)
+    harm, noise, _ = excitation(pitch_rows, hop, sample_rate, generator)
+    voicing, f0 = voicing_and_f0(pitch_rows, hop)
     source = harm / harmonic_count(f0).sqrt() + noise * (1 - voicing + 0.05)
     spec = torch.stft(source, n_fft, hop, window=window, center=True, return_complex=True)[..., :frames]
     spec = torch.nn.functional.pad(spec, (0, frames - spec.shape[-1]))
     return spec / spec.abs().clamp(min=1e-16)
 
 
-def harmonic_comb(aux: torch.Tensor, n_fft: int, sample_rate: int) -> torch.Tensor:
+def harmonic_comb(pitch_rows: torch.Tensor, n_fft: int, sample_rate: int) -> torch.Tensor:
     """Pitch rows (B, 2, frames) → the power spectrum shape of the excitation's harmonics through an
     ``n_fft``-point Hann window, (B, n_fft // 2 + 1, frames), mean 1 over frequency: peaks of the window's
     main lobe at every multiple of each frame's F0, nothing below F0. Voicing is not applied here.
@@ -96,9 +96,9 @@ def harmonic_comb(aux: torch.Tensor, n_fft: int, sample_rate: int) -> torch.Tens
     Σ_k |W(b − k·s)|² · s / 1.5 averages 1 over the bins b. The four harmonics nearest each bin are summed
     (W is below −31 dB beyond ±2 bins, and harmonics lie ≥ 3.2 bins apart at the lowest F0).
     """
-    f0 = (REF_HZ * torch.exp2(aux[:, 1:2])).clamp(pitch.F0_MIN, pitch.F0_MAX)  # (B, 1, frames)
+    f0 = (REF_HZ * torch.exp2(pitch_rows[:, 1:2])).clamp(pitch.F0_MIN, pitch.F0_MAX)  # (B, 1, frames)
     spacing = f0 * n_fft / sample_rate  # bins between harmonics
-    bins = torch.arange(n_fft // 2 + 1, dtype=aux.dtype, device=aux.device)[None, :, None]
+    bins = torch.arange(n_fft // 2 + 1, dtype=pitch_rows.dtype, device=pitch_rows.device)[None, :, None]
     u = bins / spacing  # harmonic number at each bin (B, bins, frames)
     comb = torch.zeros_like(u)
     for j in (-1, 0, 1, 2):
@@ -109,7 +109,7 @@ def harmonic_comb(aux: torch.Tensor, n_fft: int, sample_rate: int) -> torch.Tens
     return comb * spacing / 1.5
 
 
-def sinusoidal_phase(aux: torch.Tensor, n_fft: int, hop: int, sample_rate: int,
+def sinusoidal_phase(pitch_rows: torch.Tensor, n_fft: int, hop: int, sample_rate: int,
                      start: torch.Tensor | None = None,
                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`phase` synthesised frame by frame, with no look-ahead (the streaming decoder computes it as
@@ -123,24 +123,24 @@ def sinusoidal_phase(aux: torch.Tensor, n_fft: int, hop: int, sample_rate: int,
     ``start``: (B, 2) [Φ, F0] at the frame before the first, None at the start of a stream (Φ = 0).
     ``generator``: the noise, n_fft fresh samples per frame in frame order, so a stream cut anywhere
     draws the same noise as the whole signal when its generator continues (tested)."""
-    f0 = (REF_HZ * torch.exp2(aux[:, 1].double())).clamp(pitch.F0_MIN, pitch.F0_MAX)  # (B, T)
-    voicing = aux[:, 0].double().clamp(0, 1)[..., None]
+    f0 = (REF_HZ * torch.exp2(pitch_rows[:, 1].double())).clamp(pitch.F0_MIN, pitch.F0_MAX)  # (B, T)
+    voicing = pitch_rows[:, 0].double().clamp(0, 1)[..., None]
     prev = f0[:, :1] if start is None else start[:, 1:2].double()
     phi0 = torch.zeros_like(prev) if start is None else start[:, :1].double()
     steps = math.pi * hop / sample_rate * (torch.cat([prev, f0[:, :-1]], dim=1) + f0)
     if start is None:
         steps[:, 0] = 0.0
     phi = torch.remainder(phi0 + torch.cumsum(steps, dim=1), 2 * math.pi)  # (B, T)
-    offsets = torch.arange(n_fft, dtype=torch.float64, device=aux.device) - n_fft // 2
+    offsets = torch.arange(n_fft, dtype=torch.float64, device=pitch_rows.device) - n_fft // 2
     k = harmonic_count(f0)[..., None]
     theta = torch.remainder(phi[..., None] + 2 * math.pi * f0[..., None] * offsets / sample_rate, 2 * math.pi)
     half = torch.sin(theta / 2)
     small = half.abs() < 1e-6
     pulses = torch.where(small, k, torch.sin(k * theta / 2) * torch.cos((k + 1) * theta / 2)
                          / torch.where(small, torch.ones_like(half), half))
-    noise = torch.randn((aux.shape[0], aux.shape[-1], n_fft), generator=generator, dtype=torch.float64)
-    frames = pulses / k.sqrt() * voicing + noise.to(aux.device) * (1 - voicing + 0.05)
-    window = torch.hann_window(n_fft, dtype=torch.float64, device=aux.device)
+    noise = torch.randn((pitch_rows.shape[0], pitch_rows.shape[-1], n_fft), generator=generator, dtype=torch.float64)
+    frames = pulses / k.sqrt() * voicing + noise.to(pitch_rows.device) * (1 - voicing + 0.05)
+    window = torch.hann_window(n_fft, dtype=torch.float64, device=pitch_rows.device)
     spec = torch.fft.rfft(frames * window, dim=-1).transpose(1, 2)
     state = torch.stack([phi[:, -1], f0[:, -1]], dim=1)
     return (spec / spec.abs().clamp(min=1e-16)).to(torch.complex64), state

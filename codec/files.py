@@ -19,8 +19,8 @@ from pathlib import Path
 import bitstream
 
 from . import api
-from . import bundle as bundles
 from .audio import load
+from .bundle import ENV_VAR, resolve
 from .rate import G_MAX, G_MIN
 from .modes import Mode, mode_by_id
 
@@ -152,11 +152,11 @@ def mismatch(head: bytes, size: int, kbps: float, mode: Mode, bundle_id: bytes) 
     seconds = header.num_samples / header.sample_rate
     if not seconds or header.num_packets == 0:
         return None
-    g = _step_index(head, at)
+    step_index = _step_index(head, at)
     rate = size * 8 / seconds / 1000
-    if rate > kbps * (1 + 1e-9) and g != G_MAX:
+    if rate > kbps * (1 + 1e-9) and step_index != G_MAX:
         return f"made at {rate:.3f} kbps, over the {kbps:g} kbps asked"
-    if rate < kbps * RATE_TOLERANCE and g != G_MIN:
+    if rate < kbps * RATE_TOLERANCE and step_index != G_MIN:
         return f"made at {rate:.3f} kbps, for a lower rate than the {kbps:g} kbps asked"
     return None
 
@@ -183,7 +183,7 @@ def _ldc_mismatch(dst: Path, kbps: float, mode: Mode, bundle_id: bytes) -> str |
 
 def check_resume(tasks: list[tuple[Path, Path]], kbps: float, mode: Mode, bundle=None) -> None:
     """Before any work: a ``ValueError`` naming the existing outputs that were made with other settings."""
-    bundle_id = bundles.resolve(bundle).stream_id(mode.representation)
+    bundle_id = resolve(bundle).stream_id(mode.representation)
     bad = [(dst, why) for _, dst in tasks if dst.is_file() and (why := _ldc_mismatch(dst, kbps, mode, bundle_id))]
     if bad:
         dst, why = bad[0]
@@ -224,8 +224,8 @@ def encode_plan(inputs: list, output, kbps: float = 3.0, representation: str | N
     after them, all checked once before any file: rate and representation (with the bundle's mel
     fallback: :class:`codec.api.BundleWarning`), the bundle (``$LDCODEC_BUNDLE`` if None; an
     absolute path, so cluster workers find it) and, with ``resume``, the outputs already there."""
-    explicit = bundle or os.environ.get(bundles.ENV_VAR)
-    b = bundles.resolve(explicit)
+    explicit = bundle or os.environ.get(ENV_VAR)
+    b = resolve(explicit)
     mode = api.encode_mode(kbps, representation, b)
     tasks = pairs(inputs, output, AUDIO_SUFFIXES, LDC_SUFFIX, folder)
     if resume:
@@ -241,7 +241,7 @@ def decode_plan(inputs: list, output, decoder: str | None = None, steps: int | N
     from . import decoders
 
     decoders.check_spec(decoder, steps)
-    explicit = str(bundles.resolve(bundle).path) if bundle else None
+    explicit = str(resolve(bundle).path) if bundle else None
     tasks = pairs(inputs, output, {LDC_SUFFIX}, ".wav", folder)
     for _, dst in tasks:
         output_format(dst)  # a format that cannot be written: refused before any file
@@ -257,7 +257,7 @@ def encode_file(src: Path, dst: Path, kbps: float = 3.0, representation: str | N
 
     src, dst = Path(src), Path(dst)
     if resume and complete(dst):
-        b = bundles.resolve(bundle)
+        b = resolve(bundle)
         mode = api.encode_mode(kbps, representation, b)
         why = _ldc_mismatch(dst, kbps, mode, b.stream_id(mode.representation))
         if why:

@@ -23,8 +23,8 @@ def features(wav: np.ndarray, mel_cfg: MelConfig) -> torch.Tensor:
     with torch.inference_mode():
         mel = LogMel(mel_cfg)(x)
     f0, voiced = pitch.estimate(wav, mel_cfg.lookahead)
-    aux = pitch.features(*pitch.group(f0, voiced, 1), 1, mel.shape[-1])
-    return torch.cat([mel, torch.from_numpy(aux)[None]], dim=1)
+    pitch_rows = pitch.features(*pitch.group(f0, voiced, 1), 1, mel.shape[-1])
+    return torch.cat([mel, torch.from_numpy(pitch_rows)[None]], dim=1)
 
 
 def copy_synthesis(wav: np.ndarray, vocoder: Vocoder, mel_cfg: MelConfig) -> np.ndarray:

@@ -17,19 +17,19 @@ import torch.nn.functional as F
 from .mel2mel import Mel2Mel, quantiser_rows
 
 
-def condition(q: torch.Tensor, aux: torch.Tensor, step_size: torch.Tensor, decimation: int) -> torch.Tensor:
+def condition(q: torch.Tensor, pitch_rows: torch.Tensor, step_size: torch.Tensor, decimation: int) -> torch.Tensor:
     """(B, C, L) latent in quantiser steps, (B, 2, frames) pitch rows, (L,) step sizes → (B, C + 2 + 3, L)
     conditioning."""
     groups = q.shape[-1]
-    aux = F.pad(aux, (0, groups * decimation - aux.shape[-1]), mode="replicate")
-    pooled = F.avg_pool1d(aux, decimation)[..., :groups]
+    pitch_rows = F.pad(pitch_rows, (0, groups * decimation - pitch_rows.shape[-1]), mode="replicate")
+    pooled = F.avg_pool1d(pitch_rows, decimation)[..., :groups]
     rows = quantiser_rows(step_size, q.shape[1], decimation, groups).to(q).expand(q.shape[0], -1, -1)
     return torch.cat([q, pooled, rows], dim=1)
 
 
-def restore(model: Mel2Mel, latent: torch.Tensor, aux: torch.Tensor, step_size: torch.Tensor, decimation: int,
+def restore(model: Mel2Mel, latent: torch.Tensor, pitch_rows: torch.Tensor, step_size: torch.Tensor, decimation: int,
             steps: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Dequantised latent (B, C, L), its (L,) step sizes → restored latent (B, C, L) after ``steps`` Euler steps."""
     scale = step_size.to(latent).reshape(1, 1, -1)
-    cond = condition(latent / scale, aux, step_size, decimation)
+    cond = condition(latent / scale, pitch_rows, step_size, decimation)
     return model.sample(cond, steps, generator) * scale

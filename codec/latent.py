@@ -69,19 +69,19 @@ class LatentDecoder(nn.Module):
         self.cfg = cfg
         self.embed = nn.Conv1d(cfg.channels + 1, cfg.dim, 3, padding=1)
         self.up = nn.ConvTranspose1d(cfg.dim, cfg.dim, cfg.stride, stride=cfg.stride)
-        self.aux = nn.Conv1d(cfg.n_aux, cfg.dim, cfg.kernel, padding=cfg.kernel // 2)
+        self.aux = nn.Conv1d(cfg.n_aux, cfg.dim, cfg.kernel, padding=cfg.kernel // 2)  # pitch rows (checkpoint key)
         self.blocks = _blocks(cfg, cfg.dec_layers)
         self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.out = nn.Linear(cfg.dim, cfg.n_mels)
 
-    def forward(self, z: torch.Tensor, aux: torch.Tensor, step_size) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, pitch_rows: torch.Tensor, step_size) -> torch.Tensor:
         """``step_size``: the quantiser's, a number, (B,) or per latent frame (B, L)."""
         step = torch.as_tensor(step_size, dtype=z.dtype, device=z.device)
         step = step.reshape(1, 1, 1) if step.ndim == 0 else step.reshape(step.shape[0], 1, -1)
         rows = torch.log2(step).expand(z.shape[0], 1, z.shape[-1])
-        frames = aux.shape[-1]
+        frames = pitch_rows.shape[-1]
         h = self.up(self.embed(torch.cat([z, rows], dim=1)))[..., :frames]
-        h = self.blocks(h + self.aux(aux))
+        h = self.blocks(h + self.aux(pitch_rows))
         return self.out(self.norm(h.transpose(1, 2))).transpose(1, 2) + MEL_MEAN
 
 
@@ -107,11 +107,11 @@ class LatentAutoencoder(nn.Module):
         p = cdf(z_noisy + half) - cdf(z_noisy - half)
         return -torch.log2(p.clamp_min(1e-9))
 
-    def forward(self, mel: torch.Tensor, aux: torch.Tensor, step: torch.Tensor):
+    def forward(self, mel: torch.Tensor, pitch_rows: torch.Tensor, step: torch.Tensor):
         """Training pass with noise-injection quantisation → (reconstructed mel, bits per latent frame (B,))."""
         z = self.encoder(mel)
         noisy = z + (torch.rand_like(z) - 0.5) * step.reshape(-1, 1, 1)
-        return self.decoder(noisy, aux, step), self.bits(noisy, step).sum(1).mean(-1)
+        return self.decoder(noisy, pitch_rows, step), self.bits(noisy, step).sum(1).mean(-1)
 
 
 def random_steps(n: int, generator: torch.Generator | None = None, step_range=STEP_RANGE) -> torch.Tensor:

@@ -98,13 +98,13 @@ def group(f0: np.ndarray, voiced: np.ndarray, decimation: int) -> tuple[np.ndarr
     n = -(-frames // decimation)
     idx = to_index(f0).astype(np.float64)
     out_i, out_v, prev = np.empty(n, np.int64), np.empty(n, bool), REF_INDEX
-    for g in range(n):
-        sl = slice(g * decimation, min(frames, (g + 1) * decimation))
+    for i in range(n):
+        sl = slice(i * decimation, min(frames, (i + 1) * decimation))
         v = voiced[sl]
-        out_v[g] = v.mean() >= 0.5
-        if out_v[g]:
+        out_v[i] = v.mean() >= 0.5
+        if out_v[i]:
             prev = int(np.round(idx[sl][v].mean()))
-        out_i[g] = prev
+        out_i[i] = prev
     return out_i, out_v
 
 

@@ -11,7 +11,7 @@ G_MIN, G_MAX = 48, 255  # step indices the rate control searches (step sizes 2^-
 
 
 def search_step(fits: Callable[[int], bool], start: int) -> int:
-    """Smallest step index g in [G_MIN, G_MAX] with ``fits(g)`` (size falls as g grows): gallop
+    """Smallest step index in [G_MIN, G_MAX] that ``fits`` (size falls as the index grows): gallop
     from ``start`` to a bracket, then bisect. G_MAX if nothing fits."""
     lo = hi = start
     step = 4
@@ -41,14 +41,14 @@ def search_step(fits: Callable[[int], bool], start: int) -> int:
 
 
 def fit(code: Callable[[int], bytes], budget: float, start: int) -> tuple[int, bytes]:
-    """The finest step index g whose ``code(g)`` is at most ``budget`` bytes (G_MAX's if none is),
-    searched from ``start`` (the caller's best guess) → (g, ``code(g)``). Each g is coded once."""
+    """The finest step index whose ``code(step_index)`` is at most ``budget`` bytes (G_MAX's if none is),
+    searched from ``start`` (the caller's best guess) → (step_index, its bytes). Each index is coded once."""
     cache: dict[int, bytes] = {}
 
-    def coded(g: int) -> bytes:
-        if g not in cache:
-            cache[g] = code(g)
-        return cache[g]
+    def coded(step_index: int) -> bytes:
+        if step_index not in cache:
+            cache[step_index] = code(step_index)
+        return cache[step_index]
 
-    g = search_step(lambda g: len(coded(g)) <= budget, start)
-    return g, coded(g)
+    best = search_step(lambda step_index: len(coded(step_index)) <= budget, start)
+    return best, coded(best)

@@ -35,9 +35,9 @@ import bitstream
 from bitstream.modes import SAMPLE_RATE, VOIP_LADDER, VOIP_MODES, Mode, mode_by_id, voip_mode_for
 from bitstream.payload import encode_groups
 
-from . import bundle as bundles
 from . import pitch, rate
 from .audio import AudioInputError, StreamResampler, check_rate, to_float, to_mono
+from .bundle import BundleError, resolve
 from .conceal import hold_and_fade
 from .features import LogMel
 from .jitter import as_packet
@@ -67,7 +67,7 @@ class StreamEncoder:
         self.mode: Mode = voip_mode_for(stream_kbps(kbps), packet_ms)
         self.kbps, self.cbr = float(kbps), bool(cbr)
         self.budget = self.kbps * self.mode.packet_ms / 8  # bytes per packet
-        b = bundles.resolve(bundle)
+        b = resolve(bundle)
         cfg = b.stream_mel_config
         self._mel = LogMel(cfg)
         self._half = cfg.n_fft // 2  # a mel frame (and a pitch frame) reaches this far back
@@ -80,7 +80,7 @@ class StreamEncoder:
         self._frame = 0  # next mel frame to code
         self._seq = 0
         self._credit = 0.0  # reservoir (bytes), VBR only
-        self._g = self.mode.typical_g  # last packet's step index: where the next search starts
+        self._step_index = self.mode.typical_g  # last packet's step index: where the next search starts
         self._closed = False
 
     @property
@@ -154,11 +154,11 @@ class StreamEncoder:
             voiced = np.concatenate([voiced, np.zeros(P - frames, bool)])
         allowed = self.budget if self.cbr else self.budget + self._credit
 
-        def packet(g: int) -> bytes:
-            (payload,) = encode_groups(self.mode, coefs, index, voiced, g, trim=True)
+        def packet(step_index: int) -> bytes:
+            (payload,) = encode_groups(self.mode, coefs, index, voiced, step_index, trim=True)
             return bitstream.pack_packet(self.mode.id, self._seq % 256, payload)
 
-        self._g, out = rate.fit(packet, allowed, self._g)  # the next search starts at this packet's step
+        self._step_index, out = rate.fit(packet, allowed, self._step_index)  # the next search starts here
         if not self.cbr:
             self._credit = min(self._credit + self.budget - len(out), 4 * self.budget)
         self._seq += 1
@@ -204,8 +204,8 @@ class _Features:
         coefs = torch.from_numpy(groups.values.T.copy())[None]
         mel = clamp_logmel(coefs_to_mel(coefs, self.n_mels, 1, mode.groups_per_packet))  # valid ≠ renderable
         lf0, self.lf0 = pitch.held_octaves(groups.pitch, groups.voiced, self.lf0)
-        aux = torch.from_numpy(np.stack([groups.voiced.astype(np.float32), lf0.astype(np.float32)]))[None]
-        block = torch.cat([mel, aux], dim=1)
+        pitch_rows = torch.from_numpy(np.stack([groups.voiced.astype(np.float32), lf0.astype(np.float32)]))[None]
+        block = torch.cat([mel, pitch_rows], dim=1)
         self.last, self.run = block[..., -1:], 0
         return blocks + [block]
 
@@ -222,9 +222,9 @@ class _Features:
 
 
 def _vocoder(bundle):
-    b = bundles.resolve(bundle)
+    b = resolve(bundle)
     if b.stream_vocoder is None:
-        raise bundles.BundleError(f"bundle {b.name} has no streaming vocoder (stream_vocoder.safetensors)")
+        raise BundleError(f"bundle {b.name} has no streaming vocoder (stream_vocoder.safetensors)")
     return b, b.stream_vocoder
 
 

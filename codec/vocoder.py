@@ -181,15 +181,15 @@ class Vocoder(nn.Module):
         frame and band (× voicing), so the band's power is kept and only its fine structure changes.
         Decoding raises α by ``harmonic_boost`` of its distance to 1: trained by regression, the network
         predicts less harmonicity than the reference has (dev speakers: harmonics dB −0.9 to −2.4)."""
-        aux = features[:, self.cfg.n_mels:self.cfg.n_mels + 2]
-        comb = harmonic_comb(aux, self.cfg.n_fft, MelConfig.sample_rate)
+        pitch_rows = features[:, self.cfg.n_mels:self.cfg.n_mels + 2]
+        comb = harmonic_comb(pitch_rows, self.cfg.n_fft, MelConfig.sample_rate)
         alpha = torch.sigmoid(self.harmonicity(embedding))  # (B, T, bands)
         b, t, bands = alpha.shape
         alpha = nn.functional.interpolate(alpha.reshape(b * t, 1, bands), size=comb.shape[1], mode="linear",
                                           align_corners=True).reshape(b, t, -1).transpose(1, 2)
         if not self.training:
             alpha = alpha + self.cfg.harmonic_boost * (1 - alpha)
-        alpha = alpha * aux[:, :1].clamp(0, 1)
+        alpha = alpha * pitch_rows[:, :1].clamp(0, 1)
         return 0.5 * torch.log((alpha * comb + 1 - alpha).clamp(min=1e-3))
 
     def _relative(self, features: torch.Tensor) -> torch.Tensor:

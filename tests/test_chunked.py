@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import codec
-from codec import bundle as bundles
 from codec import chunked, decoders, pitch
+from codec.bundle import for_stream, resolve
 from codec.features import MelConfig
 
 SMALL = chunked.ChunkConfig(block=200, context=120, min_seconds=0)  # 12 s (750 frames): 4 blocks
@@ -53,7 +53,7 @@ def test_analysis_blocks_equal_one_pass(speech, cfg):
 
 def test_latent_encoder_blocks_equal_one_pass(speech):
     """The latent of a block-wise encode equals the one-pass latent exactly, whatever the block size."""
-    encoder = bundles.resolve(None).latent.encoder
+    encoder = resolve(None).latent.encoder
     mel = chunked.analyse(speech, MelConfig())[0]
     with torch.inference_mode():
         whole = encoder(mel)
@@ -68,7 +68,7 @@ def test_latent_decoder_blocks_match_one_pass(speech):
     from bitstream.modes import frames_for
 
     header, groups = bitstream.read_groups(codec.encode(speech, kbps=0.6))
-    b = bundles.for_stream(header.bundle_id, None, header.representation)
+    b = for_stream(header.bundle_id, None, header.representation)
     coded = decoders.Coded.from_groups(groups, b, header.seed, frames_for(header.num_samples))
     step = torch.from_numpy(coded.step_size)[None].float()
     with torch.inference_mode():
@@ -93,7 +93,7 @@ def _features(speech) -> tuple:
     from bitstream.modes import frames_for
 
     header, groups = bitstream.read_groups(data)
-    b = bundles.for_stream(header.bundle_id, None, header.representation)
+    b = for_stream(header.bundle_id, None, header.representation)
     coded = decoders.Coded.from_groups(groups, b, header.seed, frames_for(header.num_samples))
     with torch.inference_mode():
         mel = decoders.smooth_frames(decoders.stream_mel(b, coded))

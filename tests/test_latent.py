@@ -113,9 +113,9 @@ def test_noise_injection_training_pass():
     torch.manual_seed(0)
     model = LatentAutoencoder(LatentConfig(dim=32, intermediate=64, enc_layers=1, dec_layers=1))
     mel = torch.randn(2, 80, 50) - 5
-    aux = torch.zeros(2, 2, 50)
-    rec, bits_coarse = model(mel, aux, torch.tensor([4.0, 4.0]))
-    _, bits_fine = model(mel, aux, torch.tensor([0.25, 0.25]))
+    pitch_rows = torch.zeros(2, 2, 50)
+    rec, bits_coarse = model(mel, pitch_rows, torch.tensor([4.0, 4.0]))
+    _, bits_fine = model(mel, pitch_rows, torch.tensor([0.25, 0.25]))
     assert rec.shape == mel.shape and (bits_coarse > 0).all() and (bits_fine > bits_coarse).all()
     rec.mean().backward()
     assert model.encoder.embed.weight.grad is not None

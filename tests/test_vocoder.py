@@ -16,10 +16,10 @@ def test_relative_level_vocoder_is_gain_equivariant():
     torch.manual_seed(0)
     voc = Vocoder(VocoderConfig(dim=32, intermediate=64, layers=2, relative_level=True)).eval()
     mel = torch.randn(1, 80, 20) - 4.0
-    aux = torch.stack([torch.full((1, 20), 0.3), torch.ones(1, 20)], dim=1)
+    pitch_rows = torch.stack([torch.full((1, 20), 0.3), torch.ones(1, 20)], dim=1)
     with torch.no_grad():
-        y = voc(torch.cat([mel, aux], dim=1))
-        y_quiet = voc(torch.cat([mel + math.log(0.25), aux], dim=1))
+        y = voc(torch.cat([mel, pitch_rows], dim=1))
+        y_quiet = voc(torch.cat([mel + math.log(0.25), pitch_rows], dim=1))
     torch.testing.assert_close(y_quiet, 0.25 * y, rtol=1e-4, atol=1e-6)
 
 
@@ -173,10 +173,10 @@ def test_sinusoidal_phase_follows_the_pulse_train():
     time shift (a phase linear in the harmonic number: the two integrate F0 from different origins)."""
     from codec.excitation import excitation, sinusoidal_phase
 
-    aux = torch.stack([torch.ones(1, 40), torch.full((1, 40), 0.2)], dim=1)
-    harm, _, _ = excitation(aux, 256, 16000)
+    pitch_rows = torch.stack([torch.ones(1, 40), torch.full((1, 40), 0.2)], dim=1)
+    harm, _, _ = excitation(pitch_rows, 256, 16000)
     ref = torch.stft(harm, 1024, 256, window=torch.hann_window(1024), center=True, return_complex=True)[..., 20]
-    ours = sinusoidal_phase(aux, 1024, 256, 16000)[0][..., 20]
+    ours = sinusoidal_phase(pitch_rows, 1024, 256, 16000)[0][..., 20]
     k = torch.arange(1, 12)
     bins = torch.round(k * 169.7 * 2 ** 0.2 * 1024 / 16000).long()
     diff = torch.angle(ref[0, bins] * ours[0, bins].conj())

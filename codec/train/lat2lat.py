@@ -55,8 +55,8 @@ def main(argv=None) -> None:
             q = torch.round(z)
             clean = z if crops.clean is None else (  # with --noise: the noisy crop's stream → the clean latent
                 autoencoder.encoder(logmel(crops.tensor(run.device, clean=True))[..., :frames]) / steps[:, None, None])
-            aux = crops.pitch_rows(lat.stride, frames).to(run.device)
-            cond = torch.cat([condition(q[i:i + 1], aux[i:i + 1], s.expand(q.shape[-1]), lat.stride)
+            pitch_rows = crops.pitch_rows(lat.stride, frames).to(run.device)
+            cond = torch.cat([condition(q[i:i + 1], pitch_rows[i:i + 1], s.expand(q.shape[-1]), lat.stride)
                               for i, s in enumerate(steps)])
             x0 = q + cfg.sigma * torch.randn_like(q)
             t = torch.rand(len(wav), device=run.device)

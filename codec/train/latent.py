@@ -95,9 +95,9 @@ def main(argv=None) -> None:
         wav = crops.tensor(run.device)
         with torch.no_grad():
             mel = logmel(wav)[..., :frames]
-            aux = crops.pitch_rows(cfg.stride, frames).to(run.device)
+            pitch_rows = crops.pitch_rows(cfg.stride, frames).to(run.device)
         steps = random_steps(len(wav), generator, args.step_range).to(run.device)
-        rec, bits = net(mel, aux, steps)
+        rec, bits = net(mel, pitch_rows, steps)
         l1 = torch.mean(torch.abs(rec - mel))
         calls[0] += 1
         if calls[0] % 100 == 0:

@@ -40,9 +40,9 @@ def training_pair(crops: Crops, mel: torch.Tensor, rng: np.random.Generator) -> 
         step = step_size(mode.typical_g + int(rng.integers(-16, 17)))
         frames = mel.shape[-1]
         m = degrade(mel[i:i + 1], mode.n_coefs, mode.decimation, step)
-        aux = crops.rows(i, mode.decimation, frames)
+        pitch_rows = crops.rows(i, mode.decimation, frames)
         q = quantiser_rows(step, mode.n_coefs, mode.decimation, frames)
-        conds.append(torch.cat([m, aux.to(m), q.to(m)], dim=1))
+        conds.append(torch.cat([m, pitch_rows.to(m), q.to(m)], dim=1))
     return mel, torch.cat(conds)
 
 
