@@ -28,6 +28,7 @@ from . import chunked, pitch
 from .bundle import BundleError
 from .conceal import conceal
 from .mel_repr import SILENCE_LOGMEL, clamp_logmel, coefs_to_mel, silence_coefs, smooth_frames
+from .vocoder_input import stack
 
 ENTRY_POINT_GROUP = "ldcodec.decoders"
 # Long losses are not rendered (:func:`render`): past the hold and the fade a lost run is silence. A run is cut
@@ -136,7 +137,7 @@ def features(mel: torch.Tensor, rows: torch.Tensor, vocoder, concealed: np.ndarr
     the frames of lost packets, replaced by the last good frame held, then faded (``codec.conceal``)."""
     frames = min_frames(vocoder)
     mel = clamp_logmel(mel)
-    out = torch.cat([_extend(mel, frames, SILENCE_LOGMEL), _extend(rows, frames, 0.0)], dim=1)
+    out = stack(_extend(mel, frames, SILENCE_LOGMEL), _extend(rows, frames, 0.0))
     if concealed is not None and concealed.any():
         out = conceal(out, _mask(concealed, out.shape[-1]), mel.shape[1])
     return out

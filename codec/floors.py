@@ -13,6 +13,7 @@ import torch
 from . import inversion, pitch
 from .features import LogMel, MelConfig, mel_filterbank
 from .inversion import mel_to_magnitude
+from .vocoder_input import stack, track_rows
 from .vocoder import Vocoder
 
 
@@ -23,8 +24,7 @@ def features(wav: np.ndarray, mel_cfg: MelConfig) -> torch.Tensor:
     with torch.inference_mode():
         mel = LogMel(mel_cfg)(x)
     f0, voiced = pitch.estimate(wav, mel_cfg.lookahead)
-    pitch_rows = pitch.features(*pitch.group(f0, voiced, 1), 1, mel.shape[-1])
-    return torch.cat([mel, torch.from_numpy(pitch_rows)[None]], dim=1)
+    return stack(mel, track_rows(f0, voiced, 1, mel.shape[-1]))
 
 
 def copy_synthesis(wav: np.ndarray, vocoder: Vocoder, mel_cfg: MelConfig) -> np.ndarray:

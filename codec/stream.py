@@ -42,6 +42,7 @@ from .conceal import hold_and_fade
 from .features import LogMel
 from .jitter import as_packet
 from .mel_repr import clamp_logmel, coefs_to_mel, mel_to_coefs, silence_coefs
+from .vocoder_input import stack
 
 
 def stream_kbps(kbps) -> float:
@@ -205,7 +206,7 @@ class _Features:
         mel = clamp_logmel(coefs_to_mel(coefs, self.n_mels, 1, mode.groups_per_packet))  # valid ≠ renderable
         lf0, self.lf0 = pitch.held_octaves(groups.pitch, groups.voiced, self.lf0)
         pitch_rows = torch.from_numpy(np.stack([groups.voiced.astype(np.float32), lf0.astype(np.float32)]))[None]
-        block = torch.cat([mel, pitch_rows], dim=1)
+        block = stack(mel, pitch_rows)
         self.last, self.run = block[..., -1:], 0
         return blocks + [block]
 

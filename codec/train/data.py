@@ -10,6 +10,7 @@ import torch
 
 from .. import pitch
 from ..audio import load, resample, to_mono, SAMPLE_RATE
+from ..vocoder_input import track_rows
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".ogg"}
 HOP = pitch.HOP  # crops start on a frame boundary so the cached pitch frames line up with the crop's mel
@@ -45,8 +46,7 @@ class Crops:
 
     def rows(self, i: int, decimation: int, frames: int, causal: bool = False) -> torch.Tensor:
         """Crop ``i``'s pitch rows (1, 2, frames), as a stream with groups of ``decimation`` frames carries them."""
-        f0, voiced = self.f0[i, :frames], self.voiced[i, :frames]
-        return torch.from_numpy(pitch.features(*pitch.group(f0, voiced, decimation), decimation, frames, causal))[None]
+        return track_rows(self.f0[i, :frames], self.voiced[i, :frames], decimation, frames, causal)
 
     def pitch_rows(self, decimation: int, frames: int, causal: bool = False) -> torch.Tensor:
         """(batch, 2, frames): every crop's :meth:`rows`."""

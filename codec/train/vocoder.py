@@ -41,6 +41,7 @@ from ..bundle import Bundle
 from ..mel_repr import degrade, smooth_frames
 from ..modes import LADDER, MEL_MODES, VOIP_MODES
 from ..vocoder import Vocoder, VocoderConfig
+from ..vocoder_input import stack
 from . import loop
 from .data import Crops
 from .validate import DevSet
@@ -75,7 +76,7 @@ def codec_features(crops: Crops, mel: torch.Tensor, rng: np.random.Generator, p_
             m = degrade(m, mode.n_coefs, decimation, step)
             if not causal and restore is None:
                 m = smooth_frames(m)
-        feats = torch.cat([m, rows], dim=1)
+        feats = stack(m, rows)
         out.append(restore(feats, step, mode) if restore and mode and mode.representation == "mel" else feats)
     return torch.cat(out)
 
