@@ -36,10 +36,19 @@ class LatentConfig:
     enc_layers: int = 3
     dec_layers: int = 5
     kernel: int = 7
+    # blocks at the latent rate (#33): after the encoder's downsampling, before the decoder's upsampling
+    # (a wider reach in time for 1/stride of the cost); 0: none, the shipped autoencoders' layout
+    enc_low_layers: int = 0
+    dec_low_layers: int = 0
 
 
 def _blocks(cfg: LatentConfig, n: int) -> nn.Sequential:
     return nn.Sequential(*(ConvNeXtBlock(cfg.dim, cfg.intermediate, cfg.kernel, 1.0 / n) for _ in range(n)))
+
+
+def _low_blocks(cfg: LatentConfig, n: int) -> nn.Module:
+    """``n`` blocks at the latent rate, or the identity (no parameters) when ``n`` is 0."""
+    return _blocks(cfg, n) if n else nn.Identity()
 
 
 class LatentEncoder(nn.Module):
@@ -51,13 +60,14 @@ class LatentEncoder(nn.Module):
         self.embed = nn.Conv1d(cfg.n_mels, cfg.dim, cfg.kernel, padding=cfg.kernel // 2)
         self.blocks = _blocks(cfg, cfg.enc_layers)
         self.down = nn.Conv1d(cfg.dim, cfg.dim, cfg.stride, stride=cfg.stride)
+        self.low = _low_blocks(cfg, cfg.enc_low_layers)
         self.norm = nn.LayerNorm(cfg.dim, eps=1e-6)
         self.out = nn.Linear(cfg.dim, cfg.channels)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         pad = -mel.shape[-1] % self.cfg.stride
         x = nn.functional.pad(mel - MEL_MEAN, (0, pad), mode="replicate") if pad else mel - MEL_MEAN
-        h = self.down(self.blocks(self.embed(x)))
+        h = self.low(self.down(self.blocks(self.embed(x))))
         return self.out(self.norm(h.transpose(1, 2))).transpose(1, 2)
 
 
@@ -68,6 +78,7 @@ class LatentDecoder(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.embed = nn.Conv1d(cfg.channels + 1, cfg.dim, 3, padding=1)
+        self.low = _low_blocks(cfg, cfg.dec_low_layers)
         self.up = nn.ConvTranspose1d(cfg.dim, cfg.dim, cfg.stride, stride=cfg.stride)
         self.aux = nn.Conv1d(cfg.n_aux, cfg.dim, cfg.kernel, padding=cfg.kernel // 2)  # pitch rows (checkpoint key)
         self.blocks = _blocks(cfg, cfg.dec_layers)
@@ -80,7 +91,7 @@ class LatentDecoder(nn.Module):
         step = step.reshape(1, 1, 1) if step.ndim == 0 else step.reshape(step.shape[0], 1, -1)
         rows = torch.log2(step).expand(z.shape[0], 1, z.shape[-1])
         frames = pitch_rows.shape[-1]
-        h = self.up(self.embed(torch.cat([z, rows], dim=1)))[..., :frames]
+        h = self.up(self.low(self.embed(torch.cat([z, rows], dim=1))))[..., :frames]
         h = self.blocks(h + self.aux(pitch_rows))
         return self.out(self.norm(h.transpose(1, 2))).transpose(1, 2) + MEL_MEAN
 

@@ -119,3 +119,29 @@ def test_noise_injection_training_pass():
     assert rec.shape == mel.shape and (bits_coarse > 0).all() and (bits_fine > bits_coarse).all()
     rec.mean().backward()
     assert model.encoder.embed.weight.grad is not None
+
+
+def test_latent_rate_blocks_and_other_strides():
+    """#33's shapes: blocks at the latent rate and another stride/width train and keep the frame count; the shipped
+    layout (no such blocks) has exactly the parameters it had, so its weights load as before."""
+    torch.manual_seed(0)
+    small = dict(dim=32, intermediate=64, enc_layers=1, dec_layers=1)
+    model = LatentAutoencoder(LatentConfig(**small, stride=3, channels=10, enc_low_layers=1, dec_low_layers=2))
+    mel = torch.randn(2, 80, 51) - 5
+    rec, bits = model(mel, torch.zeros(2, 2, 51), torch.tensor([1.0, 2.0]))
+    assert rec.shape == mel.shape and model.encoder(mel).shape == (2, 10, 17) and bits.shape == (2,)
+    plain = LatentAutoencoder(LatentConfig(**small)).state_dict()
+    assert not any(".low." in k for k in plain)
+    assert set(plain) < set(LatentAutoencoder(LatentConfig(**small, dec_low_layers=1)).state_dict())
+
+
+def test_latent_trainer_shape_options():
+    from codec.train.latent import latent_config
+
+    class Parser:
+        def error(self, message):
+            raise SystemExit(message)
+
+    assert latent_config(["stride=3", "channels=10"], Parser()) == LatentConfig(stride=3, channels=10)
+    with pytest.raises(SystemExit, match="KEY=INTEGER"):
+        latent_config(["strides=3"], Parser())

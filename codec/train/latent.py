@@ -25,7 +25,7 @@ generation (``latent_v1.*``, ...: ``export.retire_latent``), so the streams writ
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
@@ -51,6 +51,11 @@ def main(argv=None) -> None:
                          "streams: the export is a whole autoencoder, with a new stream id)")
     ap.add_argument("--step-range", type=float, nargs=2, default=STEP_RANGE, metavar=("LO", "HI"),
                     help="quantiser steps seen in training (log-uniform)")
+    ap.add_argument("--latent", action="append", default=[], metavar="KEY=VALUE",
+                    help="a new run's LatentConfig field (repeatable), e.g. stride=3 channels=10 dec_low_layers=4; "
+                         "a resumed run keeps its config.json's")
+    ap.add_argument("--delta-weight", type=float, default=0.0,
+                    help="also this × the L1 of the log-mel's frame-to-frame differences (sharper onsets, #33)")
     args = ap.parse_args(argv)
     if args.export:
         ckpt = Path(args.export[0])
@@ -67,12 +72,18 @@ def main(argv=None) -> None:
         ap.error("--adversarial fine-tunes a trained decoder: give --init BUNDLE")
     if args.refit and not args.adversarial:
         ap.error("--refit goes with --adversarial")
+    if args.latent and args.init:
+        ap.error("--latent sets a new autoencoder's shape; --init takes the bundle's")
 
     init = Bundle.load(args.init) if args.init else None
     if init and init.latent is None:
         ap.error(f"--init {args.init}: the bundle has no latent autoencoder (latent.safetensors)")
     run, out, corpus = loop.start(args)
-    cfg = init.latent.cfg if init else LatentConfig()
+    resumed = loop.run_config(out)
+    if resumed and "latent" in resumed:
+        cfg = LatentConfig(**resumed["latent"])
+    else:
+        cfg = init.latent.cfg if init else latent_config(args.latent, ap)
     logmel = LogMel(MelConfig()).to(run.device)
     model = LatentAutoencoder(cfg).to(run.device)
     if init:  # its autoencoder, with the decoder it renders with (its latent_decoder add-on, if any)
@@ -82,7 +93,8 @@ def main(argv=None) -> None:
     if decoder_only:  # the streams' meaning: encoder and rate model
         model.encoder.requires_grad_(False)
         model.log_scale.requires_grad_(False)
-    config = {"latent": asdict(cfg), **({"trained": "decoder"} if decoder_only else {})}
+    config = {"latent": asdict(cfg), **({"trained": "decoder"} if decoder_only else {}),
+              "step_range": list(args.step_range)}
     opt, ema, step = loop.prepare(run, out, corpus, args, model, "latent autoencoder", config)
     gan = (Adversary(MelDiscriminator(), out / "mel_discriminator.safetensors", args.lr, run)
            if args.adversarial else None)
@@ -103,10 +115,24 @@ def main(argv=None) -> None:
         if calls[0] % 100 == 0:
             run.log(f"  mel L1 {l1.item():.3f} nats, {bits.mean().item():.1f} bits per latent frame")
         loss = l1 if decoder_only else l1 + args.rate_weight * bits.mean()
+        if args.delta_weight:
+            loss = loss + args.delta_weight * torch.mean(torch.abs(rec.diff(dim=-1) - mel.diff(dim=-1)))
         return loss + args.adversarial_weight * gan(mel, rec) if gan else loss
 
     loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=5.0, **loop.schedule(args),
              on_save=gan.save if gan else None)
+
+
+def latent_config(items: list[str], ap) -> LatentConfig:
+    """``KEY=VALUE`` items (integer fields of :class:`LatentConfig`) → the config, the others at their defaults."""
+    known = {f.name for f in fields(LatentConfig)}
+    values = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        if key not in known or not value.lstrip("-").isdigit():
+            ap.error(f"--latent {item!r}: expected KEY=INTEGER with KEY one of {', '.join(sorted(known))}")
+        values[key] = int(value)
+    return LatentConfig(**values)
 
 
 if __name__ == "__main__":
