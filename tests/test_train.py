@@ -231,10 +231,30 @@ def test_adversarial_fine_tune_resumes_discriminators(tmp_path, flag, state):
         assert f.metadata()["step"] == "2"
 
 
-@pytest.mark.parametrize("flag", [["--magnitude-adversarial"], ["--griffin-lim-loss", "4"]])
+@pytest.mark.parametrize("flag", [["--magnitude-adversarial"], ["--griffin-lim-loss", "4"], ["--phase-loss", "1"]])
 def test_magnitude_losses_need_a_magnitude_head(tmp_path, flag):
     with pytest.raises(SystemExit):  # a fresh vocoder predicts no magnitude relative to a prior
         vocoder.main(["--data", str(DATA), "--out", str(tmp_path / "m"), "--steps", "1", *flag])
+
+
+def test_phase_loss_scores_the_phase_where_the_speech_is():
+    """PhaseLoss: 0 for the target's own phase at any magnitude, grows with a phase error in loud bins,
+    ignores errors in silent ones, and its gradient moves the phase."""
+    from codec.train.losses import PhaseLoss
+
+    loss = PhaseLoss()
+    g = torch.Generator().manual_seed(0)
+    x = torch.polar(torch.rand(2, 65, 40, generator=g) + 0.1, 6 * torch.rand(2, 65, 40, generator=g))
+    assert loss(3.0 * x, x) < 1e-4
+    errors = [loss(x * torch.polar(torch.ones(()), torch.randn(x.shape, generator=g) * s), x) for s in (0.1, 0.5)]
+    assert 0.02 < errors[0] < errors[1] < 2
+    silent = x.clone()
+    silent[:, 30:] = 0
+    noise = torch.polar(torch.ones(()), torch.where(torch.arange(65)[:, None] >= 30, 3.0, 0.0))
+    assert loss(silent * noise + (silent == 0) * noise, silent) < 1e-4
+    phase = torch.zeros(x.shape, requires_grad=True)
+    loss(x.abs() * torch.polar(torch.ones(()), x.angle() + 0.3 + phase), x).backward()
+    assert phase.grad.abs().sum() > 0
 
 
 def test_griffin_lim_loss_scores_what_decoding_renders():

@@ -46,7 +46,7 @@ from . import loop
 from .data import Crops
 from .validate import DevSet
 from .discriminators import Adversary, Discriminators, MagnitudeDiscriminator
-from .losses import MultiResolutionSTFTLoss, MultiScaleMelLoss
+from .losses import MultiResolutionSTFTLoss, MultiScaleMelLoss, PhaseLoss
 
 
 def codec_features(crops: Crops, mel: torch.Tensor, rng: np.random.Generator, p_clean: float,
@@ -127,18 +127,18 @@ def init_from(model: Vocoder, source: Vocoder) -> None:
 def magnitude_and_phase_outputs(net: torch.nn.Module, feats: torch.Tensor, wav: torch.Tensor):
     """A ``mag_prior`` vocoder's training outputs: (waveform from the head's phase on its detached
     magnitude, magnitude loss = L1 log-magnitude + spectral convergence against the STFT of ``wav``,
-    the head's magnitude and that STFT's, both (B, n_fft // 2 + 1, frames))."""
+    the head's complex spectrum and that STFT, both (B, n_fft // 2 + 1, frames))."""
     model = net.module if isinstance(net, DistributedDataParallel) else net
     spec = net(feats, spectrum=True)
     n_fft, hop, window = model.cfg.n_fft, model.cfg.hop, model.head.window
     x = wav[:, : (spec.shape[-1] - 1) * hop]
-    target = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True).abs()
-    mag = spec.abs()
+    stft = torch.stft(x, n_fft, hop, window=window, center=True, return_complex=True)
+    target, mag = stft.abs(), spec.abs()
     loss = (torch.log(mag.clamp(min=1e-5)) - torch.log(target.clamp(min=1e-5))).abs().mean()
     loss = loss + torch.linalg.norm(target - mag) / torch.linalg.norm(target).clamp(min=1e-8)
     phase = spec / mag.clamp(min=1e-16)
     y = torch.istft(mag.detach() * phase, n_fft, hop, window=window, center=True)
-    return y, loss, mag, target
+    return y, loss, spec, stft
 
 
 def new_config(args, cfg: VocoderConfig) -> VocoderConfig:
@@ -187,6 +187,10 @@ def main(argv=None) -> None:
     ap.add_argument("--learned-phase", action="store_true",
                     help="no Griffin-Lim: the head's phase learns a correction of the excitation's (F0 + minimum "
                          "phase), which it starts from (phase rows zeroed when --init's vocoder had none)")
+    ap.add_argument("--phase-loss", type=float, default=0.0, metavar="WEIGHT",
+                    help="with --learned-phase: add WEIGHT × the phase losses (instantaneous phase, group delay, "
+                         "instantaneous frequency against the STFT's: losses.PhaseLoss), which teach the phase "
+                         "without a discriminator")
     ap.add_argument("--adversarial", action="store_true",
                     help="add discriminators (GAN fine-tuning; start from --init or a trained checkpoint)")
     ap.add_argument("--magnitude-adversarial", action="store_true",
@@ -216,7 +220,7 @@ def main(argv=None) -> None:
     voc_cfg = VocoderConfig(**resumed["vocoder"]) if resumed else source.cfg if source else VocoderConfig()
     if args.mel_window and not resumed:
         mel_cfg = dataclasses.replace(mel_cfg, win_length=args.mel_window)
-    for flag, wanted in (("--learned-phase", args.learned_phase),
+    for flag, wanted in (("--learned-phase", args.learned_phase), ("--phase-loss", args.phase_loss),
                          ("--magnitude-adversarial", args.magnitude_adversarial),
                          ("--griffin-lim-loss", args.griffin_lim_loss)):
         if wanted and not (args.mag_prior or voc_cfg.mag_prior):
@@ -242,7 +246,8 @@ def main(argv=None) -> None:
                 model.head.out.bias[bins:].zero_()
     opt, ema, step = loop.prepare(run, out, corpus, args, model, "vocoder",
                                   {"mel": asdict(mel_cfg), "vocoder": asdict(voc_cfg)}, betas=(0.8, 0.99))
-    stft_loss, mel_loss = MultiResolutionSTFTLoss().to(run.device), MultiScaleMelLoss().to(run.device)
+    stft_loss, mel_loss, phase_loss = (MultiResolutionSTFTLoss().to(run.device), MultiScaleMelLoss().to(run.device),
+                                       PhaseLoss())
     rng = np.random.default_rng([args.seed, step, run.rank])  # different degradations per rank and resume
     restore = mel2mel_restorer(init, 4, rng) if args.mel2mel else None
     gan = Adversary(Discriminators(), out / "discriminators.safetensors", args.lr, run) if args.adversarial else None
@@ -255,7 +260,10 @@ def main(argv=None) -> None:
         with torch.no_grad():
             feats = codec_features(crops, logmel(wav), rng, args.p_clean, ladder, args.causal, restore, latent_bundle)
         if voc_cfg.mag_prior:  # magnitude learnt from the STFT itself, phase through the waveform losses
-            y, magnitude, mag, target = magnitude_and_phase_outputs(net, feats, wav)
+            y, magnitude, spec, stft = magnitude_and_phase_outputs(net, feats, wav)
+            mag, target = spec.abs(), stft.abs()
+            if args.phase_loss:
+                magnitude = magnitude + args.phase_loss * phase_loss(spec, stft)
         else:
             y, magnitude = net(feats), 0.0
         x = wav[:, : y.shape[-1]]
