@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from codec.bundle import resolve
+from codec.decoders import vocoder_for
 from codec.evaluate import DEV_SPLIT, read, select_files
 from codec.floors import features
 from codec.inversion import griffin_lim
@@ -34,7 +35,7 @@ def main(argv=None) -> None:
 
     torch.set_num_threads(1)
     bundle = resolve()
-    voc = bundle.direct_vocoder.eval()
+    voc = vocoder_for(bundle).eval()
     n_fft, hop, window = voc.cfg.n_fft, voc.cfg.hop, voc.head.window
     rows: dict[tuple[str, str], list] = {}
     for path in select_files(Path(args.folder), per_speaker=args.per_speaker or None):

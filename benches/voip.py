@@ -31,6 +31,7 @@ from codec.bundle import resolve
 from codec.evaluate import DEV_SPLIT, read, select_files
 from codec.floors import copy_synthesis
 from codec.metrics import all_metrics
+from codec.stream import stream_mel_config, stream_vocoder
 
 LOSSES = (0.0, 0.05, 0.10, 0.20)
 
@@ -90,7 +91,7 @@ def mean_metrics(wavs, outs) -> dict:
 def quality(wavs: list[np.ndarray], configs: list[tuple[float, int]]) -> list[str]:
     lines = ["| system | loss | WB-PESQ | STOI | STOI drop |", "|---|---|---|---|---|"]
     b = resolve()
-    m = mean_metrics(wavs, [copy_synthesis(w, b.stream_vocoder, b.stream_mel_config) for w in wavs])
+    m = mean_metrics(wavs, [copy_synthesis(w, stream_vocoder(b), stream_mel_config(b)) for w in wavs])
     lines.append(f"| copy synthesis (streaming vocoder, unquantised features) | none | {m['pesq']:.2f} "
                  f"| {m['stoi']:.3f} | |")
     if peers.available()["codec2"]:

@@ -1,10 +1,15 @@
 """Model bundles: a folder with ``config.json`` (:class:`BundleConfig`), ``vocoder.safetensors`` and
-``MODEL_CARD.md``, plus optional add-ons (``NAME.json`` + ``NAME.safetensors``: ``latent``, ``latent_decoder``,
-``mel2mel``, ``lat2lat``, ``stream_vocoder``, ``mel2mel_vocoder``, ``direct_vocoder``, or a plug-in decoder's own,
-loaded with :meth:`Bundle.addon`).
+``MODEL_CARD.md``, plus optional add-ons (``NAME.json`` + ``NAME.safetensors``) loaded with
+:meth:`Bundle.addon`. A bundle builds none of its decoders' models: each decoder loads its own add-ons
+through :meth:`Bundle.addon`, the built-in ones as plug-ins do (``codec.decoders``: ``direct_vocoder``,
+``mel2mel_vocoder``, ``latent_decoder``; ``codec.mel2mel``: ``mel2mel``; ``codec.lat2lat``: ``lat2lat``;
+``codec.stream``: ``stream_vocoder``); ``bundle.mel2mel`` and the like are aliases of those loaders.
 
 The bundle id (8 bytes, written into every file header) is the start of the SHA-256 of
-``config.json`` and the vocoder weights, so a stream always names the weights it was made for.
+``config.json`` and ``vocoder.safetensors``, so a stream always names the weights it was made for.
+That *reference vocoder* (``config.json``'s ``vocoder``) feeds the id and is where vocoder training
+starts; decoders render with their own vocoder add-ons and fall back to it only when a bundle ships
+none. Add-ons are outside the id: adding or retraining one keeps every stream decodable.
 Latent streams also depend on the latent autoencoder: their id (:meth:`Bundle.stream_id`) hashes
 the bundle id with ``latent.json`` and ``latent.safetensors``. A retrained autoencoder keeps the one it
 replaces as a *latent generation* (``latent_v1.*``, with the models made for it: ``latent_v1_decoder.*``,
@@ -21,6 +26,7 @@ import os
 import re
 from dataclasses import MISSING, dataclass, field, fields, replace
 from functools import cached_property, lru_cache
+from importlib import import_module
 from pathlib import Path
 from typing import Callable
 
@@ -35,7 +41,7 @@ from .vocoder import Vocoder, VocoderConfig
 
 SHIPPED = Path(__file__).parent / "bundles"
 DEFAULT_NAME = "default"
-WEIGHT_FILES = ("vocoder.safetensors",)
+WEIGHT_FILES = ("vocoder.safetensors",)  # the reference vocoder: hashed into the bundle id
 ENV_VAR = "LDCODEC_BUNDLE"
 FORMATS = (1,)  # config.json "format" versions this ldcodec reads
 _ADDON_NAME = re.compile(r"[a-z0-9_]{1,64}")
@@ -91,6 +97,18 @@ class BundleConfig:
         top = typed(cls, raw, where)
         return replace(top, mel=typed(MelConfig, top.mel, f"{where} 'mel'"),
                        vocoder=typed(VocoderConfig, top.vocoder, f"{where} 'vocoder'"))
+
+
+class _Loaded:
+    """A read-only attribute whose value is ``function(bundle, *args)`` of the module that owns the model."""
+
+    def __init__(self, module: str, function: str, *args):
+        self.module, self.function, self.args = module, function, args
+
+    def __get__(self, bundle, owner=None):
+        if bundle is None:
+            return self
+        return getattr(import_module(self.module, __package__), self.function)(bundle, *self.args)
 
 
 @dataclass
@@ -152,7 +170,7 @@ class Bundle:
             views.append(view)
         return views
 
-    def _latent_addon(self, model: str) -> str:
+    def latent_addon(self, model: str) -> str:
         """The add-on name of ``model`` ("decoder", "lat2lat") made for this view's latent generation."""
         if self.latent_name == "latent":
             return {"decoder": "latent_decoder"}.get(model, model)
@@ -172,8 +190,21 @@ class Bundle:
 
     @cached_property
     def vocoder(self) -> Vocoder:
+        """The reference vocoder (``config.json``'s ``vocoder``, ``vocoder.safetensors``): its weights make the
+        bundle id; decoders render with their own add-ons and fall back to it when the bundle ships none."""
         with torch.inference_mode(False):  # normal tensors even when first asked for inside inference mode
             return _weights(Vocoder(self.config.vocoder), self.path / "vocoder.safetensors")
+
+    def addon_config(self, name: str) -> dict:
+        """The parsed ``NAME.json`` of add-on ``name`` (``{}`` without one)."""
+        cfg = self.path / f"{name}.json"
+        try:
+            config = json.loads(cfg.read_text()) if cfg.exists() else {}
+        except ValueError as exc:
+            raise BundleError(f"{cfg}: {exc}") from None
+        if not isinstance(config, dict):
+            raise BundleError(f"{cfg} must be a JSON object, got {type(config).__name__}")
+        return config
 
     def addon(self, name: str, build: Callable[[dict], nn.Module]) -> nn.Module | None:
         """Add-on ``name``: ``build(config)``, ``config`` being the parsed ``NAME.json`` (``{}``
@@ -190,84 +221,33 @@ class Bundle:
         if name not in self._addons:
             if not self.has(name):
                 return None
-            cfg = self.path / f"{name}.json"
-            try:
-                config = json.loads(cfg.read_text()) if cfg.exists() else {}
-            except ValueError as exc:
-                raise BundleError(f"{cfg}: {exc}") from None
-            if not isinstance(config, dict):
-                raise BundleError(f"{cfg} must be a JSON object, got {type(config).__name__}")
+            config = self.addon_config(name)
             with torch.inference_mode(False):  # a decoder may ask first inside inference mode; training reuses it
                 self._addons[name] = _weights(build(config), self.path / f"{name}.safetensors")
         return self._addons[name]
 
-    def _vocoder_addon(self, name: str) -> Vocoder | None:
+    def vocoder_addon(self, name: str) -> Vocoder | None:
+        """Add-on ``name`` that is a vocoder (``NAME.json``'s ``vocoder``: a :class:`VocoderConfig`), or None."""
         return self.addon(name, lambda c: Vocoder(typed(VocoderConfig, c.get("vocoder"), f"{name}.json 'vocoder'")))
 
     @cached_property
-    def stream_vocoder(self) -> Vocoder | None:
-        """The causal vocoder for streaming (``stream_vocoder.json`` + ``.safetensors``), or None."""
-        return self._vocoder_addon("stream_vocoder")
-
-    @cached_property
-    def stream_config(self) -> dict:
-        """``stream_vocoder.json`` (``{}`` without one): the streaming ``vocoder`` and its front end (``mel``)."""
-        path = self.path / "stream_vocoder.json"
-        return json.loads(path.read_text()) if path.exists() else {}
-
-    @property
-    def stream_mel_config(self) -> MelConfig:
-        """The streaming front end: ``stream_config["mel"]``, else the bundle's own."""
-        mel = self.stream_config.get("mel")
-        return typed(MelConfig, mel, "stream_vocoder.json 'mel'") if mel else self.mel_config
-
-    @cached_property
-    def direct_vocoder(self) -> Vocoder:
-        """The vocoder that renders decoded mels (``direct``, ``lat2lat``): the ``direct_vocoder`` add-on
-        (e.g. adversarially fine-tuned) if shipped, else the main one."""
-        return self._vocoder_addon("direct_vocoder") or self.vocoder
-
-    @cached_property
-    def mel2mel_vocoder(self) -> Vocoder:
-        """The vocoder the mel2mel decoder renders with: its own fine-tuned one if shipped, else the main one."""
-        return self._vocoder_addon("mel2mel_vocoder") or self.vocoder
-
-    @cached_property
     def latent(self):
-        """The latent autoencoder (``latent.json`` + ``latent.safetensors``), or None."""
+        """The latent autoencoder of this view's generation (``latent.json`` + ``latent.safetensors``), or None."""
         from .latent import LatentAutoencoder, LatentConfig
 
         return self.addon(self.latent_name, lambda c: LatentAutoencoder(
             typed(LatentConfig, c.get("latent"), f"{self.latent_name}.json")))
 
-    @cached_property
-    def latent_decoder(self):
-        """The decoder that renders latent streams (``direct``, ``lat2lat``): the ``latent_decoder`` add-on
-        (e.g. adversarially fine-tuned; the encoder, what streams mean, stays in ``latent``) if shipped,
-        else the autoencoder's own; None without a latent autoencoder."""
-        from .latent import LatentConfig, LatentDecoder
-
-        if self.latent is None:
-            return None
-        name = self._latent_addon("decoder")
-        return self.addon(name, lambda c: LatentDecoder(typed(LatentConfig, c.get("latent"), f"{name}.json"))) \
-            or self.latent.decoder
-
-    @cached_property
-    def lat2lat(self):
-        """The lat2lat flow model (``lat2lat.json`` + ``lat2lat.safetensors``; for a kept latent
-        generation, its own), or None."""
-        from .mel2mel import Mel2Mel, Mel2MelConfig
-
-        name = self._latent_addon("lat2lat")
-        return self.addon(name, lambda c: Mel2Mel(typed(Mel2MelConfig, c.get("lat2lat"), f"{name}.json")))
-
-    @cached_property
-    def mel2mel(self):
-        """The mel2mel flow model (``mel2mel.json`` + ``mel2mel.safetensors``), or None if the bundle has none."""
-        from .mel2mel import Mel2Mel, Mel2MelConfig
-
-        return self.addon("mel2mel", lambda c: Mel2Mel(typed(Mel2MelConfig, c.get("mel2mel"), "mel2mel.json")))
+    # The built-in decoders' models under the names bundles gave them before the decoders loaded their own
+    # (read by the trainers, benches and earlier plug-ins): ``bundle.mel2mel`` is ``codec.mel2mel.load(bundle)``.
+    mel2mel = _Loaded(".mel2mel", "load")
+    lat2lat = _Loaded(".lat2lat", "load")
+    direct_vocoder = _Loaded(".decoders", "vocoder_for", "direct_vocoder")
+    mel2mel_vocoder = _Loaded(".decoders", "vocoder_for", "mel2mel_vocoder")
+    latent_decoder = _Loaded(".decoders", "latent_decoder")
+    stream_vocoder = _Loaded(".stream", "stream_vocoder")
+    stream_config = _Loaded(".stream", "stream_config")
+    stream_mel_config = _Loaded(".stream", "stream_mel_config")
 
 
 def kept_latents(path: Path) -> list[str]:

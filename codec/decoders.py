@@ -9,8 +9,10 @@ coefficients or latent channels); *step size* is the quantiser's (``Coded.step_s
 
 Built-in: ``direct`` (values straight to the vocoder), ``mel2mel`` and ``lat2lat`` (flow matching).
 Third parties register a :class:`Decoder` subclass through the ``ldcodec.decoders`` entry-point group
-(``name = "pkg.module:Class"``, see ``examples/plugin``) and load their own weights from the bundle
-with :meth:`codec.Bundle.addon`.
+(``name = "pkg.module:Class"``, see ``examples/plugin``). Every decoder, built-in or plug-in, loads its
+own weights from the bundle with :meth:`codec.Bundle.addon`: the built-ins their vocoder
+(:func:`vocoder_for`), the latent decoder (:func:`latent_decoder`) and their flow model
+(``codec.mel2mel.load``, ``codec.lat2lat.load``).
 """
 from __future__ import annotations
 
@@ -24,9 +26,10 @@ import torch
 from bitstream import BitstreamError, Groups, Mode
 from bitstream.modes import HOP, STORAGE_MODES
 
-from . import chunked, pitch
-from .bundle import BundleError
+from . import chunked, lat2lat, mel2mel, pitch
+from .bundle import BundleError, typed
 from .conceal import conceal
+from .latent import LatentConfig, LatentDecoder
 from .mel_repr import SILENCE_LOGMEL, clamp_logmel, coefs_to_mel, silence_coefs, smooth_frames
 from .vocoder_input import stack
 
@@ -102,6 +105,24 @@ class Coded:
                    groups.mode, seed, concealed)
 
 
+def vocoder_for(bundle, addon: str = "direct_vocoder"):
+    """The vocoder a decoder renders with: ``bundle``'s vocoder add-on ``addon`` (``direct_vocoder``: ``direct``
+    and ``lat2lat``; ``mel2mel_vocoder``: ``mel2mel``; e.g. fine-tuned for that decoder) if it ships one, else
+    its reference vocoder (``Bundle.vocoder``)."""
+    return bundle.vocoder_addon(addon) or bundle.vocoder
+
+
+def latent_decoder(bundle):
+    """The decoder that renders ``bundle``'s latent streams: its ``latent_decoder`` add-on (for a kept latent
+    generation ``latent_vN_decoder``; e.g. adversarially fine-tuned: the encoder, what streams mean, stays
+    in the autoencoder) if shipped, else the autoencoder's own; None without a latent autoencoder."""
+    if bundle.latent is None:
+        return None
+    name = bundle.latent_addon("decoder")
+    return bundle.addon(name, lambda c: LatentDecoder(typed(LatentConfig, c.get("latent"), f"{name}.json"))) \
+        or bundle.latent.decoder
+
+
 def _silence(bundle, mode: Mode) -> np.ndarray:
     """The coded values (K,) of a silent group: what a concealed packet holds."""
     if mode.representation == "mel":
@@ -145,9 +166,9 @@ def features(mel: torch.Tensor, rows: torch.Tensor, vocoder, concealed: np.ndarr
 
 def stream_mel(bundle, coded: Coded) -> torch.Tensor:
     """The log-mel (1, n_mels, frames) the dequantised values stand for: cepstra inverted, or the
-    latent decoded by the bundle's ``latent_decoder`` (no restoration)."""
+    latent decoded by the bundle's :func:`latent_decoder` (no restoration)."""
     if coded.mode.representation == "latent":
-        return chunked.decode_latent(bundle.latent_decoder, coded.values, coded.pitch,
+        return chunked.decode_latent(latent_decoder(bundle), coded.values, coded.pitch,
                                      torch.from_numpy(coded.step_size)[None].float())
     return coefs_to_mel(coded.values, bundle.mel_config.n_mels, coded.mode.decimation, coded.frames)
 
@@ -156,7 +177,7 @@ class Decoder:
     """Base class. Subclasses set ``name``, ``representations`` and, if they have a cost knob,
     ``default_steps`` (diffusion/flow steps; None = no knob), and implement :meth:`decode`.
     ``bundle`` is the :class:`codec.Bundle` the stream names; load extra weights with
-    ``bundle.addon(name, build)``."""
+    ``bundle.addon(name, build)`` (the built-ins do), the vocoder with :func:`vocoder_for`."""
 
     name: ClassVar[str]
     representations: ClassVar[tuple[str, ...]]
@@ -178,7 +199,7 @@ class DirectDecoder(Decoder):
     representations = ("mel", "latent")
 
     def decode(self, coded, steps):
-        vocoder = self.bundle.direct_vocoder
+        vocoder = vocoder_for(self.bundle)
         with torch.inference_mode():
             mel = stream_mel(self.bundle, coded)
             if coded.mode.representation == "mel":
@@ -199,18 +220,17 @@ class Mel2MelDecoder(Decoder):
 
     def __init__(self, bundle):
         super().__init__(bundle)
-        if bundle.mel2mel is None:
+        self.model = mel2mel.load(bundle)
+        if self.model is None:
             raise BundleError(f"bundle {bundle.name} has no mel2mel model (mel2mel.safetensors); use decoder='direct'")
 
     def decode(self, coded, steps):
-        from .mel2mel import quantiser_rows
-
-        model, vocoder, mode = self.bundle.mel2mel, self.bundle.mel2mel_vocoder, coded.mode
+        model, vocoder, mode = self.model, vocoder_for(self.bundle, "mel2mel_vocoder"), coded.mode
         n_mels = model.cfg.n_mels
         feats = features(stream_mel(self.bundle, coded), coded.pitch, vocoder, coded.concealed)
         step_size = np.repeat(coded.step_size, mode.decimation)[:coded.frames]  # per frame
         step_size = np.pad(step_size, (0, feats.shape[-1] - len(step_size)), mode="edge")
-        rows = quantiser_rows(step_size, mode.n_coefs, mode.decimation, feats.shape[-1])
+        rows = mel2mel.quantiser_rows(step_size, mode.n_coefs, mode.decimation, feats.shape[-1])
         generator = torch.Generator().manual_seed(coded.seed)
         with torch.inference_mode():
             mel = clamp_logmel(model.sample(torch.cat([feats, rows], dim=1), steps, generator))
@@ -227,13 +247,12 @@ class Lat2LatDecoder(Decoder):
 
     def __init__(self, bundle):
         super().__init__(bundle)
-        if bundle.lat2lat is None:
+        self.model = lat2lat.load(bundle)
+        if self.model is None:
             raise BundleError(f"bundle {bundle.name} has no lat2lat model (lat2lat.safetensors); use decoder='direct'")
 
     def decode(self, coded, steps):
-        from .lat2lat import restore
-
-        vocoder, d = self.bundle.direct_vocoder, coded.mode.decimation
+        vocoder, d = vocoder_for(self.bundle), coded.mode.decimation
         step_size = torch.from_numpy(coded.step_size).float()
         generator = torch.Generator().manual_seed(coded.seed)
         with torch.inference_mode():
@@ -243,9 +262,9 @@ class Lat2LatDecoder(Decoder):
             else:  # lost packets: the stream's concealed features, whose pitch rows condition the restoration
                 concealment = features(stream_mel(self.bundle, coded), coded.pitch, vocoder, coded.concealed)
                 rows = concealment[:, self.bundle.latent.cfg.n_mels:]
-            z = restore(self.bundle.lat2lat, coded.values, rows[..., :d * coded.values.shape[-1]], step_size, d, steps,
+            z = lat2lat.restore(self.model, coded.values, rows[..., :d * coded.values.shape[-1]], step_size, d, steps,
                         generator)
-            mel = clamp_logmel(self.bundle.latent_decoder(z, rows, step_size[None]))
+            mel = clamp_logmel(latent_decoder(self.bundle)(z, rows, step_size[None]))
             if concealment is not None:  # lost packets: the concealment, not the restored latent
                 lost = torch.from_numpy(_mask(coded.concealed, mel.shape[-1]))
                 mel[..., lost] = concealment[:, :mel.shape[1], :mel.shape[-1]][..., lost]

@@ -155,13 +155,15 @@ def codec_systems(kbps: list[float], decoders: list[str | None], representations
 def floor_systems(bundle=None) -> list[System]:
     """The input itself (the no-reference MOS a perfect codec would score), copy synthesis through each
     distinct vocoder the decoders render with, and Griffin-Lim."""
+    from . import mel2mel
     from .bundle import resolve
+    from .decoders import vocoder_for
     from .floors import copy_synthesis, griffin_lim
 
     b = resolve(bundle)
-    vocoders = {"direct": b.direct_vocoder}
-    if b.mel2mel is not None and b.mel2mel_vocoder is not b.direct_vocoder:
-        vocoders["mel2mel"] = b.mel2mel_vocoder
+    vocoders = {"direct": vocoder_for(b)}
+    if mel2mel.load(b) is not None and vocoder_for(b, "mel2mel_vocoder") is not vocoders["direct"]:
+        vocoders["mel2mel"] = vocoder_for(b, "mel2mel_vocoder")
     out = [System("input (uncoded)", "floor", run=lambda wav: (wav, None))]
     out += [System(f"copy synthesis ({name} vocoder)", "floor",
                    run=lambda wav, v=v: (copy_synthesis(wav, v, b.mel_config), None)) for name, v in vocoders.items()]

@@ -7,14 +7,22 @@ stream's rounding error lies in [-0.5, 0.5] whatever its rate. It carries the pr
 unrounded latent; the latent decoder then turns that into a mel for the vocoder. Conditioning
 (channel concat): ``q``, the pitch rows averaged over each group, and the quantiser rows.
 
-Shapes: latents ``(batch, channels, groups)``; pitch rows ``(batch, 2, frames)``.
+Shapes: latents ``(batch, channels, groups)``; pitch rows ``(batch, 2, frames)``. Weights: the bundle
+add-on ``lat2lat``, or the one made for a kept latent generation (``latent_v1_lat2lat``; :func:`load`).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from . import mel2mel
 from .mel2mel import Mel2Mel, quantiser_rows
+
+
+def load(bundle) -> Mel2Mel | None:
+    """The lat2lat flow model made for ``bundle``'s latent generation (``lat2lat.json`` + ``.safetensors``,
+    or e.g. ``latent_v1_lat2lat.*``; the config under ``lat2lat``), or None when the bundle has none."""
+    return mel2mel.load(bundle, bundle.latent_addon("lat2lat"), "lat2lat")
 
 
 def condition(q: torch.Tensor, pitch_rows: torch.Tensor, step_size: torch.Tensor, decimation: int) -> torch.Tensor:

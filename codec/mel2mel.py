@@ -7,7 +7,8 @@ already sits on the dequantised mel, a few Euler steps suffice. Conditioning (ch
 the dequantised mel, the pitch rows and three quantiser rows (log2 step / 4, kept cepstral
 coefficients / 80, 1 / decimation), so one model serves every mel mode.
 
-Shapes: mels ``(batch, n_mels, frames)`` in natural-log units at 62.5 Hz.
+Shapes: mels ``(batch, n_mels, frames)`` in natural-log units at 62.5 Hz. Weights: the bundle add-on
+``mel2mel`` (:func:`load`).
 """
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .bundle import typed
+
+ADDON = "mel2mel"
 N_QUANT = 3  # quantiser rows in the conditioning
 
 
@@ -29,6 +33,12 @@ class Mel2MelConfig:
     layers: int = 8
     kernel: int = 7
     sigma: float = 1.0  # prior std around the dequantised mel (nats)
+
+
+def load(bundle, name: str = ADDON, key: str = ADDON) -> "Mel2Mel | None":
+    """The flow model in ``bundle``'s add-on ``name`` (``NAME.json``'s ``key`` object: a :class:`Mel2MelConfig`,
+    + ``NAME.safetensors``), or None when the bundle has none."""
+    return bundle.addon(name, lambda c: Mel2Mel(typed(Mel2MelConfig, c.get(key), f"{name}.json")))
 
 
 def quantiser_rows(step_size, n_coefs: int, decimation: int, frames: int) -> torch.Tensor:

@@ -24,7 +24,8 @@ Algorithmic latency (``StreamEncoder.latency_ms``): a packet leaves once its las
 window (mel: 512 samples centred; pitch: 512 samples back, 256 ahead) is filled, and an output
 sample is final once every synthesis window (512 samples) over it is in: 16 ms + 16 ms + the
 packet's other frames (16 ms for 32 ms packets, 32 ms for 48 ms ones) = 48 ms (64 ms).
-The front end is the ``mel`` entry of the bundle's ``stream_vocoder.json``.
+The decoder's weights and the front end are the bundle add-on ``stream_vocoder`` (:func:`stream_vocoder`;
+the front end is the ``mel`` entry of its ``stream_vocoder.json``, :func:`stream_mel_config`).
 """
 from __future__ import annotations
 
@@ -37,12 +38,31 @@ from bitstream.payload import encode_groups
 
 from . import pitch, rate
 from .audio import AudioInputError, StreamResampler, check_rate, to_float, to_mono
-from .bundle import BundleError, resolve
+from .bundle import BundleError, resolve, typed
 from .conceal import hold_and_fade
-from .features import LogMel
+from .features import LogMel, MelConfig
 from .jitter import as_packet
 from .mel_repr import clamp_logmel, coefs_to_mel, mel_to_coefs, silence_coefs
 from .vocoder_input import stack
+
+
+ADDON = "stream_vocoder"
+
+
+def stream_vocoder(bundle):
+    """``bundle``'s causal vocoder for streaming (the add-on ``stream_vocoder``), or None."""
+    return bundle.vocoder_addon(ADDON)
+
+
+def stream_config(bundle) -> dict:
+    """``stream_vocoder.json`` (``{}`` without one): the streaming ``vocoder`` and its front end (``mel``)."""
+    return bundle.addon_config(ADDON)
+
+
+def stream_mel_config(bundle) -> MelConfig:
+    """The streaming front end: ``stream_vocoder.json``'s ``mel``, else the bundle's own."""
+    mel = stream_config(bundle).get("mel")
+    return typed(MelConfig, mel, f"{ADDON}.json 'mel'") if mel else bundle.mel_config
 
 
 def stream_kbps(kbps) -> float:
@@ -69,12 +89,12 @@ class StreamEncoder:
         self.kbps, self.cbr = float(kbps), bool(cbr)
         self.budget = self.kbps * self.mode.packet_ms / 8  # bytes per packet
         b = resolve(bundle)
-        cfg = b.stream_mel_config
+        cfg = stream_mel_config(b)
         self._mel = LogMel(cfg)
         self._half = cfg.n_fft // 2  # a mel frame (and a pitch frame) reaches this far back
         self._ahead = cfg.lookahead
         self._hop = cfg.hop
-        self._synthesis = b.stream_config.get("vocoder", {}).get("n_fft", cfg.n_fft)  # decoder's iSTFT window
+        self._synthesis = stream_config(b).get("vocoder", {}).get("n_fft", cfg.n_fft)  # decoder's iSTFT window
         self._resample = StreamResampler(check_rate(sample_rate))
         self._x = np.zeros(0, np.float32)  # 16 kHz samples from absolute index _x0 on
         self._x0 = 0
@@ -224,9 +244,10 @@ class _Features:
 
 def _vocoder(bundle):
     b = resolve(bundle)
-    if b.stream_vocoder is None:
-        raise BundleError(f"bundle {b.name} has no streaming vocoder (stream_vocoder.safetensors)")
-    return b, b.stream_vocoder
+    vocoder = stream_vocoder(b)
+    if vocoder is None:
+        raise BundleError(f"bundle {b.name} has no streaming vocoder ({ADDON}.safetensors)")
+    return b, vocoder
 
 
 class StreamDecoder:

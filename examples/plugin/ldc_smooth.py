@@ -30,7 +30,7 @@ from torch import nn
 
 import codec
 from codec.bundle import SHIPPED, typed
-from codec.decoders import features, stream_mel
+from codec.decoders import features, stream_mel, vocoder_for
 
 ADDON = "smooth"
 
@@ -66,7 +66,7 @@ class SmoothDecoder(codec.Decoder):
             raise codec.BundleError(f"bundle {bundle.name} has no {ADDON}.safetensors: {_add_it(bundle.path)}")
 
     def decode(self, coded: codec.Coded, steps: int | None):
-        vocoder = self.bundle.direct_vocoder
+        vocoder = vocoder_for(self.bundle)  # the vocoder `direct` renders with
         with torch.inference_mode():
             mel = self.smoother(stream_mel(self.bundle, coded))
             return vocoder(features(mel, coded.pitch, vocoder, coded.concealed))[0].numpy()
