@@ -11,6 +11,7 @@ from codec.bundle import Bundle
 from codec.train import export, vocoder
 
 DATA = Path(__file__).parent / "data"
+DEV = DATA / "dev"  # held-out speakers' clips
 
 
 def test_train_resume_export(tmp_path):
@@ -358,7 +359,12 @@ def test_learned_phase_starts_from_the_excitation_phase_and_stops_at_its_deadlin
 
     out = tmp_path / "phase"
     vocoder.main(["--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "4096", "--threads", "1",
-                  "--steps", "1", "--lr", "0", "--init", str(resolve().path), "--learned-phase"])
+                  "--steps", "1", "--lr", "0", "--init", str(resolve().path), "--learned-phase",
+                  "--save-every", "1", "--dev", str(DEV), "--dev-every", "1"])
+    (line,) = (out / "dev.tsv").read_text().splitlines()  # the phase alone, and as Griffin-Lim's start
+    scores = dict(field.split("=") for field in line.split("\t")[1:])
+    assert set(scores) == {"pesq", "stoi", "mel", "pesq_gl24", "stoi_gl24", "mel_gl24"}
+    assert float(scores["mel_gl24"]) < float(scores["mel"])
     voc = Bundle.load(export_addon(out, tmp_path)).direct_vocoder.eval()
     assert voc.cfg.phase_init == "learned" and voc.cfg.phase_iterations == 0
     feats = torch.randn(1, 82, 20) - 4

@@ -28,14 +28,16 @@ class DevSet:
             raise FileNotFoundError(f"no dev audio in {folder}")
         self.feats = [features(w, mel_cfg) for w in self.wavs]
 
-    def __call__(self, vocoder: torch.nn.Module) -> dict[str, float]:
-        """Mean WB-PESQ, STOI and mel distance of ``vocoder``'s copy synthesis."""
+    def __call__(self, vocoder: torch.nn.Module, griffin_lim: int = 0) -> dict[str, float]:
+        """Mean WB-PESQ, STOI and mel distance of ``vocoder``'s copy synthesis; with ``griffin_lim`` its
+        spectrum's phase is instead the start of that many Griffin-Lim iterations (``Vocoder.invert``)."""
         was_training = vocoder.training
         vocoder.eval()
         rows = []
         with torch.inference_mode():
             for wav, feats in zip(self.wavs, self.feats):
-                rows.append(all_metrics(wav, vocoder(feats)[0].numpy()))
+                y = vocoder.invert(feats, vocoder.spectrum(feats), griffin_lim) if griffin_lim else vocoder(feats)
+                rows.append(all_metrics(wav, y[0].numpy()))
         vocoder.train(was_training)
         return {k: float(np.nanmean([r[k] for r in rows])) for k in ("pesq", "stoi", "mel")}
 

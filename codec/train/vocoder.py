@@ -152,6 +152,7 @@ def new_config(args, cfg: VocoderConfig) -> VocoderConfig:
                                phase_init="learned" if args.learned_phase else cfg.phase_init)
 
 
+DEV_GRIFFIN_LIM = 24  # iterations: the learned phase is also scored as the start of direct's Griffin-Lim
 RECON_WEIGHT = 15.0  # spectral losses vs the adversarial (1) and feature-matching (2) terms
 
 
@@ -284,6 +285,8 @@ def main(argv=None) -> None:
                 adversary.save(step)
         if dev and step % args.dev_every == 0:
             scores = dev(ema)
+            if voc_cfg.phase_init == "learned":  # also as Griffin-Lim's start, as direct could decode with it
+                scores |= {f"{k}_gl{DEV_GRIFFIN_LIM}": v for k, v in dev(ema, DEV_GRIFFIN_LIM).items()}
             run.log(f"dev step {step}: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
             with open(out / "dev.tsv", "a") as f:
                 f.write(f"{step}\t" + "\t".join(f"{k}={v:.4f}" for k, v in scores.items()) + "\n")
