@@ -10,9 +10,11 @@ either side and keeps each block's own samples. Every stage is local in time: th
 sees ±3 frames per convolution (7 convolutions: ±21 frames), each fast Griffin-Lim iteration
 (iSTFT then STFT) mixes ±4 frames (``phase_iterations`` + 1 passes: ±100 frames for 24 iterations),
 and the excitation's STFT ±2. The only whole-signal quantities, the loudest frame's level (the
-``quiet_db`` gate), the harmonic phase accumulated from the start and the seeded noise sequence, are
-computed beforehand or read from one generator in order. So with enough context a block equals the
-one-pass output up to floating-point rounding: the pulse train's phase, re-anchored at each block,
+``quiet_db`` gate), the harmonic phase accumulated from the start (the excitation's pulse train, the
+sinusoidal phase's fundamental) and the seeded noise sequence, are computed beforehand or read from one
+generator in order, and handed to the vocoder's own ``spectrum`` and ``excitation_phase`` for each block,
+whatever its phase (``codec.vocoder.PHASE_INITS``). So with enough context a block equals the
+one-pass output up to floating-point rounding: the harmonic phase, re-anchored at each block,
 differs in the last bits, which Griffin-Lim carries to ≈ 70 dB SNR against the one-pass waveform
 (tests/test_chunked.py bounds it). The latent decoder (:func:`decode_latent`) goes the same way.
 Streams up to ``min_seconds`` decode in one pass, unchanged (the golden vectors).
@@ -33,9 +35,9 @@ import torch
 from bitstream.modes import FRAME_RATE
 
 from . import pitch
-from .excitation import harmonic, harmonic_count, voicing_and_f0
+from .excitation import fundamental, voicing_and_f0
 from .features import LogMel, MelConfig
-from .inversion import griffin_lim, minimum_phase
+from .inversion import griffin_lim
 
 
 @dataclass(frozen=True)
@@ -160,22 +162,27 @@ def decode_latent(decoder, z: torch.Tensor, pitch_rows: torch.Tensor, step_size:
 
 
 class _NoiseTape:
-    """The noise ``torch.randn((1, samples), generator=generator)`` of a one-pass decode, read in windows
-    whose starts never decrease: only the window being read is held. Reads end on multiples of 16
-    samples (of the hop), where torch's normal sampler draws the same sequence in pieces as in one go."""
+    """The decoding noise of a one-pass render, ``unit`` draws of ``dtype`` a frame from ``generator``, at any
+    frame, frames asked for in order: :meth:`at` gives a generator whose draws continue the one-pass sequence
+    from that frame on, so only the generator's state is held. Frames start on multiples of 16 draws, where
+    torch's normal sampler draws the same sequence in pieces as in one go."""
 
-    def __init__(self, generator: torch.Generator):
-        self.generator, self.start, self.buffer = generator, 0, torch.empty(1, 0)
+    def __init__(self, generator: torch.Generator, dtype: torch.dtype, unit: int):
+        self.generator, self.dtype, self.unit, self.frame = generator, dtype, unit, 0
 
-    def read(self, lo: int, hi: int) -> torch.Tensor:
-        """Noise samples [lo, hi) → (1, hi − lo) float32."""
-        if lo < self.start:
-            raise ValueError(f"the noise tape has moved past sample {lo} (at {self.start})")
-        need = hi - self.start - self.buffer.shape[1]
-        if need > 0:
-            self.buffer = torch.cat([self.buffer, torch.randn((1, need), generator=self.generator)], dim=-1)
-        self.buffer, self.start = self.buffer[:, lo - self.start:], lo
-        return self.buffer[:, :hi - lo]
+    def at(self, frame: int) -> torch.Generator:
+        """A generator at the draws of frame ``frame`` on (no earlier than the last frame asked for)."""
+        if frame < self.frame:
+            raise ValueError(f"the noise tape has moved past frame {frame} (at {self.frame})")
+        left = (frame - self.frame) * self.unit
+        while left:
+            n = min(left, 1 << 20)
+            torch.randn(n, generator=self.generator, dtype=self.dtype)
+            left -= n
+        self.frame = frame
+        out = torch.Generator()
+        out.set_state(self.generator.get_state())
+        return out
 
 
 def _cycles(pitch_rows: torch.Tensor, hop: int, sample_rate: int, block: int) -> np.ndarray:
@@ -191,70 +198,51 @@ def _cycles(pitch_rows: torch.Tensor, hop: int, sample_rate: int, block: int) ->
 
 
 class _Renderer:
-    """The vocoder's one-pass ``forward`` (iSTFT head, optional Griffin-Lim) for any span of frames of
-    ``features`` (1, n_mels + n_aux, T), with the whole signal's loudest level, harmonic phase and noise."""
+    """The vocoder's one-pass ``forward`` for any span of frames of ``features`` (1, n_mels + n_aux, T), by the
+    vocoder's own methods given what a span cannot see: the quiet gate's :meth:`~codec.vocoder.Vocoder.loudest`
+    level, the excitation or sinusoidal phase's start and the decoding noise drawn before the span."""
 
     def __init__(self, vocoder, features: torch.Tensor, block: int):
         cfg = vocoder.cfg
         self.vocoder, self.features, self.cfg = vocoder, features, cfg
-        self.loudest = vocoder.frame_level(features).amax(dim=-1, keepdim=True)
-        self.excited = bool(cfg.phase_iterations) and cfg.phase_init == "excitation"
+        self.loudest = vocoder.loudest(features).expand(-1, -1, features.shape[-1])  # utterance's, or so far (causal)
+        rows = features[:, cfg.n_mels:cfg.n_mels + 2]
+        self.excited = cfg.phase_init == "learned" or (cfg.phase_init == "excitation" and bool(cfg.phase_iterations))
+        self.noise = None
+        if self.excited:  # the pulse train's cycles before each frame; noise: a sample a draw
+            self.cycles = _cycles(rows, cfg.hop, MelConfig.sample_rate, block)
+            self.noise = _NoiseTape(vocoder.noise(None), torch.float32, cfg.hop)
+        elif cfg.phase_init == "sinusoidal":  # the fundamental [Φ, F0] at each frame; noise: n_fft draws a frame
+            self.fundamental = torch.stack(fundamental(rows, cfg.hop, MelConfig.sample_rate), dim=1)  # (1, 2, T)
+            self.noise = _NoiseTape(vocoder.noise(None), torch.float64, cfg.n_fft)
+
+    def start(self, lo: int) -> torch.Tensor | None:
+        """The phase's ``start`` for a span from frame ``lo``, as the whole signal has it there."""
         if self.excited:
-            self.cycles = _cycles(self.pitch_rows(features), cfg.hop, MelConfig.sample_rate, block)
-            self.noise = _NoiseTape(torch.Generator().manual_seed(0))
-
-    def pitch_rows(self, features: torch.Tensor) -> torch.Tensor:
-        return features[:, self.cfg.n_mels:self.cfg.n_mels + 2]
-
-    def spectrum(self, f: torch.Tensor) -> torch.Tensor:
-        """``Vocoder.spectrum`` of features ``f`` (1, C, n) → (1, n_fft // 2 + 1, n) complex, its ``quiet_db``
-        gate against the whole signal's loudest frame."""
-        v, cfg = self.vocoder, self.cfg
-        embedding = v.backbone(f)
-        offset = v.log_offset(f, embedding)
-        spec = v.head.spectrum(embedding, offset)
-        if not cfg.mag_prior or cfg.quiet_db is None:
-            return spec
-        quiet = v.frame_level(f) < self.loudest - cfg.quiet_db * math.log(10) / 20
-        mag = spec.abs()
-        return spec * torch.where(quiet, torch.clamp(torch.exp(offset) / mag.clamp(min=1e-16), max=1.0), 1.0)
-
-    def source_phase(self, lo: int, hi: int) -> torch.Tensor:
-        """``codec.excitation.phase`` of the whole signal at frames [lo, hi) → (1, n_fft // 2 + 1, hi − lo),
-        unit complex."""
-        cfg = self.cfg
-        voicing, f0 = voicing_and_f0(self.pitch_rows(self.features[..., lo:hi]), cfg.hop)
-        start = torch.tensor([2 * math.pi * (self.cycles[lo] % 1.0)], dtype=torch.float64)
-        harm = harmonic(f0, MelConfig.sample_rate, start)[0] * voicing
-        noise = self.noise.read(lo * cfg.hop, (hi - 1) * cfg.hop)
-        source = harm / harmonic_count(f0).sqrt() + noise * (1 - voicing + 0.05)
-        spec = torch.stft(source, cfg.n_fft, cfg.hop, window=self.vocoder.head.window, center=True,
-                          return_complex=True)[..., :hi - lo]
-        spec = torch.nn.functional.pad(spec, (0, hi - lo - spec.shape[-1]))
-        return spec / spec.abs().clamp(min=1e-16)
+            return torch.tensor([2 * math.pi * (self.cycles[lo] % 1.0)], dtype=torch.float64)
+        if self.cfg.phase_init == "sinusoidal" and lo:
+            return self.fundamental[..., lo - 1]
+        return None
 
     def __call__(self, lo: int, hi: int) -> np.ndarray:
         """Frames [lo, hi) → their waveform ((hi − lo − 1)·hop,) float32, sample 0 at frame ``lo``'s centre."""
-        cfg, window = self.cfg, self.vocoder.head.window
-        spec = self.spectrum(self.features[..., lo:hi])
+        v, cfg, f, start = self.vocoder, self.cfg, self.features[..., lo:hi], self.start(lo)
+        generator = self.noise.at(lo) if self.noise else None
+        spec = v.spectrum(f, generator, start, self.loudest[..., lo:hi])
         if not cfg.phase_iterations:
-            return torch.istft(spec, cfg.n_fft, cfg.hop, window=window, center=True)[0].numpy()
+            return torch.istft(spec, cfg.n_fft, cfg.hop, window=v.head.window, center=True)[0].numpy()
         mag = spec.abs()
-        if self.excited:
-            envelope = minimum_phase(torch.log(mag.clamp(min=MelConfig.floor)), cfg.n_fft)
-            start = self.source_phase(lo, hi) * torch.polar(torch.ones_like(envelope), envelope)
-        else:
-            start = spec / mag.clamp(min=1e-16)
-        return griffin_lim(mag, start, cfg.phase_iterations, cfg.n_fft, cfg.hop, window)[0].numpy()
+        phase = v.excitation_phase(f, mag, generator, start) if cfg.phase_init == "excitation" else \
+            v.initial_phase(f, spec)
+        return griffin_lim(mag, phase, cfg.phase_iterations, cfg.n_fft, cfg.hop, v.head.window)[0].numpy()
 
 
 def _chunkable(vocoder, features: torch.Tensor, config: ChunkConfig) -> bool:
-    """Whether :func:`vocode` renders in blocks: a long single stream through the iSTFT head, in eval mode,
-    whose phase is the head's or the excitation's (other phases decode in one pass)."""
+    """Whether :func:`vocode` renders in blocks: a long single stream through the iSTFT head, in eval mode
+    (frames of noise start on multiples of 16 draws: ``hop`` and ``n_fft`` are)."""
     frames = features.shape[-1]
     cfg = vocoder.cfg
-    return (features.shape[0] == 1 and not vocoder.training
-            and cfg.phase_init in ("head", "excitation")
+    return (features.shape[0] == 1 and not vocoder.training and cfg.hop % 16 == 0 and cfg.n_fft % 16 == 0
             and frames > config.min_seconds * FRAME_RATE and frames > config.block + 2 * config.context)
 
 

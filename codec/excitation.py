@@ -72,13 +72,14 @@ def excitation(pitch_rows: torch.Tensor, hop: int, sample_rate: int, generator: 
 
 
 def phase(pitch_rows: torch.Tensor, n_fft: int, hop: int, sample_rate: int, window: torch.Tensor, frames: int,
-          generator: torch.Generator | None = None) -> torch.Tensor:
+          generator: torch.Generator | None = None, phase0: torch.Tensor | None = None) -> torch.Tensor:
     """Pitch rows (B, 2, frames) → the excitation's STFT phase (B, n_fft // 2 + 1, frames), unit complex.
 
     The pulse train (scaled to the noise's power) where voiced, white noise where not, plus noise at
     −26 dB everywhere: harmonics whose phases advance with the transmitted F0 from frame to frame, the
-    phase Codec2 and other sinusoidal coders synthesise with. Centred frames ``hop`` samples apart."""
-    harm, noise, _ = excitation(pitch_rows, hop, sample_rate, generator)
+    phase Codec2 and other sinusoidal coders synthesise with. Centred frames ``hop`` samples apart.
+    ``phase0``: the pulse train's phase at the first frame's centre (see :func:`harmonic`)."""
+    harm, noise, _ = excitation(pitch_rows, hop, sample_rate, generator, phase0)
     voicing, f0 = voicing_and_f0(pitch_rows, hop)
     source = harm / harmonic_count(f0).sqrt() + noise * (1 - voicing + 0.05)
     spec = torch.stft(source, n_fft, hop, window=window, center=True, return_complex=True)[..., :frames]
@@ -109,6 +110,21 @@ def harmonic_comb(pitch_rows: torch.Tensor, n_fft: int, sample_rate: int) -> tor
     return comb * spacing / 1.5
 
 
+def fundamental(pitch_rows: torch.Tensor, hop: int, sample_rate: int,
+                start: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Pitch rows (B, 2, frames) → (the fundamental's phase Φ at each frame centre, its F0 in Hz), (B, frames)
+    float64, as :func:`sinusoidal_phase` synthesises them: Φ advances by the integral of the linearly
+    interpolated F0 between centres, from ``start`` ((B, 2) [Φ, F0] at the frame before; None: Φ = 0 at the
+    first frame). ``[Φ, F0]`` at frame t − 1 is the ``start`` of a span from frame t."""
+    f0 = (REF_HZ * torch.exp2(pitch_rows[:, 1].double())).clamp(pitch.F0_MIN, pitch.F0_MAX)  # (B, T)
+    prev = f0[:, :1] if start is None else start[:, 1:2].double()
+    phi0 = torch.zeros_like(prev) if start is None else start[:, :1].double()
+    steps = math.pi * hop / sample_rate * (torch.cat([prev, f0[:, :-1]], dim=1) + f0)
+    if start is None:
+        steps[:, 0] = 0.0
+    return torch.remainder(phi0 + torch.cumsum(steps, dim=1), 2 * math.pi), f0
+
+
 def sinusoidal_phase(pitch_rows: torch.Tensor, n_fft: int, hop: int, sample_rate: int,
                      start: torch.Tensor | None = None,
                      generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,14 +139,8 @@ def sinusoidal_phase(pitch_rows: torch.Tensor, n_fft: int, hop: int, sample_rate
     ``start``: (B, 2) [Φ, F0] at the frame before the first, None at the start of a stream (Φ = 0).
     ``generator``: the noise, n_fft fresh samples per frame in frame order, so a stream cut anywhere
     draws the same noise as the whole signal when its generator continues (tested)."""
-    f0 = (REF_HZ * torch.exp2(pitch_rows[:, 1].double())).clamp(pitch.F0_MIN, pitch.F0_MAX)  # (B, T)
+    phi, f0 = fundamental(pitch_rows, hop, sample_rate, start)
     voicing = pitch_rows[:, 0].double().clamp(0, 1)[..., None]
-    prev = f0[:, :1] if start is None else start[:, 1:2].double()
-    phi0 = torch.zeros_like(prev) if start is None else start[:, :1].double()
-    steps = math.pi * hop / sample_rate * (torch.cat([prev, f0[:, :-1]], dim=1) + f0)
-    if start is None:
-        steps[:, 0] = 0.0
-    phi = torch.remainder(phi0 + torch.cumsum(steps, dim=1), 2 * math.pi)  # (B, T)
     offsets = torch.arange(n_fft, dtype=torch.float64, device=pitch_rows.device) - n_fft // 2
     k = harmonic_count(f0)[..., None]
     theta = torch.remainder(phi[..., None] + 2 * math.pi * f0[..., None] * offsets / sample_rate, 2 * math.pi)

@@ -240,22 +240,25 @@ class Vocoder(nn.Module):
             spec = self.quiet_gate(spec, offset, self.frame_level(features), loudest)
         return spec, state
 
-    def spectrum(self, features: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    def spectrum(self, features: torch.Tensor, generator: torch.Generator | None = None,
+                 start: torch.Tensor | None = None, loudest: torch.Tensor | None = None) -> torch.Tensor:
         """(B, n_mels + n_aux, T) → the iSTFT head's complex spectrum (B, n_fft // 2 + 1, T).
 
         With ``phase_init`` "sinusoidal" the phase is :meth:`sinusoidal_phase`; with "learned" the head's
         phase rotates :meth:`excitation_phase`'s: the network learns a correction of the phase sinusoidal
-        coders use (``generator``: their noise). With ``quiet_db``, :meth:`quiet_gate`."""
+        coders use (``generator``: their noise). With ``quiet_db``, :meth:`quiet_gate`. ``start``, ``loudest``:
+        for a span of a longer signal (``codec.chunked``), that phase's ``start`` and the :meth:`loudest` level."""
         embedding = self.backbone(features)
         offset = self.log_offset(features, embedding)
         spec = self.head.spectrum(embedding, offset)
         if self.cfg.phase_init == "learned":
-            spec = spec * self.excitation_phase(features, spec.detach().abs(), generator)
+            spec = spec * self.excitation_phase(features, spec.detach().abs(), generator, start)
         elif self.cfg.phase_init == "sinusoidal":
-            spec = spec.abs() * self.sinusoidal_phase(features, spec.detach().abs(), generator)[0]
+            spec = spec.abs() * self.sinusoidal_phase(features, spec.detach().abs(), generator, start)[0]
         if not self.cfg.mag_prior or self.cfg.quiet_db is None:
             return spec
-        return self.quiet_gate(spec, offset, self.frame_level(features), self.loudest(features))
+        loudest = self.loudest(features) if loudest is None else loudest
+        return self.quiet_gate(spec, offset, self.frame_level(features), loudest)
 
     def loudest(self, features: torch.Tensor, before: torch.Tensor | None = None) -> torch.Tensor:
         """The level (nats) :meth:`quiet_gate` compares each frame with: the utterance's loudest frame
@@ -305,13 +308,14 @@ class Vocoder(nn.Module):
             return self.excitation_phase(features, mag, generator)
         return spec / mag.clamp(min=1e-16)
 
-    def excitation_phase(self, features: torch.Tensor, mag: torch.Tensor,
-                         generator: torch.Generator | None = None) -> torch.Tensor:
+    def excitation_phase(self, features: torch.Tensor, mag: torch.Tensor, generator: torch.Generator | None = None,
+                         start: torch.Tensor | None = None) -> torch.Tensor:
         """The phase of the excitation built from the pitch rows (``codec.excitation.phase``) with the
         :meth:`envelope_phase` of ``mag`` (B, n_fft // 2 + 1, T), unit complex: harmonics stay coherent
-        from frame to frame as in Codec2's synthesis. ``generator``: see :meth:`noise`."""
+        from frame to frame as in Codec2's synthesis. ``generator``: see :meth:`noise`; ``start``: the pulse
+        train's phase at the first frame (B,), radians (0 if None)."""
         source = excitation_phase(features[:, self.cfg.n_mels:self.cfg.n_mels + 2], self.cfg.n_fft, self.cfg.hop,
-                                  MelConfig.sample_rate, self.head.window, mag.shape[-1], self.noise(generator))
+                                  MelConfig.sample_rate, self.head.window, mag.shape[-1], self.noise(generator), start)
         return source * self.envelope_phase(mag)
 
     def sinusoidal_phase(self, features: torch.Tensor, mag: torch.Tensor, generator: torch.Generator | None = None,
