@@ -85,21 +85,27 @@ VOIP_MODES: tuple[Mode, ...] = (
     Mode(19, 4.50, 6.00, "mel", n_coefs=32, decimation=1, groups_per_packet=2, typical_g=120),
 )
 VOIP_LADDER: tuple[Mode, ...] = VOIP_MODES[2:]  # the default: 32 ms packets
+VOIP_KBPS = (min(m.min_kbps for m in VOIP_MODES), max(m.max_kbps for m in VOIP_MODES))  # 3–6: the streaming range
 PACKET_MS = (32, 48)  # the packet durations streaming offers
 
 
-def check_kbps(kbps) -> float:
+def check_kbps(kbps, streaming: bool = False) -> float:
     """``kbps`` as a float, or a ``ValueError`` naming the range: a real number (not a bool or a string)
-    within [MIN_KBPS, MAX_KBPS]."""
+    within [MIN_KBPS, MAX_KBPS], or with ``streaming`` within the streaming modes' ``VOIP_KBPS``."""
+    lo, hi = VOIP_KBPS if streaming else (MIN_KBPS, MAX_KBPS)
+    not_number = f"kbps must be a number{f' (streaming: {lo:g}–{hi:g} kbps)' if streaming else ''}, got {kbps!r}"
     if isinstance(kbps, (bool, np.bool_, str, bytes)):
-        raise ValueError(f"kbps must be a number, got {kbps!r}")
+        raise ValueError(not_number)
     try:
         k = float(kbps)
     except (TypeError, ValueError):
-        raise ValueError(f"kbps must be a number, got {kbps!r}") from None
-    if not MIN_KBPS <= k <= MAX_KBPS:
-        raise ValueError(f"kbps {kbps} is outside the supported range {MIN_KBPS}..{MAX_KBPS}")
-    return k
+        raise ValueError(not_number) from None
+    if lo <= k <= hi:
+        return k
+    if streaming:
+        raise ValueError(f"streaming supports {lo:g}–{hi:g} kbps, got {k:g}; for other rates use codec.encode "
+                         f"(storage modes, {MIN_KBPS:g}–{MAX_KBPS:g} kbps, long packets)")
+    raise ValueError(f"kbps {kbps} is outside the supported range {MIN_KBPS}..{MAX_KBPS}")
 
 
 def mode_for(kbps: float, representation: str | None = None) -> Mode:
@@ -121,13 +127,10 @@ def mode_for(kbps: float, representation: str | None = None) -> Mode:
 
 def voip_mode_for(kbps: float, packet_ms: int = 32) -> Mode:
     """The streaming mode for ``kbps`` (3–6) with packets of ``packet_ms`` (32 or 48) ms."""
-    k = check_kbps(kbps)
+    k = check_kbps(kbps, streaming=True)
     if packet_ms not in PACKET_MS:
         raise ValueError(f"packet_ms must be one of {', '.join(map(str, PACKET_MS))}, got {packet_ms!r}")
     rungs = [m for m in VOIP_MODES if m.packet_ms == packet_ms]
-    if k < rungs[0].min_kbps:
-        raise ValueError(f"streaming needs at least {rungs[0].min_kbps:g} kbps; got {kbps}. "
-                         f"For lower rates use codec.encode (storage modes, long packets)")
     return next((m for m in rungs if k < m.max_kbps), rungs[-1])
 
 

@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 import bitstream
-from bitstream.modes import SAMPLE_RATE, VOIP_LADDER, VOIP_MODES, Mode, mode_by_id, voip_mode_for
+from bitstream.modes import SAMPLE_RATE, VOIP_LADDER, VOIP_MODES, Mode, check_kbps, mode_by_id, voip_mode_for
 from bitstream.payload import encode_groups
 
 from . import pitch, rate
@@ -65,18 +65,6 @@ def stream_mel_config(bundle) -> MelConfig:
     return typed(MelConfig, mel, f"{ADDON}.json 'mel'") if mel else bundle.mel_config
 
 
-def stream_kbps(kbps) -> float:
-    """``kbps`` as a float if streaming offers it (3–6 kbps), else ValueError naming the streaming range."""
-    if isinstance(kbps, (bool, np.bool_)) or not isinstance(kbps, (int, float, np.integer, np.floating)):
-        raise ValueError(f"kbps must be a number (streaming: 3–6 kbps), got {kbps!r}")
-    lo = min(m.min_kbps for m in VOIP_MODES)
-    hi = max(m.max_kbps for m in VOIP_MODES)
-    if not lo <= float(kbps) <= hi:
-        raise ValueError(f"streaming supports {lo:g}–{hi:g} kbps, got {kbps:g}; "
-                         f"for other rates use codec.encode (storage modes, 0.3–6 kbps, long packets)")
-    return float(kbps)
-
-
 class StreamEncoder:
     """Push PCM, pull raw packets. ``kbps`` 3–6; ``packet_ms`` 32 (default, 48 ms latency) or 48
     (64 ms, less packet overhead); ``cbr=True`` caps every packet at the per-packet budget
@@ -85,8 +73,8 @@ class StreamEncoder:
 
     def __init__(self, kbps: float = 3.0, *, packet_ms: int = 32, sample_rate: int = SAMPLE_RATE,
                  cbr: bool = False, bundle=None):
-        self.mode: Mode = voip_mode_for(stream_kbps(kbps), packet_ms)
-        self.kbps, self.cbr = float(kbps), bool(cbr)
+        self.kbps, self.cbr = check_kbps(kbps, streaming=True), bool(cbr)
+        self.mode: Mode = voip_mode_for(self.kbps, packet_ms)
         self.budget = self.kbps * self.mode.packet_ms / 8  # bytes per packet
         b = resolve(bundle)
         cfg = stream_mel_config(b)
