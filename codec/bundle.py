@@ -3,7 +3,8 @@
 :meth:`Bundle.addon`. A bundle builds none of its decoders' models: each decoder loads its own add-ons
 through :meth:`Bundle.addon`, the built-in ones as plug-ins do (``codec.decoders``: ``direct_vocoder``,
 ``mel2mel_vocoder``, ``latent_decoder``; ``codec.mel2mel``: ``mel2mel``; ``codec.lat2lat``: ``lat2lat``;
-``codec.stream``: ``stream_vocoder``); ``bundle.mel2mel`` and the like are aliases of those loaders.
+``codec.stream``: ``stream_vocoder``); ``bundle.direct_vocoder`` and ``bundle.latent_decoder`` remain as
+aliases of their loaders.
 
 The bundle id (8 bytes, written into every file header) is the start of the SHA-256 of
 ``config.json`` and ``vocoder.safetensors``, so a stream always names the weights it was made for.
@@ -238,16 +239,11 @@ class Bundle:
         return self.addon(self.latent_name, lambda c: LatentAutoencoder(
             typed(LatentConfig, c.get("latent"), f"{self.latent_name}.json")))
 
-    # The built-in decoders' models under the names bundles gave them before the decoders loaded their own
-    # (read by the trainers, benches and earlier plug-ins): ``bundle.mel2mel`` is ``codec.mel2mel.load(bundle)``.
-    mel2mel = _Loaded(".mel2mel", "load")
-    lat2lat = _Loaded(".lat2lat", "load")
+    # Two of the built-in decoders' models under the names bundles gave them before the decoders loaded
+    # their own, still read by codec.train.latent and benches/latent_ceiling.py: ``bundle.direct_vocoder`` is
+    # ``codec.decoders.vocoder_for(bundle)``, ``bundle.latent_decoder`` is ``codec.decoders.latent_decoder(bundle)``.
     direct_vocoder = _Loaded(".decoders", "vocoder_for", "direct_vocoder")
-    mel2mel_vocoder = _Loaded(".decoders", "vocoder_for", "mel2mel_vocoder")
     latent_decoder = _Loaded(".decoders", "latent_decoder")
-    stream_vocoder = _Loaded(".stream", "stream_vocoder")
-    stream_config = _Loaded(".stream", "stream_config")
-    stream_mel_config = _Loaded(".stream", "stream_mel_config")
 
 
 def kept_latents(path: Path) -> list[str]:

@@ -16,6 +16,7 @@ import codec
 from codec import chunked, decoders, pitch
 from codec.bundle import for_stream, resolve
 from codec.features import MelConfig
+from codec.stream import stream_vocoder
 from codec.vocoder import Vocoder
 
 SMALL = chunked.ChunkConfig(block=200, context=120, min_seconds=0)  # 12 s (750 frames): 4 blocks
@@ -75,9 +76,9 @@ def test_latent_decoder_blocks_match_one_pass(speech):
     coded = decoders.Coded.from_groups(groups, b, header.seed, frames_for(header.num_samples))
     step = torch.from_numpy(coded.step_size)[None].float()
     with torch.inference_mode():
-        whole = b.latent_decoder(coded.values, coded.pitch, step)
-    assert torch.equal(chunked.decode_latent(b.latent_decoder, coded.values, coded.pitch, step), whole)
-    blocks = chunked.decode_latent(b.latent_decoder, coded.values, coded.pitch, step, SMALL)
+        whole = decoders.latent_decoder(b)(coded.values, coded.pitch, step)
+    assert torch.equal(chunked.decode_latent(decoders.latent_decoder(b), coded.values, coded.pitch, step), whole)
+    blocks = chunked.decode_latent(decoders.latent_decoder(b), coded.values, coded.pitch, step, SMALL)
     assert blocks.shape == whole.shape and (blocks - whole).abs().max() < 1e-4
 
 
@@ -100,7 +101,7 @@ def _features(speech) -> tuple:
     coded = decoders.Coded.from_groups(groups, b, header.seed, frames_for(header.num_samples))
     with torch.inference_mode():
         mel = decoders.smooth_frames(decoders.stream_mel(b, coded))
-        return b, decoders.features(mel, coded.pitch, b.direct_vocoder, coded.concealed)
+        return b, decoders.features(mel, coded.pitch, decoders.vocoder_for(b), coded.concealed)
 
 
 def test_vocoder_blocks_match_one_pass(speech):
@@ -109,11 +110,11 @@ def test_vocoder_blocks_match_one_pass(speech):
     pulse train's phase is re-anchored at each block, so Griffin-Lim starts a few ulp apart (measured
     ≈ 69 dB SNR); the vocoder without Griffin-Lim agrees to ≈ 130 dB."""
     b, feats = _features(speech[:12 * 16000])
-    whole = chunked.vocode(b.direct_vocoder, feats, chunked.ChunkConfig(min_seconds=1e9))  # the one-pass path
-    blocks = chunked.vocode(b.direct_vocoder, feats, SMALL)
+    whole = chunked.vocode(decoders.vocoder_for(b), feats, chunked.ChunkConfig(min_seconds=1e9))  # the one-pass path
+    blocks = chunked.vocode(decoders.vocoder_for(b), feats, SMALL)
     assert blocks.shape == whole.shape and blocks.dtype == np.float32
     assert snr_db(whole, blocks) > 55 and np.abs(whole - blocks).max() < 0.01
-    plain = b.mel2mel_vocoder  # the head's phase, no Griffin-Lim
+    plain = decoders.vocoder_for(b, "mel2mel_vocoder")  # the head's phase, no Griffin-Lim
     assert snr_db(chunked.vocode(plain, feats, chunked.ChunkConfig(min_seconds=1e9)),
                   chunked.vocode(plain, feats, SMALL)) > 100
 
@@ -124,10 +125,10 @@ def test_every_phase_renders_in_blocks(speech, phase_init, iterations):
     and the noise carried to each block), equal to the one-pass waveform up to rounding (measured ≥ 118 dB); so
     does the causal streaming vocoder (``None``: sinusoidal, quiet gate against the loudest frame so far)."""
     b, feats = _features(speech[:12 * 16000])
-    vocoder = b.stream_vocoder
+    vocoder = stream_vocoder(b)
     if phase_init is not None:
-        vocoder = Vocoder(replace(b.direct_vocoder.cfg, phase_init=phase_init, phase_iterations=iterations))
-        vocoder.load_state_dict(b.direct_vocoder.state_dict())
+        vocoder = Vocoder(replace(decoders.vocoder_for(b).cfg, phase_init=phase_init, phase_iterations=iterations))
+        vocoder.load_state_dict(decoders.vocoder_for(b).state_dict())
         vocoder.eval()
     whole = chunked.vocode(vocoder, feats, chunked.ChunkConfig(min_seconds=1e9))
     blocks = chunked.vocode(vocoder, feats, SMALL)

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import codec
+from codec import mel2mel
 from codec.bundle import Bundle, shipped_bundles
 from codec.metrics import all_metrics, mel_distance
 from codec.train import mel2mel as train_mel2mel
@@ -78,7 +79,30 @@ def test_train_resume_export(tmp_path):
     bundle = tmp_path / "bundle"
     shutil.copytree(shipped_bundles()[0], bundle)
     train_mel2mel.main(["--export", str(out / "last.safetensors"), str(bundle)])
-    model = Bundle.load(bundle).mel2mel
+    model = mel2mel.load(Bundle.load(bundle))
     assert model.cfg.sigma == 0.3  # the run's prior, kept in the exported config
     cond = torch.zeros(1, 85, 20)
     assert model.sample(cond, steps=2, generator=torch.Generator().manual_seed(0)).shape == (1, 80, 20)
+
+
+def test_every_run_exports_one_way(tmp_path):
+    """A trainer's --export is codec.train.export's: the same files from either command, by what the run's
+    config.json says it trained; a run of another kind, or vocoder options on a mel2mel run, are refused."""
+    from codec.train import export
+    from codec.train import lat2lat as train_lat2lat
+
+    out = tmp_path / "run"
+    train_mel2mel.main(["--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "8192", "--threads",
+                        "1", "--steps", "1"])
+    ckpt = out / "last.safetensors"
+    train_mel2mel.main(["--export", str(ckpt), str(tmp_path / "a")])
+    export.main([str(ckpt), str(tmp_path / "b")])
+    for name in ("mel2mel.json", "mel2mel.safetensors"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+    assert not (tmp_path / "b" / "vocoder.safetensors").exists()
+    for main, argv in ((train_lat2lat.main, ["--export", str(ckpt), str(tmp_path / "c")]),
+                       (export.main, [str(ckpt), str(tmp_path / "c"), "--addon", "direct_vocoder"]),
+                       (export.main, [str(ckpt), str(tmp_path / "c"), "--render", "quiet_db=30"])):
+        with pytest.raises(SystemExit):
+            main(argv)
+    assert not (tmp_path / "c").exists()

@@ -8,6 +8,8 @@ from safetensors import safe_open
 
 import codec
 from codec.bundle import Bundle
+from codec.decoders import latent_decoder, vocoder_for
+from codec.stream import stream_mel_config, stream_vocoder
 from codec.train import export, vocoder
 
 DATA = Path(__file__).parent / "data"
@@ -40,9 +42,9 @@ def test_fine_tune_from_shipped_bundle(tmp_path):
     vocoder.main(["--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "4096", "--threads", "1",
                   "--steps", "1", "--lr", "0", "--init", str(resolve().path)])
     export.main([str(out / "last.safetensors"), str(tmp_path / "b")])
-    shipped = resolve().direct_vocoder.state_dict()  # the vocoder that decodes, not the bundle-id one
+    shipped = vocoder_for(resolve()).state_dict()  # the vocoder that decodes, not the bundle-id one
     tuned = Bundle.load(tmp_path / "b").vocoder
-    assert tuned.cfg == resolve().direct_vocoder.cfg
+    assert tuned.cfg == vocoder_for(resolve()).cfg
     tuned = tuned.state_dict()
     # lr 0: the weights are the shipped ones (up to the fp16 storage of bundles)
     assert all(np.allclose(shipped[k], tuned[k], atol=1e-3) for k in shipped)
@@ -66,7 +68,7 @@ def test_low_latency_stream_vocoder_recipe(tmp_path):
     shutil.copytree(resolve().path, bundle)
     export.main([str(out / "last.safetensors"), str(bundle), "--addon", "stream_vocoder"])
     b = Bundle.load(bundle)
-    assert b.stream_mel_config.win_length == 256 and b.stream_vocoder.cfg.n_fft == 512
+    assert stream_mel_config(b).win_length == 256 and stream_vocoder(b).cfg.n_fft == 512
     assert codec.StreamEncoder(3, bundle=b).latency_ms == (128 + 256 + 256) / 16  # 8 + 16 + 16 ms
     # a 2x shorter head: same backbone, bins 0, 2, 4, ... with ln 2 less magnitude
     src, dst = Vocoder(VocoderConfig(n_fft=1024)), Vocoder(VocoderConfig(n_fft=512))
@@ -168,7 +170,7 @@ def test_latent_decoder_adversarial_fine_tune_keeps_the_encoder(tmp_path):
     shutil.copytree(resolve().path, bundle)
     train_latent.main(["--export", str(out / "last.safetensors"), str(bundle)])
     b = Bundle.load(bundle)
-    assert b.stream_id("latent") == resolve().stream_id("latent") and b.latent_decoder is not b.latent.decoder
+    assert b.stream_id("latent") == resolve().stream_id("latent") and latent_decoder(b) is not b.latent.decoder
     wav = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
     data = codec.encode(wav, kbps=0.6, representation="latent")  # the shipped bundle's stream
     assert codec.encode(wav, kbps=0.6, representation="latent", bundle=b) == data
@@ -194,7 +196,7 @@ def test_latent_refit_keeps_the_previous_generation_decodable(tmp_path, monkeypa
     shutil.copytree(resolve().path, bundle)
     train_latent.main(["--export", str(out / "last.safetensors"), str(bundle)])
     b = Bundle.load(bundle)
-    assert b.id == resolve().id and not b.has("latent_decoder") and b.latent_decoder is b.latent.decoder
+    assert b.id == resolve().id and not b.has("latent_decoder") and latent_decoder(b) is b.latent.decoder
     assert all(b.has(f"latent_v1{s}") for s in ("", "_decoder", "_lat2lat")) and not b.has("lat2lat")
     shipped = resolve().latent.encoder.state_dict()
     assert not all(torch.equal(v, shipped[k]) for k, v in b.latent.encoder.state_dict().items())
@@ -264,7 +266,7 @@ def test_griffin_lim_loss_scores_what_decoding_renders():
     from codec.floors import features
 
     bundle = resolve()
-    voc = bundle.direct_vocoder.eval()
+    voc = vocoder_for(bundle).eval()
     wav = np.random.default_rng(0).normal(0, 0.1, 8000).astype(np.float32)
     feats = features(wav, bundle.mel_config)
     with torch.no_grad():
@@ -346,7 +348,7 @@ def test_latent_streams_reach_the_vocoder_as_direct_renders_them():
         step = step_size(mode.typical_g + int(rng.integers(-16, 17)))
         rows = crops.rows(0, mode.decimation, mel.shape[-1])
         z = bundle.latent.encoder(mel)
-        expected = bundle.latent_decoder(torch.round(z / step) * step, rows, step)
+        expected = latent_decoder(bundle)(torch.round(z / step) * step, rows, step)
     assert torch.allclose(feats[:, :80], expected) and torch.equal(feats[:, 80:], rows)
     assert (feats[:, :80] - mel).abs().mean() > 0.1  # not the clean mel
 
@@ -365,7 +367,7 @@ def test_learned_phase_starts_from_the_excitation_phase_and_stops_at_its_deadlin
     scores = dict(field.split("=") for field in line.split("\t")[1:])
     assert set(scores) == {"pesq", "stoi", "mel", "pesq_gl24", "stoi_gl24", "mel_gl24"}
     assert float(scores["mel_gl24"]) < float(scores["mel"])
-    voc = Bundle.load(export_addon(out, tmp_path)).direct_vocoder.eval()
+    voc = vocoder_for(Bundle.load(export_addon(out, tmp_path))).eval()
     assert voc.cfg.phase_init == "learned" and voc.cfg.phase_iterations == 0
     feats = torch.randn(1, 82, 20) - 4
     feats[:, 80] = 1.0
@@ -412,7 +414,7 @@ def test_a_run_travels_to_a_burst_and_back(tmp_path):
     burst.join(tmp_path / "parts", run)
     for name in ("last.safetensors", "discriminators.safetensors", "config.json"):
         assert (run / name).read_bytes() == (away / name).read_bytes()
-    assert Bundle.load(export_addon(run, tmp_path)).direct_vocoder.cfg.mag_prior
+    assert vocoder_for(Bundle.load(export_addon(run, tmp_path))).cfg.mag_prior
 
 
 
@@ -460,9 +462,9 @@ def test_export_render_sets_decoding_settings_and_refuses_training_ones(tmp_path
     export.main([str(ckpt), str(bundle), "--addon", "direct_vocoder",
                  "--render", "phase_iterations=24", "phase_init=excitation", "quiet_db=30", "harmonic_boost=0.15"])
     b = Bundle.load(bundle)
-    assert b.direct_vocoder.cfg == replace(cfg, phase_iterations=24, phase_init="excitation", quiet_db=30.0,
+    assert vocoder_for(b).cfg == replace(cfg, phase_iterations=24, phase_init="excitation", quiet_db=30.0,
                                            harmonic_boost=0.15)
-    assert isinstance(b.direct_vocoder.cfg.quiet_db, float) and b.id == resolve().id  # add-ons: outside the id
+    assert isinstance(vocoder_for(b).cfg.quiet_db, float) and b.id == resolve().id  # add-ons: outside the id
     written = (bundle / "direct_vocoder.json").read_bytes()
     for bad, message in ((["dim=64"], "dim: a training setting"), (["n_fft=512"], "n_fft: a training setting"),
                          (["phase_iterations=24", "speed=2"], "speed: not a VocoderConfig field"),
@@ -492,7 +494,7 @@ def test_render_only_rewrites_the_addon_json_alone(tmp_path, capsys):
     after = json.loads((bundle / "direct_vocoder.json").read_text())
     assert after == {**before, "vocoder": {**before["vocoder"], "quiet_db": None, "phase_iterations": 8}}
     b = Bundle.load(bundle)
-    assert (b.direct_vocoder.cfg.quiet_db, b.direct_vocoder.cfg.phase_iterations) == (None, 8)
+    assert (vocoder_for(b).cfg.quiet_db, vocoder_for(b).cfg.phase_iterations) == (None, 8)
     assert (bundle / "direct_vocoder.safetensors").read_bytes() == weights and b.id == resolve().id
     for argv, message in ((["--addon", "stream_vocoder", "--render", "causal=false"], "causal: a training setting"),
                           (["--render", "quiet_db=none"], "needs --addon NAME"),
@@ -540,5 +542,5 @@ def test_models_first_loaded_in_inference_mode_still_train(tmp_path):
         shutil.copy(resolve().path / name, tmp_path / name)
     bundle = Bundle.load(tmp_path)
     with torch.inference_mode():
-        voc = bundle.direct_vocoder
+        voc = vocoder_for(bundle)
     assert not any(t.is_inference() for t in [*voc.parameters(), *voc.buffers()])

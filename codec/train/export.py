@@ -1,7 +1,13 @@
-"""Export a training checkpoint's EMA vocoder as a shipped bundle folder.
+"""Export a training checkpoint's EMA weights into a bundle folder: the one way out of every trainer
+(:func:`export`; the trainers' ``--export CHECKPOINT BUNDLE`` is this), by what the run's ``config.json``
+says it trained. A vocoder run makes the bundle (``vocoder.safetensors`` + ``config.json``: the reference
+vocoder, part of the bundle id) or, with ``--addon``, one of its vocoder add-ons; a mel2mel or lat2lat run its
+add-on; a latent run the latent autoencoder (``latent.*``, keeping the one it replaces: :func:`retire_latent`)
+or, from a decoder-only run, ``latent_decoder.*``.
 
     python -m codec.train.export runs/vocoder/last.safetensors codec/bundles/default --name ldc-mel-v1
     python -m codec.train.export runs/stream_vocoder/last.safetensors codec/bundles/default --addon stream_vocoder
+    python -m codec.train.export runs/mel2mel/last.safetensors codec/bundles/default
 
 ``--addon NAME`` adds the vocoder to an existing bundle as ``NAME.json`` + ``NAME.safetensors``
 (``stream_vocoder``: the streaming decoder's causal vocoder; ``mel2mel_vocoder``: the vocoder
@@ -34,8 +40,9 @@ from ..bundle import BundleError, kept_latents, typed
 from ..vocoder import Vocoder, VocoderConfig
 
 ADDONS = ("stream_vocoder", "mel2mel_vocoder", "direct_vocoder")
+KINDS = ("vocoder", "mel2mel", "lat2lat", "latent")  # what a run trained: its config.json's key
 RENDER_FIELDS = ("phase_iterations", "phase_init", "quiet_db", "harmonic_boost")  # decoding only: no weight needs them
-KINDS = {int: "an integer", float: "a number", str: "a string"}
+TYPES = {int: "an integer", float: "a number", str: "a string"}
 
 
 def render_settings(pairs: list[str]) -> dict:
@@ -59,7 +66,7 @@ def render_settings(pairs: list[str]) -> dict:
         try:
             settings[key] = kind(value)
         except ValueError:
-            raise ValueError(f"--render {key}={value}: {key} takes {KINDS[kind]}"
+            raise ValueError(f"--render {key}={value}: {key} takes {TYPES[kind]}"
                              f"{' (or none)' if type(None) in kinds else ''}") from None
     return settings
 
@@ -137,6 +144,35 @@ def retire_latent(bundle: Path) -> str | None:
     return name
 
 
+def export(ckpt: Path, out: Path, kind: str | None = None, addon_name: str | None = None, name: str = "ldc-mel-v1",
+           settings: dict | None = None) -> None:
+    """Write checkpoint ``ckpt``'s EMA weights into bundle folder ``out`` as what its run trained (its
+    ``config.json``'s key: one of :data:`KINDS`; ``kind``: the one expected). A vocoder makes the bundle
+    ``name`` or, as ``addon_name``, one of its :data:`ADDONS`, with decoding ``settings`` (:func:`render`); any
+    other run is its add-on. ValueError, before anything is written, for a run that is not ``kind`` or
+    options it does not take."""
+    where = ckpt.parent / "config.json"
+    config = json.loads(where.read_text())
+    found = next((k for k in KINDS if k in config), None)
+    if found is None or kind not in (None, found):
+        raise ValueError(f"{where}: not a {kind or ' or '.join(KINDS)} run")
+    if found != "vocoder" and (addon_name or settings):
+        raise ValueError(f"{where}: a {found} run; --addon and --render export vocoders")
+    render(config, settings or {}, str(where))  # checked before anything is written
+    out.mkdir(parents=True, exist_ok=True)
+    decoder_only = config.get("trained") == "decoder"  # a latent run that tuned the decoder alone
+    if found == "latent" and not decoder_only and (kept := retire_latent(out)):  # with its decoder and lat2lat
+        print(f"kept the bundle's previous latent autoencoder as {kept}: its streams still decode")
+    if found != "vocoder" or addon_name:
+        prefix = "decoder." if decoder_only else ""
+        return addon(ckpt, out, "latent_decoder" if decoder_only else addon_name or found, prefix, settings)
+    weights, step = ema_weights(ckpt)
+    save_file(weights, str(out / "vocoder.safetensors"), metadata={"step": str(step)})
+    config.update(name=name, format=1, vocoder_steps=step)
+    (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
+    print(f"exported step {step} to {out}")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", nargs="?")
@@ -162,20 +198,10 @@ def main(argv=None) -> None:
             ap.error(str(exc))
     if not args.out:
         ap.error("CHECKPOINT and OUT are required (or --render-only BUNDLE)")
-    ckpt, out = Path(args.checkpoint), Path(args.out)
-    config = json.loads((ckpt.parent / "config.json").read_text())
     try:
-        render(config, settings, str(ckpt.parent / "config.json"))  # checked before anything is written
+        export(Path(args.checkpoint), Path(args.out), addon_name=args.addon, name=args.name, settings=settings)
     except ValueError as exc:
         ap.error(str(exc))
-    out.mkdir(parents=True, exist_ok=True)
-    if args.addon:
-        return addon(ckpt, out, args.addon, settings=settings)
-    weights, step = ema_weights(ckpt)
-    save_file(weights, str(out / "vocoder.safetensors"), metadata={"step": str(step)})
-    config.update(name=args.name, format=1, vocoder_steps=step)
-    (out / "config.json").write_text(json.dumps(config, indent=1) + "\n")
-    print(f"exported step {step} to {out}")
 
 
 if __name__ == "__main__":

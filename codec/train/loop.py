@@ -1,5 +1,7 @@
-"""What every trainer shares: process set-up (threads, CUDA, ``torchrun`` DDP), resuming, the
-warm-up + cosine learning rate, the EMA of the weights, logging and checkpoint cadence."""
+"""What every trainer shares: the skeleton :func:`main` runs a :class:`Trainer` through (options, corpus,
+resume, fit, dev check, export), process set-up (threads, CUDA, ``torchrun`` DDP), the warm-up + cosine
+learning rate, the EMA of the weights, logging and checkpoint cadence, and the flow-matching loss of the
+mel2mel and lat2lat decoders."""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +19,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from ..features import MelConfig
 from . import augment, checkpoint
 from .data import Corpus
 
@@ -36,9 +39,108 @@ class Run:
             print(message, flush=True)
 
 
+class Trainer:
+    """One trainer: its options, its model and its loss; :func:`main` does the rest. A subclass sets the
+    class attributes and fills in the hooks, which keep what the later ones need on ``self``."""
+
+    name = "model"  # in the log
+    kind = ""  # the run's config.json key that says what it trained (export.export checks --export's run by it)
+    out, steps, segment = "runs/model", 1000, 16000  # --out, --steps and --segment's defaults
+    clip = 5.0  # gradient norm
+    betas = (0.9, 0.99)  # AdamW's
+    exports = True  # --export CHECKPOINT BUNDLE
+    dev_every: int | None = None  # --dev-every's default; None: no --dev check
+    dev_scores = ""  # what a dev check logs (--dev's help)
+    data_error = "--data is required for training"
+    mel_config = MelConfig()  # the front end the dev set's features are made with
+    adversaries: tuple = ()  # saved with every checkpoint (``discriminators.Adversary``)
+
+    def options(self, ap: argparse.ArgumentParser) -> None:
+        """Add the trainer's own options to :func:`parser`'s."""
+
+    def configure(self, args: argparse.Namespace, ap: argparse.ArgumentParser) -> int:
+        """Refuse options that cannot train (``ap.error``) and settle what comes before the corpus loads;
+        → the analysis look-ahead (samples) of the corpus' pitch tracks."""
+        if not args.data:
+            ap.error(self.data_error)
+        return 512
+
+    def model(self, run: Run, args: argparse.Namespace) -> tuple[torch.nn.Module, dict]:
+        """After the process set-up (seeded): → (the model on ``run.device``, the run's ``config.json``)."""
+        raise NotImplementedError
+
+    def loss(self, run: Run, args: argparse.Namespace, corpus: Corpus, out: Path, model: torch.nn.Module,
+             step: int) -> Callable[[torch.nn.Module], torch.Tensor]:
+        """After resuming at ``step``: → ``batch_loss(net)`` for :func:`fit`."""
+        raise NotImplementedError
+
+    def dev(self, dev, ema: torch.nn.Module) -> dict[str, float]:
+        """A dev check's scores of the EMA model on ``dev`` (``validate.DevSet``)."""
+        raise NotImplementedError
+
+    def describe(self, scores: dict[str, float]) -> str:
+        """A dev check's scores as the log shows them."""
+        return " ".join(f"{k} {v:.3f}" for k, v in scores.items())
+
+
+def main(trainer: Trainer, doc: str, argv: list[str] | None = None) -> None:
+    """Run ``trainer`` with the command line ``argv`` (``doc``: its ``--help``): export a checkpoint
+    (``--export``, :func:`codec.train.export.export`), or load the corpus, build the model, resume from
+    ``OUT/last.safetensors`` and train, saving the adversaries with each checkpoint and, every
+    ``--dev-every`` steps, logging the dev check to ``OUT/dev.tsv``."""
+    ap = parser(doc, out=trainer.out, steps=trainer.steps, segment=trainer.segment, exports=trainer.exports)
+    trainer.options(ap)
+    if trainer.dev_every:
+        ap.add_argument("--dev", help=f"held-out speakers' folder: log {trainer.dev_scores} on it (OUT/dev.tsv)")
+        ap.add_argument("--dev-every", type=int, default=trainer.dev_every,
+                        help="steps between dev checks (a multiple of --save-every)")
+    args = ap.parse_args(argv)
+    if trainer.exports and args.export:
+        from .export import export
+
+        try:
+            return export(Path(args.export[0]), Path(args.export[1]), kind=trainer.kind)
+        except ValueError as exc:
+            ap.error(str(exc))
+    run, out, corpus = start(args, trainer.configure(args, ap))
+    model, config = trainer.model(run, args)
+    opt, ema, step = prepare(run, out, corpus, args, model, trainer.name, config, trainer.betas)
+    batch_loss = trainer.loss(run, args, corpus, out, model, step)
+    dev = None
+    if trainer.dev_every and args.dev and run.rank == 0:
+        from .validate import DevSet
+
+        dev = DevSet(args.dev, trainer.mel_config)
+
+    def on_save(step: int) -> None:
+        for adversary in trainer.adversaries:
+            adversary.save(step)
+        if dev and step % args.dev_every == 0:
+            scores = trainer.dev(dev, ema)
+            run.log(f"dev step {step}: {trainer.describe(scores)}")
+            with open(out / "dev.tsv", "a") as f:
+                f.write(f"{step}\t" + "\t".join(f"{k}={v:.4f}" for k, v in scores.items()) + "\n")
+
+    fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=trainer.clip, **schedule(args),
+        on_save=on_save)
+
+
+def flow_matching_loss(net: torch.nn.Module, start: torch.Tensor, target: torch.Tensor, cond: torch.Tensor,
+                       sigma: float) -> torch.Tensor:
+    """Rectified flow from ``start`` + ``sigma``·noise to ``target`` (B, C, T), conditioned on ``cond``: the
+    mean squared error of ``net(x_t, t, cond)`` against the straight path's velocity, at a uniform random
+    time t per example (the mel2mel and lat2lat decoders' training loss)."""
+    with torch.no_grad():
+        x0 = start + sigma * torch.randn_like(target)
+        t = torch.rand(len(target), device=target.device)
+        xt = x0 + t[:, None, None] * (target - x0)
+    return torch.mean((net(xt, t, cond) - (target - x0)) ** 2)
+
+
 def parser(doc: str, *, out: str, steps: int, segment: int, exports: bool = True) -> argparse.ArgumentParser:
-    """The options every trainer takes (data, schedule, threads, checkpoints; ``--export`` when the
-    trainer writes a bundle add-on itself), with its defaults."""
+    """The options every trainer takes (data, schedule, threads, checkpoints; ``--export``, i.e.
+    :func:`codec.train.export.export`, unless ``python -m codec.train.export`` alone exports it), with its
+    defaults."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", action="append", help="DIR[:WEIGHT], repeatable")
     ap.add_argument("--exclude", default=None, help="regex of file names held out (dev set)")

@@ -12,7 +12,6 @@ the target is the clean one.
 from __future__ import annotations
 
 from dataclasses import asdict
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,8 +24,6 @@ from ..mel_repr import degrade
 from ..modes import MEL_MODES
 from . import loop
 from .data import Crops
-from .export import addon
-from .validate import DevSet
 
 
 def training_pair(crops: Crops, mel: torch.Tensor, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,48 +43,47 @@ def training_pair(crops: Crops, mel: torch.Tensor, rng: np.random.Generator) -> 
     return mel, torch.cat(conds)
 
 
+class Mel2MelTrainer(loop.Trainer):
+    """The mel2mel decoder (:class:`Mel2Mel`) and its flow-matching loss; dev check: :meth:`DevSet.restoration`."""
+
+    name = kind = "mel2mel"
+    out, steps, segment = "runs/mel2mel", 12000, 32768
+    dev_every, dev_scores = 1000, "the restored mels' L1"
+
+    def options(self, ap) -> None:
+        ap.add_argument("--sigma", type=float, default=Mel2MelConfig.sigma,
+                        help="prior noise around the dequantised mel (nats); kept in the exported config")
+
+    def model(self, run, args):
+        self.cfg = Mel2MelConfig(sigma=args.sigma)
+        self.logmel = LogMel(MelConfig()).to(run.device)
+        return Mel2Mel(self.cfg).to(run.device), {"mel2mel": asdict(self.cfg)}
+
+    def loss(self, run, args, corpus, out, model, step):
+        rng = np.random.default_rng([args.seed, step, run.rank])
+        n_mels, sigma, logmel = self.cfg.n_mels, self.cfg.sigma, self.logmel
+
+        def batch_loss(net):
+            """Rectified flow from the dequantised mel to the clean one."""
+            crops = corpus.batch(args.batch, args.segment)
+            with torch.no_grad():
+                clean, cond = training_pair(crops, logmel(crops.tensor(run.device)), rng)
+                if crops.clean is not None:  # with --noise: conditioned on the noisy crop, restoring the clean one
+                    clean = logmel(crops.tensor(run.device, clean=True))
+            return loop.flow_matching_loss(net, cond[:, :n_mels], clean, cond, sigma)
+
+        return batch_loss
+
+    def dev(self, dev, ema):
+        return dev.restoration(ema)
+
+    def describe(self, scores):
+        return f"mel L1 {scores['mel2mel']:.4f} (direct {scores['direct']:.4f})"
+
+
 def main(argv=None) -> None:
-    ap = loop.parser(__doc__, out="runs/mel2mel", steps=12000, segment=32768)
-    ap.add_argument("--sigma", type=float, default=Mel2MelConfig.sigma,
-                    help="prior noise around the dequantised mel (nats); kept in the exported config")
-    ap.add_argument("--dev", help="held-out speakers' folder: log the restored mels' L1 on it (OUT/dev.tsv)")
-    ap.add_argument("--dev-every", type=int, default=1000, help="steps between dev checks (a multiple of --save-every)")
-    args = ap.parse_args(argv)
-    if args.export:
-        return addon(Path(args.export[0]), Path(args.export[1]), "mel2mel")
-    if not args.data:
-        ap.error("--data is required for training")
+    loop.main(Mel2MelTrainer(), __doc__, argv)
 
-    run, out, corpus = loop.start(args)
-    cfg = Mel2MelConfig(sigma=args.sigma)
-    logmel = LogMel(MelConfig()).to(run.device)
-    model = Mel2Mel(cfg).to(run.device)
-    opt, ema, step = loop.prepare(run, out, corpus, args, model, "mel2mel", {"mel2mel": asdict(cfg)})
-    rng = np.random.default_rng([args.seed, step, run.rank])
-
-    def batch_loss(net):
-        """Rectified flow: x_t on the straight path prior → clean, regress its velocity."""
-        crops = corpus.batch(args.batch, args.segment)
-        with torch.no_grad():
-            clean, cond = training_pair(crops, logmel(crops.tensor(run.device)), rng)
-            if crops.clean is not None:  # with --noise: conditioned on the noisy crop, restoring the clean one
-                clean = logmel(crops.tensor(run.device, clean=True))
-            x0 = cond[:, : cfg.n_mels] + cfg.sigma * torch.randn_like(clean)
-            t = torch.rand(clean.shape[0], device=run.device)
-            xt = x0 + t[:, None, None] * (clean - x0)
-        return torch.mean((net(xt, t, cond) - (clean - x0)) ** 2)
-
-    dev = DevSet(args.dev, MelConfig()) if args.dev and run.rank == 0 else None
-
-    def on_save(step: int) -> None:
-        if dev and step % args.dev_every == 0:
-            scores = dev.restoration(ema)
-            run.log(f"dev step {step}: mel L1 {scores['mel2mel']:.4f} (direct {scores['direct']:.4f})")
-            with open(out / "dev.tsv", "a") as f:
-                f.write(f"{step}\t" + "\t".join(f"{k}={v:.4f}" for k, v in scores.items()) + "\n")
-
-    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=5.0, **loop.schedule(args),
-             on_save=on_save)
 
 if __name__ == "__main__":
     main()

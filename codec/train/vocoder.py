@@ -36,15 +36,16 @@ from torch.nn.parallel import DistributedDataParallel
 
 from bitstream.payload import step_size
 
-from ..features import LogMel, MelConfig
 from ..bundle import Bundle
+from ..decoders import latent_decoder, vocoder_for
+from ..features import LogMel, MelConfig
 from ..mel_repr import degrade, smooth_frames
 from ..modes import LADDER, MEL_MODES, VOIP_MODES
+from ..stream import stream_vocoder
 from ..vocoder import Vocoder, VocoderConfig
 from ..vocoder_input import stack
 from . import loop
 from .data import Crops
-from .validate import DevSet
 from .discriminators import Adversary, Discriminators, MagnitudeDiscriminator
 from .losses import MultiResolutionSTFTLoss, MultiScaleMelLoss, PhaseLoss
 
@@ -71,7 +72,7 @@ def codec_features(crops: Crops, mel: torch.Tensor, rng: np.random.Generator, p_
         rows = crops.rows(i, decimation, m.shape[-1], causal).to(m)
         if mode and mode.representation == "latent":
             z = latent_bundle.latent.encoder(m)
-            m = latent_bundle.latent_decoder(torch.round(z / step) * step, rows, step)
+            m = latent_decoder(latent_bundle)(torch.round(z / step) * step, rows, step)
         elif mode:
             m = degrade(m, mode.n_coefs, decimation, step)
             if not causal and restore is None:
@@ -83,9 +84,9 @@ def codec_features(crops: Crops, mel: torch.Tensor, rng: np.random.Generator, p_
 
 def mel2mel_restorer(bundle: Bundle, steps: int, rng: np.random.Generator):
     """``restore`` for :func:`codec_features`: the bundle's mel2mel decoder stage, ``steps`` Euler steps."""
-    from ..mel2mel import quantiser_rows
+    from ..mel2mel import load, quantiser_rows
 
-    model = bundle.mel2mel
+    model = load(bundle)
     n_mels = model.cfg.n_mels
 
     def restore(feats, step, mode):
@@ -159,8 +160,8 @@ RECON_WEIGHT = 15.0  # spectral losses vs the adversarial (1) and feature-matchi
 STREAM_WINDOW = 512  # samples: the streaming front end's analysis window and synthesis FFT (--causal's default)
 
 
-def main(argv=None) -> None:
-    ap = loop.parser(__doc__, out="runs/vocoder", steps=30000, segment=8192, exports=False)
+def options(ap) -> None:
+    """The vocoder trainer's own options."""
     ap.add_argument("--p-clean", type=float, default=0.3)
     ap.add_argument("--init", help="fine-tune from this bundle's vocoder (the one direct renders with; with --causal "
                                    "its streaming one) instead of random weights")
@@ -199,100 +200,115 @@ def main(argv=None) -> None:
                          "(GAN fine-tuning of the magnitude, against over-smoothing; ~40 %% slower steps)")
     ap.add_argument("--mel2mel", action="store_true",
                     help="vocoder for the mel2mel decoder: quantised examples go through --init's mel2mel (4 steps)")
-    ap.add_argument("--dev", help="held-out speakers' folder: log copy-synthesis PESQ/STOI on it (OUT/dev.tsv)")
-    ap.add_argument("--dev-every", type=int, default=2000, help="steps between dev checks (a multiple of --save-every)")
-    args = ap.parse_args(argv)
-    if args.causal:  # the streaming front end unless asked otherwise: --init's offline one would stream at 80 ms
-        args.mel_window = args.mel_window or STREAM_WINDOW
-        args.synthesis_fft = args.synthesis_fft or STREAM_WINDOW
-    if not args.data:
-        ap.error("--data is required")
-    if args.synthesis_fft is not None and args.synthesis_fft <= 256:
-        ap.error("--synthesis-fft must exceed the hop (256 samples) for the overlap-add")
-    if args.mel2mel and not args.init:
-        ap.error("--mel2mel needs --init BUNDLE (the bundle whose mel2mel model feeds the vocoder)")
 
-    init = Bundle.load(args.init) if args.init else None
-    resumed = loop.run_config(args.out)  # a run goes on with the model it began with, bundle or not
-    mel_cfg = MelConfig(**resumed["mel"]) if resumed else init.mel_config if init else MelConfig()
-    # start from the vocoder that decodes: the bundle's streaming one (causal runs), else the one direct renders with
-    source = None if resumed else init and ((init.stream_vocoder or init.vocoder) if args.causal
-                                            else init.direct_vocoder)
-    voc_cfg = VocoderConfig(**resumed["vocoder"]) if resumed else source.cfg if source else VocoderConfig()
-    if args.mel_window and not resumed:
-        mel_cfg = dataclasses.replace(mel_cfg, win_length=args.mel_window)
-    for flag, wanted in (("--learned-phase", args.learned_phase), ("--phase-loss", args.phase_loss),
-                         ("--magnitude-adversarial", args.magnitude_adversarial),
-                         ("--griffin-lim-loss", args.griffin_lim_loss)):
-        if wanted and not (args.mag_prior or voc_cfg.mag_prior):
-            ap.error(f"{flag} needs a --mag-prior vocoder")
-    run, out, corpus = loop.start(args, mel_cfg.lookahead)
-    voc_cfg = voc_cfg if resumed else new_config(args, voc_cfg)
-    # the streams the vocoder will render: the streaming modes, or the storage ladder's (its latent rungs
-    # through the bundle's latent encoder and decoder, when --init has them and the run is for direct)
-    latent_bundle = init if init and init.latent and not args.causal and not args.mel2mel else None
-    if latent_bundle:
-        latent_bundle.latent.to(run.device)
-        latent_bundle.latent_decoder.to(run.device)
-    ladder = VOIP_MODES if args.causal else MEL_MODES + (tuple(m for m in LADDER if m.representation == "latent")
-                                                         if latent_bundle else ())
-    logmel = LogMel(mel_cfg).to(run.device)
-    model = Vocoder(voc_cfg).to(run.device)
-    if source:
-        init_from(model, source)
-        if args.learned_phase and source.cfg.phase_init != "learned":
-            bins = voc_cfg.n_fft // 2 + 1
-            with torch.no_grad():  # start from the excitation's phase itself
-                model.head.out.weight[bins:].zero_()
-                model.head.out.bias[bins:].zero_()
-    opt, ema, step = loop.prepare(run, out, corpus, args, model, "vocoder",
-                                  {"mel": asdict(mel_cfg), "vocoder": asdict(voc_cfg)}, betas=(0.8, 0.99))
-    stft_loss, mel_loss, phase_loss = (MultiResolutionSTFTLoss().to(run.device), MultiScaleMelLoss().to(run.device),
-                                       PhaseLoss())
-    rng = np.random.default_rng([args.seed, step, run.rank])  # different degradations per rank and resume
-    restore = mel2mel_restorer(init, 4, rng) if args.mel2mel else None
-    gan = Adversary(Discriminators(), out / "discriminators.safetensors", args.lr, run) if args.adversarial else None
-    mag_gan = (Adversary(MagnitudeDiscriminator(), out / "magnitude_discriminator.safetensors", args.lr, run)
-               if args.magnitude_adversarial else None)
 
-    def batch_loss(net):
-        crops = corpus.batch(args.batch, args.segment)
-        wav = crops.tensor(run.device)
-        with torch.no_grad():
-            feats = codec_features(crops, logmel(wav), rng, args.p_clean, ladder, args.causal, restore, latent_bundle)
-        if voc_cfg.mag_prior:  # magnitude learnt from the STFT itself, phase through the waveform losses
-            y, magnitude, spec, stft = magnitude_and_phase_outputs(net, feats, wav)
-            mag, target = spec.abs(), stft.abs()
-            if args.phase_loss:
-                magnitude = magnitude + args.phase_loss * phase_loss(spec, stft)
-        else:
-            y, magnitude = net(feats), 0.0
-        x = wav[:, : y.shape[-1]]
-        spectral = mel_loss(y, x) + stft_loss(y, x) + magnitude
-        if args.griffin_lim_loss:
-            y_gl = model.invert(feats, mag, args.griffin_lim_loss)[:, : x.shape[-1]]  # what decoding renders
-            spectral = spectral + mel_loss(y_gl, x) + stft_loss(y_gl, x)
-        if not (gan or mag_gan):
-            return spectral
-        return (RECON_WEIGHT * spectral + (gan(x, y) if gan else 0.0)
-                + (mag_gan(target, mag) if mag_gan else 0.0))
+class VocoderTrainer(loop.Trainer):
+    """The vocoder (:class:`Vocoder`) on codec-degraded features: spectral losses, with ``--adversarial``
+    discriminators; dev check: copy synthesis (``validate.DevSet``)."""
 
-    dev = DevSet(args.dev, mel_cfg) if args.dev and run.rank == 0 else None
+    name = kind = "vocoder"
+    out, steps, segment = "runs/vocoder", 30000, 8192
+    clip, betas, exports = 10.0, (0.8, 0.99), False  # exported by codec.train.export
+    dev_every, dev_scores = 2000, "copy-synthesis PESQ/STOI"
+    data_error = "--data is required"
+    options = staticmethod(options)
 
-    def on_save(step: int) -> None:
-        for adversary in (gan, mag_gan):
-            if adversary:
-                adversary.save(step)
-        if dev and step % args.dev_every == 0:
-            scores = dev(ema)
-            if voc_cfg.phase_init == "learned":  # also as Griffin-Lim's start, as direct could decode with it
-                scores |= {f"{k}_gl{DEV_GRIFFIN_LIM}": v for k, v in dev(ema, DEV_GRIFFIN_LIM).items()}
-            run.log(f"dev step {step}: " + " ".join(f"{k} {v:.3f}" for k, v in scores.items()))
-            with open(out / "dev.tsv", "a") as f:
-                f.write(f"{step}\t" + "\t".join(f"{k}={v:.4f}" for k, v in scores.items()) + "\n")
+    def configure(self, args, ap) -> int:
+        """The options checked; the run's front end and vocoder config, and where its weights start."""
+        if args.causal:  # the streaming front end unless asked otherwise: --init's offline one would stream at 80 ms
+            args.mel_window = args.mel_window or STREAM_WINDOW
+            args.synthesis_fft = args.synthesis_fft or STREAM_WINDOW
+        super().configure(args, ap)
+        if args.synthesis_fft is not None and args.synthesis_fft <= 256:
+            ap.error("--synthesis-fft must exceed the hop (256 samples) for the overlap-add")
+        if args.mel2mel and not args.init:
+            ap.error("--mel2mel needs --init BUNDLE (the bundle whose mel2mel model feeds the vocoder)")
+        init = self.init = Bundle.load(args.init) if args.init else None
+        resumed = loop.run_config(args.out)  # a run goes on with the model it began with, bundle or not
+        mel_cfg = MelConfig(**resumed["mel"]) if resumed else init.mel_config if init else MelConfig()
+        # start from the vocoder that decodes: the bundle's streaming one (causal runs), else the one direct renders
+        self.source = None if resumed else init and ((stream_vocoder(init) or init.vocoder) if args.causal
+                                                     else vocoder_for(init))
+        source = self.source
+        voc_cfg = VocoderConfig(**resumed["vocoder"]) if resumed else source.cfg if source else VocoderConfig()
+        if args.mel_window and not resumed:
+            mel_cfg = dataclasses.replace(mel_cfg, win_length=args.mel_window)
+        for flag, wanted in (("--learned-phase", args.learned_phase), ("--phase-loss", args.phase_loss),
+                             ("--magnitude-adversarial", args.magnitude_adversarial),
+                             ("--griffin-lim-loss", args.griffin_lim_loss)):
+            if wanted and not (args.mag_prior or voc_cfg.mag_prior):
+                ap.error(f"{flag} needs a --mag-prior vocoder")
+        self.mel_config, self.voc_cfg = mel_cfg, voc_cfg if resumed else new_config(args, voc_cfg)
+        return mel_cfg.lookahead
 
-    loop.fit(run, model, ema, opt, out, step, args.steps, args.lr, batch_loss, clip=10.0, **loop.schedule(args),
-             on_save=on_save)
+    def model(self, run, args):
+        init, source = self.init, self.source
+        # the streams the vocoder will render: the streaming modes, or the storage ladder's (its latent rungs
+        # through the bundle's latent encoder and decoder, when --init has them and the run is for direct)
+        self.latent_bundle = init if init and init.latent and not args.causal and not args.mel2mel else None
+        if self.latent_bundle:
+            init.latent.to(run.device)
+            latent_decoder(init).to(run.device)
+        self.ladder = VOIP_MODES if args.causal else MEL_MODES + (
+            tuple(m for m in LADDER if m.representation == "latent") if self.latent_bundle else ())
+        self.logmel = LogMel(self.mel_config).to(run.device)
+        model = Vocoder(self.voc_cfg).to(run.device)
+        if source:
+            init_from(model, source)
+            if args.learned_phase and source.cfg.phase_init != "learned":
+                bins = self.voc_cfg.n_fft // 2 + 1
+                with torch.no_grad():  # start from the excitation's phase itself
+                    model.head.out.weight[bins:].zero_()
+                    model.head.out.bias[bins:].zero_()
+        return model, {"mel": asdict(self.mel_config), "vocoder": asdict(self.voc_cfg)}
+
+    def loss(self, run, args, corpus, out, model, step):
+        stft_loss, mel_loss, phase_loss = (MultiResolutionSTFTLoss().to(run.device),
+                                           MultiScaleMelLoss().to(run.device), PhaseLoss())
+        rng = np.random.default_rng([args.seed, step, run.rank])  # different degradations per rank and resume
+        restore = mel2mel_restorer(self.init, 4, rng) if args.mel2mel else None
+        gan = (Adversary(Discriminators(), out / "discriminators.safetensors", args.lr, run)
+               if args.adversarial else None)
+        mag_gan = (Adversary(MagnitudeDiscriminator(), out / "magnitude_discriminator.safetensors", args.lr, run)
+                   if args.magnitude_adversarial else None)
+        self.adversaries = tuple(a for a in (gan, mag_gan) if a)
+        ladder, latent_bundle, logmel = self.ladder, self.latent_bundle, self.logmel
+
+        def batch_loss(net):
+            crops = corpus.batch(args.batch, args.segment)
+            wav = crops.tensor(run.device)
+            with torch.no_grad():
+                feats = codec_features(crops, logmel(wav), rng, args.p_clean, ladder, args.causal, restore,
+                                       latent_bundle)
+            if self.voc_cfg.mag_prior:  # magnitude learnt from the STFT itself, phase through the waveform losses
+                y, magnitude, spec, stft = magnitude_and_phase_outputs(net, feats, wav)
+                mag, target = spec.abs(), stft.abs()
+                if args.phase_loss:
+                    magnitude = magnitude + args.phase_loss * phase_loss(spec, stft)
+            else:
+                y, magnitude = net(feats), 0.0
+            x = wav[:, : y.shape[-1]]
+            spectral = mel_loss(y, x) + stft_loss(y, x) + magnitude
+            if args.griffin_lim_loss:
+                y_gl = model.invert(feats, mag, args.griffin_lim_loss)[:, : x.shape[-1]]  # what decoding renders
+                spectral = spectral + mel_loss(y_gl, x) + stft_loss(y_gl, x)
+            if not self.adversaries:
+                return spectral
+            return (RECON_WEIGHT * spectral + (gan(x, y) if gan else 0.0)
+                    + (mag_gan(target, mag) if mag_gan else 0.0))
+
+        return batch_loss
+
+    def dev(self, dev, ema):
+        scores = dev(ema)
+        if self.voc_cfg.phase_init == "learned":  # also as Griffin-Lim's start, as direct could decode with it
+            scores |= {f"{k}_gl{DEV_GRIFFIN_LIM}": v for k, v in dev(ema, DEV_GRIFFIN_LIM).items()}
+        return scores
+
+
+def main(argv=None) -> None:
+    loop.main(VocoderTrainer(), __doc__, argv)
+
 
 if __name__ == "__main__":
     main()
