@@ -106,3 +106,27 @@ def test_every_run_exports_one_way(tmp_path):
         with pytest.raises(SystemExit):
             main(argv)
     assert not (tmp_path / "c").exists()
+
+
+def test_a_run_can_start_from_a_bundles_mel2mel(tmp_path):
+    """--init BUNDLE: step 0 is that bundle's mel2mel (weights and config); a bundle without one is refused."""
+    out = tmp_path / "run"
+    shipped = mel2mel.load(Bundle.load(shipped_bundles()[0]))
+    train_mel2mel.main(["--data", str(DATA), "--out", str(out), "--batch", "2", "--segment", "8192", "--threads",
+                        "1", "--steps", "1", "--lr", "0", "--init", str(shipped_bundles()[0]), "--sigma", "0.3"])
+    train_mel2mel.main(["--export", str(out / "last.safetensors"), str(tmp_path / "b")])
+    import json
+
+    from safetensors.torch import load_file
+
+    state = {k: v.float() for k, v in shipped.state_dict().items()}
+    exported = load_file(str(tmp_path / "b" / "mel2mel.safetensors"))
+    assert set(exported) == set(state)
+    assert all(torch.allclose(exported[k].float(), state[k], atol=1e-3) for k in state)
+    assert json.loads((tmp_path / "b" / "mel2mel.json").read_text())["mel2mel"]["sigma"] == shipped.cfg.sigma
+    bare = tmp_path / "bare"
+    shutil.copytree(shipped_bundles()[0], bare)
+    for f in bare.glob("mel2mel.*"):
+        f.unlink()
+    with pytest.raises(SystemExit, match="no mel2mel"):
+        train_mel2mel.main(["--data", str(DATA), "--out", str(tmp_path / "x"), "--steps", "1", "--init", str(bare)])

@@ -7,7 +7,11 @@
 Works in the mel domain only (no vocoder in the loop), so it trains fast on a CPU. Resumes from
 ``OUT/last.safetensors``; ``torchrun`` runs it data-parallel like the vocoder trainer. With ``--noise``
 (or ``--noise-p``/``--reverb-p``) it restores: the condition comes from the noisy, reverberant crop,
-the target is the clean one.
+the target is the clean one; ``--init BUNDLE`` starts from that bundle's mel2mel:
+
+    python -m codec.train.mel2mel --init codec/bundles/default --noise ../shared/data/noise \
+        --data ../shared/data/real/train/librispeech --data ../shared/data/real/train/speechocean762 \
+        --out runs/mel2mel_restore --steps 100000 --batch 16 --lr 2e-4 --threads 1
 """
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ import torch
 from bitstream.payload import step_size
 
 from ..features import LogMel, MelConfig
-from ..mel2mel import Mel2Mel, Mel2MelConfig, quantiser_rows
+from ..bundle import Bundle
+from ..mel2mel import Mel2Mel, Mel2MelConfig, load, quantiser_rows
 from ..mel_repr import degrade
 from ..modes import MEL_MODES
 from . import loop
@@ -53,11 +58,19 @@ class Mel2MelTrainer(loop.Trainer):
     def options(self, ap) -> None:
         ap.add_argument("--sigma", type=float, default=Mel2MelConfig.sigma,
                         help="prior noise around the dequantised mel (nats); kept in the exported config")
+        ap.add_argument("--init", help="start from this bundle's mel2mel decoder (its config too) instead of random "
+                                       "weights, e.g. to make it a restorer with --noise")
 
     def model(self, run, args):
-        self.cfg = Mel2MelConfig(sigma=args.sigma)
+        start = load(Bundle.load(args.init)) if args.init else None
+        if args.init and start is None:
+            raise SystemExit(f"--init {args.init}: the bundle has no mel2mel decoder")
+        self.cfg = start.cfg if start else Mel2MelConfig(sigma=args.sigma)
         self.logmel = LogMel(MelConfig()).to(run.device)
-        return Mel2Mel(self.cfg).to(run.device), {"mel2mel": asdict(self.cfg)}
+        model = Mel2Mel(self.cfg)
+        if start:  # a run with a checkpoint resumes from it instead
+            model.load_state_dict(start.state_dict())
+        return model.to(run.device), {"mel2mel": asdict(self.cfg)}
 
     def loss(self, run, args, corpus, out, model, step):
         rng = np.random.default_rng([args.seed, step, run.rank])
