@@ -43,7 +43,7 @@ from bitstream import Header, Mode
 from bitstream.payload import dequantize, encode_groups, mode_weights, quantize, step_size
 from codec import chunked, pitch, rate
 from codec.bundle import Bundle, resolve
-from codec.decoders import features
+from codec.decoders import features, latent_decoder, vocoder_for
 from codec.evaluate import DEV_SPLIT, read, select_files, speaker_of
 from codec.latent import STEP_RANGE, LatentAutoencoder, LatentConfig
 from codec.metrics import all_metrics
@@ -71,7 +71,7 @@ def load_model(spec: str, min_step: float | None) -> Model:
             b = next((v for v in b.latent_generations() if v.latent_name == generation), None)
             if b is None:
                 raise SystemExit(f"{path} keeps no latent generation {generation!r}")
-        return Model(spec, b.latent.encoder, b.latent_decoder, min_step or STEP_RANGE[0])
+        return Model(spec, b.latent.encoder, latent_decoder(b), min_step or STEP_RANGE[0])
     ckpt = path / "last.safetensors" if path.is_dir() else path
     config = json.loads((ckpt.parent / "config.json").read_text())
     model = LatentAutoencoder(LatentConfig(**config["latent"]))
@@ -146,7 +146,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(1)
 
     b = resolve(args.bundle)
-    vocoder = b.direct_vocoder.eval()
+    vocoder = vocoder_for(b).eval()
     models = [load_model(m, args.min_step) for m in args.models]
     files = select_files(Path(args.folder), per_speaker=args.per_speaker or None)
     rows: list[dict] = []

@@ -3,8 +3,7 @@
 :meth:`Bundle.addon`. A bundle builds none of its decoders' models: each decoder loads its own add-ons
 through :meth:`Bundle.addon`, the built-in ones as plug-ins do (``codec.decoders``: ``direct_vocoder``,
 ``mel2mel_vocoder``, ``latent_decoder``; ``codec.mel2mel``: ``mel2mel``; ``codec.lat2lat``: ``lat2lat``;
-``codec.stream``: ``stream_vocoder``); ``bundle.direct_vocoder`` and ``bundle.latent_decoder`` remain as
-aliases of their loaders.
+``codec.stream``: ``stream_vocoder``).
 
 The bundle id (8 bytes, written into every file header) is the start of the SHA-256 of
 ``config.json`` and ``vocoder.safetensors``, so a stream always names the weights it was made for.
@@ -27,7 +26,6 @@ import os
 import re
 from dataclasses import MISSING, dataclass, field, fields, replace
 from functools import cached_property, lru_cache
-from importlib import import_module
 from pathlib import Path
 from typing import Callable
 
@@ -98,18 +96,6 @@ class BundleConfig:
         top = typed(cls, raw, where)
         return replace(top, mel=typed(MelConfig, top.mel, f"{where} 'mel'"),
                        vocoder=typed(VocoderConfig, top.vocoder, f"{where} 'vocoder'"))
-
-
-class _Loaded:
-    """A read-only attribute whose value is ``function(bundle, *args)`` of the module that owns the model."""
-
-    def __init__(self, module: str, function: str, *args):
-        self.module, self.function, self.args = module, function, args
-
-    def __get__(self, bundle, owner=None):
-        if bundle is None:
-            return self
-        return getattr(import_module(self.module, __package__), self.function)(bundle, *self.args)
 
 
 @dataclass
@@ -238,12 +224,6 @@ class Bundle:
 
         return self.addon(self.latent_name, lambda c: LatentAutoencoder(
             typed(LatentConfig, c.get("latent"), f"{self.latent_name}.json")))
-
-    # Two of the built-in decoders' models under the names bundles gave them before the decoders loaded
-    # their own, still read by codec.train.latent and benches/latent_ceiling.py: ``bundle.direct_vocoder`` is
-    # ``codec.decoders.vocoder_for(bundle)``, ``bundle.latent_decoder`` is ``codec.decoders.latent_decoder(bundle)``.
-    direct_vocoder = _Loaded(".decoders", "vocoder_for", "direct_vocoder")
-    latent_decoder = _Loaded(".decoders", "latent_decoder")
 
 
 def kept_latents(path: Path) -> list[str]:
