@@ -157,6 +157,24 @@ def cmd_modes(args) -> int:
     return 0
 
 
+def _eval_files(inputs: list[str]) -> list[Path]:
+    """The audio files ``ldcodec eval`` scores: those named and those under the folders named, each once,
+    or without any, the first 3 files of each dev speaker."""
+    from . import evaluate as ev
+    from .files import AUDIO_SUFFIXES, walk
+
+    files = [] if inputs else ev.dev_files(per_speaker=3)
+    for raw in inputs:
+        src = Path(raw)
+        if not src.exists():
+            raise FileNotFoundError(f"no such file or folder: {src}")
+        files += walk(src, AUDIO_SUFFIXES) if src.is_dir() else [src]
+    files = list(dict.fromkeys(files))
+    if not files:
+        raise FileNotFoundError(f"no {'/'.join(sorted(AUDIO_SUFFIXES))} files in {' '.join(inputs)}")
+    return files
+
+
 def cmd_eval(args) -> int:
     import importlib.util
 
@@ -166,8 +184,6 @@ def cmd_eval(args) -> int:
     from .bundle import resolve
     from .metrics import mos_available
     from .modes import check_kbps
-
-    from .files import AUDIO_SUFFIXES, walk
 
     rates = list(dict.fromkeys(check_kbps(k) for k in args.kbps))
     for spec in args.decoder or []:  # unknown decoder or bad steps → usage error; incompatible pairs are skipped
@@ -193,15 +209,7 @@ def cmd_eval(args) -> int:
             return 2
     if args.html:
         report.check(args.html, args.html_seconds)  # a folder that is not ours or no clip length: usage error
-    files = [] if args.inputs else ev.dev_files(per_speaker=3)
-    for raw in args.inputs:
-        src = Path(raw)
-        if not src.exists():
-            raise FileNotFoundError(f"no such file or folder: {src}")
-        files += walk(src, AUDIO_SUFFIXES) if src.is_dir() else [src]
-    files = list(dict.fromkeys(files))
-    if not files:
-        raise FileNotFoundError(f"no {'/'.join(sorted(AUDIO_SUFFIXES))} files in {' '.join(args.inputs)}")
+    files = _eval_files(args.inputs)
     peers, notes = ([], []) if args.no_peers else ev.peer_systems()
     notes = skipped + notes
     systems = ([] if args.no_floors else ev.floor_systems(bundle)) + codec_rows + peers
