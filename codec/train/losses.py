@@ -42,8 +42,10 @@ class PhaseLoss(nn.Module):
     instantaneous phase, the group delay (its difference across bins) and the instantaneous frequency
     (across frames), each scored as the chord |e^{iφ̂} − e^{iφ}| = 2 sin(|φ̂ − φ| / 2) of the wrapped
     error (no wrapping issue, bounded gradients), weighted by the target's magnitude so that the bins
-    that carry the speech count and noise bins do not. Needs no discriminator: the phase learns from
-    the first step. Returns (IP + GD + IF) / 3, in 0 … 2."""
+    that carry the speech count and noise bins do not. Needs no discriminator; the absolute (IP) term
+    cannot be learnt where the phase rotates an excitation whose pulse times are not the clip's, and
+    2,000 steps of it moved no dev number of the learned-phase run (docs/results.md). Returns
+    (IP + GD + IF) / 3, in 0 … 2."""
 
     def forward(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         w = x.abs().detach()
