@@ -37,7 +37,6 @@ from bitstream.modes import FRAME_RATE
 from . import pitch
 from .excitation import fundamental, voicing_and_f0
 from .features import LogMel, MelConfig
-from .inversion import griffin_lim
 
 
 @dataclass(frozen=True)
@@ -231,10 +230,7 @@ class _Renderer:
         spec = v.spectrum(f, generator, start, self.loudest[..., lo:hi])
         if not cfg.phase_iterations:
             return torch.istft(spec, cfg.n_fft, cfg.hop, window=v.head.window, center=True)[0].numpy()
-        mag = spec.abs()
-        phase = v.excitation_phase(f, mag, generator, start) if cfg.phase_init == "excitation" else \
-            v.initial_phase(f, spec)
-        return griffin_lim(mag, phase, cfg.phase_iterations, cfg.n_fft, cfg.hop, v.head.window)[0].numpy()
+        return v.invert(f, spec, cfg.phase_iterations, generator, start)[0].numpy()
 
 
 def _chunkable(vocoder, features: torch.Tensor, config: ChunkConfig) -> bool:

@@ -291,21 +291,22 @@ class Vocoder(nn.Module):
         return self.invert(features, spec, self.cfg.phase_iterations, generator)
 
     def invert(self, features: torch.Tensor, spec: torch.Tensor, iterations: int,
-               generator: torch.Generator | None = None) -> torch.Tensor:
+               generator: torch.Generator | None = None, start: torch.Tensor | None = None) -> torch.Tensor:
         """``spec`` (B, n_fft // 2 + 1, T), complex or its magnitude → (B, samples): ``iterations`` of fast
-        Griffin-Lim on its magnitude from :meth:`initial_phase`; differentiable in the magnitude only."""
+        Griffin-Lim on its magnitude from :meth:`initial_phase` (``generator``, ``start``: see there);
+        differentiable in the magnitude only."""
         with torch.no_grad():
-            start = self.initial_phase(features, spec.detach(), generator)
-        return griffin_lim(spec.abs(), start, iterations, self.cfg.n_fft, self.cfg.hop, self.head.window)
+            phase = self.initial_phase(features, spec.detach(), generator, start)
+        return griffin_lim(spec.abs(), phase, iterations, self.cfg.n_fft, self.cfg.hop, self.head.window)
 
-    def initial_phase(self, features: torch.Tensor, spec: torch.Tensor,
-                      generator: torch.Generator | None = None) -> torch.Tensor:
+    def initial_phase(self, features: torch.Tensor, spec: torch.Tensor, generator: torch.Generator | None = None,
+                      start: torch.Tensor | None = None) -> torch.Tensor:
         """Griffin-Lim's starting phase (unit complex, shaped like ``spec``): the phase of ``spec``
         (the head's, or the one ``phase_init`` "sinusoidal" or "learned" gave it), or with
-        ``phase_init="excitation"`` :meth:`excitation_phase`."""
+        ``phase_init="excitation"`` :meth:`excitation_phase` (``generator``, ``start``: see there)."""
         mag = spec.abs()
         if self.cfg.phase_init == "excitation":
-            return self.excitation_phase(features, mag, generator)
+            return self.excitation_phase(features, mag, generator, start)
         return spec / mag.clamp(min=1e-16)
 
     def excitation_phase(self, features: torch.Tensor, mag: torch.Tensor, generator: torch.Generator | None = None,
