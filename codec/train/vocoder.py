@@ -280,15 +280,16 @@ class VocoderTrainer(loop.Trainer):
             with torch.no_grad():
                 feats = codec_features(crops, logmel(wav), rng, args.p_clean, ladder, args.causal, restore,
                                        latent_bundle)
+            phase = 0.0
             if self.voc_cfg.mag_prior:  # magnitude learnt from the STFT itself, phase through the waveform losses
                 y, magnitude, spec, stft = magnitude_and_phase_outputs(net, feats, wav)
                 mag, target = spec.abs(), stft.abs()
-                if args.phase_loss:
-                    magnitude = magnitude + args.phase_loss * phase_loss(spec, stft)
+                if args.phase_loss:  # and, with --phase-loss, against the STFT's phase directly
+                    phase = args.phase_loss * phase_loss(spec, stft)
             else:
                 y, magnitude = net(feats), 0.0
             x = wav[:, : y.shape[-1]]
-            spectral = mel_loss(y, x) + stft_loss(y, x) + magnitude
+            spectral = mel_loss(y, x) + stft_loss(y, x) + magnitude + phase
             if args.griffin_lim_loss:
                 y_gl = model.invert(feats, mag, args.griffin_lim_loss)[:, : x.shape[-1]]  # what decoding renders
                 spectral = spectral + mel_loss(y_gl, x) + stft_loss(y_gl, x)
