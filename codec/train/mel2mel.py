@@ -58,18 +58,26 @@ class Mel2MelTrainer(loop.Trainer):
     def options(self, ap) -> None:
         ap.add_argument("--sigma", type=float, default=Mel2MelConfig.sigma,
                         help="prior noise around the dequantised mel (nats); kept in the exported config")
-        ap.add_argument("--init", help="start from this bundle's mel2mel decoder (its config too) instead of random "
-                                       "weights, e.g. to make it a restorer with --noise")
+        ap.add_argument("--init", help="start from this bundle's mel2mel decoder (its config too, --sigma included) "
+                                       "instead of random weights, e.g. to make it a restorer with --noise")
+
+    def configure(self, args, ap) -> int:
+        """A resumed run keeps its config; a new one takes --init's model, or --sigma."""
+        lookahead = super().configure(args, ap)
+        resumed, self.start = loop.run_config(args.out), None
+        if args.init and not resumed:
+            self.start = load(Bundle.load(args.init))
+            if self.start is None:
+                raise SystemExit(f"--init {args.init}: the bundle has no mel2mel decoder")
+        self.cfg = (Mel2MelConfig(**resumed["mel2mel"]) if resumed else self.start.cfg if self.start
+                    else Mel2MelConfig(sigma=args.sigma))
+        return lookahead
 
     def model(self, run, args):
-        start = load(Bundle.load(args.init)) if args.init else None
-        if args.init and start is None:
-            raise SystemExit(f"--init {args.init}: the bundle has no mel2mel decoder")
-        self.cfg = start.cfg if start else Mel2MelConfig(sigma=args.sigma)
         self.logmel = LogMel(MelConfig()).to(run.device)
         model = Mel2Mel(self.cfg)
-        if start:  # a run with a checkpoint resumes from it instead
-            model.load_state_dict(start.state_dict())
+        if self.start:
+            model.load_state_dict(self.start.state_dict())
         return model.to(run.device), {"mel2mel": asdict(self.cfg)}
 
     def loss(self, run, args, corpus, out, model, step):
