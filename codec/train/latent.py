@@ -25,6 +25,7 @@ generation (``latent_v1.*``, ...: ``export.retire_latent``), so the streams writ
 from __future__ import annotations
 
 from dataclasses import asdict, fields
+
 import torch
 
 from ..bundle import Bundle
@@ -70,16 +71,14 @@ class LatentTrainer(loop.Trainer):
         self.init = Bundle.load(args.init) if args.init else None
         if self.init and self.init.latent is None:
             ap.error(f"--init {args.init}: the bundle has no latent autoencoder (latent.safetensors)")
-        self.latent_items, self.ap = args.latent, ap
+        resumed = loop.run_config(args.out)  # a resumed run keeps its shape
+        self.cfg = (LatentConfig(**resumed["latent"]) if resumed and "latent" in resumed
+                    else self.init.latent.cfg if self.init else latent_config(args.latent, ap))
         return lookahead
 
     def model(self, run, args):
-        init, resumed = self.init, loop.run_config(args.out)
-        if resumed and "latent" in resumed:
-            cfg = LatentConfig(**resumed["latent"])
-        else:
-            cfg = init.latent.cfg if init else latent_config(args.latent, self.ap)
-        self.cfg, self.logmel = cfg, LogMel(MelConfig()).to(run.device)
+        init, cfg = self.init, self.cfg
+        self.logmel = LogMel(MelConfig()).to(run.device)
         model = LatentAutoencoder(cfg).to(run.device)
         if init:  # its autoencoder, with the decoder it renders with (its latent_decoder add-on, if any)
             model.load_state_dict(init.latent.state_dict())
