@@ -47,6 +47,7 @@ from codec.decoders import features, latent_decoder, vocoder_for
 from codec.evaluate import DEV_SPLIT, read, select_files, speaker_of
 from codec.latent import STEP_RANGE, LatentAutoencoder, LatentConfig
 from codec.metrics import all_metrics
+from codec.vocoder_input import track_rows
 from codec.train.export import ema_weights
 
 KBPS = (0.3, 0.6, 1.2)
@@ -107,12 +108,6 @@ def quantised(model: Model, z: np.ndarray, f0: np.ndarray, voiced: np.ndarray, s
     return dequantize(q, weights, g), step_size(g), len(data) * 8 / seconds / 1000
 
 
-def pitch_rows(f0: np.ndarray, voiced: np.ndarray, decimation: int, frames: int) -> torch.Tensor:
-    """The pitch rows (1, 2, frames) a stream of ``decimation``-frame groups carries."""
-    index, gv = pitch.group(f0, voiced, decimation)
-    return torch.from_numpy(pitch.features(index, gv, decimation, frames))[None]
-
-
 def pooled(mel: torch.Tensor, stride: int) -> torch.Tensor:
     """``mel`` (1, n_mels, T) averaged over ``stride`` frames, linearly interpolated back to T frames."""
     frames = mel.shape[-1]
@@ -165,12 +160,12 @@ def main(argv=None) -> None:
             rows.append({**where, "system": system, "condition": condition,
                          "mel_l1": float((out_mel - mel).abs().mean()), **extra, **m})
 
-        score("copy synthesis", "", mel, pitch_rows(f0, voiced, 1, frames))
+        score("copy synthesis", "", mel, track_rows(f0, voiced, 1, frames))
         for s in args.oracle:
-            score(f"mel at 1/{s} frame rate (oracle)", "", pooled(mel, s), pitch_rows(f0, voiced, s, frames))
+            score(f"mel at 1/{s} frame rate (oracle)", "", pooled(mel, s), track_rows(f0, voiced, s, frames))
         for model in models:
             cfg = model.cfg
-            rows_ = pitch_rows(f0, voiced, cfg.stride, frames)
+            rows_ = track_rows(f0, voiced, cfg.stride, frames)
             with torch.inference_mode():
                 z = model.encoder(mel)
                 rec = model.decoder(z, rows_, model.min_step)
