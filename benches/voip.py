@@ -2,6 +2,7 @@
 compute on one CPU thread, and memory over a long call.
 
     python benches/voip.py [--per-speaker 1] [--packet-ms 32 48]   # the held-out dev speakers
+    python benches/voip.py --kbps 1.2 2 3 --packet-ms 64 --losses 0 # low rates, no loss rows
     python benches/voip.py ../shared/data/real/ljspeech --pattern 'LJ001-00(2[5-9]|3)'
     python benches/voip.py --memory-minutes 60 --no-quality   # resident memory over a 1-hour stream
 
@@ -9,7 +10,9 @@ Loss is simulated on the packet sequence with a fixed seed: random (each packet 
 probability p) and bursty (a two-state Gilbert model, mean burst 3 packets, same average loss).
 Opus runs at 6 kbps (its lowest useful rate), 20 ms frames, with ``opusdec --packet-loss``
 (random loss only; opusdec cannot make bursts) and its built-in concealment. Floor and peer without
-loss: the streaming vocoder on unquantised features (copy synthesis) and Codec2 3200.
+loss: the streaming vocoder on unquantised features (copy synthesis) and Codec2 3200 (and 1200 and 700C
+when a rate below 3 kbps is measured). A rate a packet length cannot carry (below 3 kbps in 32 or
+48 ms packets) is skipped.
 """
 from __future__ import annotations
 
@@ -88,20 +91,21 @@ def mean_metrics(wavs, outs) -> dict:
     return {k: float(np.nanmean([r[k] for r in rows])) for k in ("pesq", "stoi")}
 
 
-def quality(wavs: list[np.ndarray], configs: list[tuple[float, int]]) -> list[str]:
+def quality(wavs: list[np.ndarray], configs: list[tuple[float, int]], losses=LOSSES) -> list[str]:
     lines = ["| system | loss | WB-PESQ | STOI | STOI drop |", "|---|---|---|---|---|"]
     b = resolve()
     m = mean_metrics(wavs, [copy_synthesis(w, stream_vocoder(b), stream_mel_config(b)) for w in wavs])
     lines.append(f"| copy synthesis (streaming vocoder, unquantised features) | none | {m['pesq']:.2f} "
                  f"| {m['stoi']:.3f} | |")
     if peers.available()["codec2"]:
-        m = mean_metrics(wavs, [peers.codec2(w, "3200")[0] for w in wavs])
-        lines.append(f"| Codec2 3200 (no concealment) | none | {m['pesq']:.2f} | {m['stoi']:.3f} | |")
+        for rate in ("3200",) + (("1200", "700C") if min(k for k, _ in configs) < 3 else ()):
+            m = mean_metrics(wavs, [peers.codec2(w, rate)[0] for w in wavs])
+            lines.append(f"| Codec2 {rate} (no concealment) | none | {m['pesq']:.2f} | {m['stoi']:.3f} | |")
     for kbps, packet_ms in configs:
         coded = [stream_encode(w, kbps, packet_ms) for w in wavs]
         clean = mean_metrics(wavs, [stream_decode(c) for c in coded])
         for burst in (False, True):
-            for p in LOSSES if not burst else LOSSES[1:]:
+            for p in [x for x in losses if x or not burst]:
                 rng = np.random.default_rng(0)
                 outs = []
                 for c in coded:
@@ -113,7 +117,7 @@ def quality(wavs: list[np.ndarray], configs: list[tuple[float, int]]) -> list[st
                              f"| {m['stoi']:.3f} | {clean['stoi'] - m['stoi']:+.3f} |")
     if peers.available()["opus"]:
         clean = None
-        for p in LOSSES:
+        for p in losses:
             m = mean_metrics(wavs, [opus_lossy(w, p) for w in wavs])
             clean = clean or m
             lines.append(f"| Opus 6 kbps, 20 ms, PLC | {f'{p:.0%} random' if p else 'none'} | {m['pesq']:.2f} "
@@ -165,6 +169,8 @@ def main(argv=None) -> None:
     ap.add_argument("--kbps", type=float, nargs="+", default=[3.0, 6.0])
     ap.add_argument("--packet-ms", type=int, nargs="+", default=[32], choices=codec.modes.PACKET_MS,
                     help="packet durations to measure (each with every --kbps)")
+    ap.add_argument("--losses", type=float, nargs="+", default=list(LOSSES),
+                    help="packet loss rates to simulate, random and bursty (0: none; default 0 0.05 0.1 0.2)")
     ap.add_argument("--memory-minutes", type=int, default=0, help="also run a call this long and report memory")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
@@ -175,8 +181,8 @@ def main(argv=None) -> None:
         print(f"{len(files)} files, {sum(map(len, wavs)) / 16000:.1f} s from {args.folder}"
               + (f" (matching {args.pattern!r})" if args.pattern else
                  f", {args.per_speaker} per speaker folder" if args.per_speaker else "") + "\n")
-        configs = [(k, ms) for ms in args.packet_ms for k in args.kbps]
-        print("\n".join(quality(wavs, configs)) + "\n")
+        configs = [(k, ms) for ms in args.packet_ms for k in args.kbps if k >= codec.modes.voip_kbps(ms)[0]]
+        print("\n".join(quality(wavs, configs, args.losses)) + "\n")
         print("\n".join(timing(wavs, configs)) + "\n")
     if args.memory_minutes:
         print("\n".join(memory(args.memory_minutes, clip)))

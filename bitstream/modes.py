@@ -47,6 +47,11 @@ class Mode:
         return 1000.0 * self.groups_per_packet / self.group_rate
 
     @property
+    def frames_per_packet(self) -> int:
+        """Mel frames (16 ms each) a full packet covers."""
+        return self.groups_per_packet * self.decimation
+
+    @property
     def predictive(self) -> bool:
         """Whether packets code differences between groups (mel cepstra) or the values themselves (latents)."""
         return self.representation == "mel"
@@ -74,19 +79,31 @@ STORAGE_MODES = MEL_MODES + LATENT_MODES
 LADDER: tuple[Mode, ...] = LATENT_MODES[:2] + MEL_MODES[2:]
 
 
-# Streaming (VoIP) modes: raw packets (bitstream.pack_packet) of 2 mel frames (32 ms: the default,
-# 48 ms algorithmic latency) or 3 (48 ms packets, 64 ms latency, ~1 kbps less packet overhead).
-# Below 3 kbps a packet's fixed cost (TOC, sequence, CRC, step index, coder flush: ~6 bytes,
-# 1.0–1.5 kbps) leaves too little for speech, so streaming starts at 3 kbps.
+# Streaming (VoIP) modes: raw packets (bitstream.pack_packet), each range-coded on its own. A packet's
+# fixed cost (TOC, sequence, step index, CRC-16, coder flush: ~6 bytes) is 1.5 kbps at 32 ms and 0.75 at
+# 64 ms, so the shortest packets serve 3–6 kbps and rates from 1.2 kbps need 64 ms packets (80 ms latency).
+# 32 ms (2 frames): the default from 3 kbps, 48 ms latency; 48 ms (3 frames): 64 ms latency; 64 ms:
+# 4 frames from 3 kbps, 2 groups of 2 frames (31.25 Hz) below, where halving the frame rate measured better.
 VOIP_MODES: tuple[Mode, ...] = (
     Mode(16, 3.00, 4.50, "mel", n_coefs=20, decimation=1, groups_per_packet=3, typical_g=130),
     Mode(17, 4.50, 6.00, "mel", n_coefs=32, decimation=1, groups_per_packet=3, typical_g=110),
     Mode(18, 3.00, 4.50, "mel", n_coefs=20, decimation=1, groups_per_packet=2, typical_g=144),
     Mode(19, 4.50, 6.00, "mel", n_coefs=32, decimation=1, groups_per_packet=2, typical_g=120),
+    Mode(20, 1.20, 2.00, "mel", n_coefs=12, decimation=2, groups_per_packet=2, typical_g=153),
+    Mode(21, 2.00, 3.00, "mel", n_coefs=20, decimation=2, groups_per_packet=2, typical_g=118),
+    Mode(22, 3.00, 4.50, "mel", n_coefs=20, decimation=1, groups_per_packet=4, typical_g=125),
+    Mode(23, 4.50, 6.00, "mel", n_coefs=32, decimation=1, groups_per_packet=4, typical_g=100),
 )
-VOIP_LADDER: tuple[Mode, ...] = VOIP_MODES[2:]  # the default: 32 ms packets
-VOIP_KBPS = (min(m.min_kbps for m in VOIP_MODES), max(m.max_kbps for m in VOIP_MODES))  # 3–6: the streaming range
-PACKET_MS = (32, 48)  # the packet durations streaming offers
+VOIP_KBPS = (min(m.min_kbps for m in VOIP_MODES), max(m.max_kbps for m in VOIP_MODES))  # 1.2–6: the streaming range
+PACKET_MS = (32, 48, 64)  # the packet durations streaming offers
+# The default packet per rate: the shortest that serves it (32 ms from 3 kbps, 64 ms below).
+VOIP_LADDER: tuple[Mode, ...] = tuple(sorted((m for m in VOIP_MODES if m.id in (18, 19, 20, 21)), key=lambda m: m.min_kbps))
+
+
+def voip_kbps(packet_ms: int) -> tuple[float, float]:
+    """The rates (kbps) streaming offers in packets of ``packet_ms``."""
+    rungs = [m for m in VOIP_MODES if m.packet_ms == packet_ms]
+    return min(m.min_kbps for m in rungs), max(m.max_kbps for m in rungs)
 
 
 def check_kbps(kbps, streaming: bool = False) -> float:
@@ -125,12 +142,21 @@ def mode_for(kbps: float, representation: str | None = None) -> Mode:
     return next((m for m in rungs if k < m.max_kbps), rungs[-1])
 
 
-def voip_mode_for(kbps: float, packet_ms: int = 32) -> Mode:
-    """The streaming mode for ``kbps`` (3–6) with packets of ``packet_ms`` (32 or 48) ms."""
+def voip_mode_for(kbps: float, packet_ms: int | None = None) -> Mode:
+    """The streaming mode for ``kbps`` (1.2–6) in packets of ``packet_ms`` (32, 48 or 64 ms; None: the
+    default for the rate, ``VOIP_LADDER``). A rate the packet duration cannot carry is a ``ValueError``."""
     k = check_kbps(kbps, streaming=True)
-    if packet_ms not in PACKET_MS:
-        raise ValueError(f"packet_ms must be one of {', '.join(map(str, PACKET_MS))}, got {packet_ms!r}")
-    rungs = [m for m in VOIP_MODES if m.packet_ms == packet_ms]
+    if packet_ms is None:
+        rungs = list(VOIP_LADDER)
+    elif isinstance(packet_ms, (int, np.integer)) and not isinstance(packet_ms, bool) and packet_ms in PACKET_MS:
+        rungs = [m for m in VOIP_MODES if m.packet_ms == packet_ms]
+        lo, hi = voip_kbps(packet_ms)
+        if k < lo:
+            longer = [ms for ms in PACKET_MS if voip_kbps(ms)[0] <= k]
+            raise ValueError(f"{packet_ms} ms packets carry {lo:g}–{hi:g} kbps, not {k:g}: a packet's fixed bytes "
+                             f"leave too little for speech; use packet_ms={longer[0]} (or leave packet_ms unset)")
+    else:
+        raise ValueError(f"packet_ms must be one of {', '.join(map(str, PACKET_MS))} (or None), got {packet_ms!r}")
     return next((m for m in rungs if k < m.max_kbps), rungs[-1])
 
 

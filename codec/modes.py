@@ -14,5 +14,6 @@ from bitstream.modes import (  # noqa: F401
     check_kbps,
     mode_by_id,
     mode_for,
+    voip_kbps,
     voip_mode_for,
 )

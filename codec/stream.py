@@ -13,8 +13,8 @@ Over a real network put a :class:`codec.JitterBuffer` in front of the decoder (r
 duplicate packets, adaptive depth) and push its slots with ``dec.push(jb.pop(now), in_order=True)``.
 
 Packets are ``bitstream.pack_packet`` raw packets of a VoIP mode (``modes.VOIP_MODES``: 2 mel
-frames, 32 ms, by default; 3 frames, 48 ms, with ``packet_ms=48``), each range-coded on its own, so
-any subset decodes. The decoder renders with the bundle's causal vocoder (no look-ahead) and an
+frames, 32 ms, by default from 3 kbps; 4 frames, 64 ms, below 3 kbps or with ``packet_ms=64``; 3 frames,
+48 ms, with ``packet_ms=48``), each range-coded on its own, so any subset decodes. The decoder renders with the bundle's causal vocoder (no look-ahead) and an
 incremental inverse STFT; a lost packet is concealed by holding the last frame's spectrum and
 pitch, then fading it out, and the stream recovers on the next good packet.
 :func:`decode_packets` is the offline reference: the stream decoder's output equals it up to
@@ -23,7 +23,7 @@ float rounding.
 Algorithmic latency (``StreamEncoder.latency_ms``): a packet leaves once its last frame's analysis
 window (mel: 512 samples centred; pitch: 512 samples back, 256 ahead) is filled, and an output
 sample is final once every synthesis window (512 samples) over it is in: 16 ms + 16 ms + the
-packet's other frames (16 ms for 32 ms packets, 32 ms for 48 ms ones) = 48 ms (64 ms).
+packet's other frames (16, 32 or 48 ms for 32, 48 or 64 ms packets) = 48, 64 or 80 ms.
 The decoder's weights and the front end are the bundle add-on ``stream_vocoder`` (:func:`stream_vocoder`;
 the front end is the ``mel`` entry of its ``stream_vocoder.json``, :func:`stream_mel_config`).
 """
@@ -42,7 +42,7 @@ from .bundle import BundleError, resolve, typed
 from .conceal import hold_and_fade
 from .features import LogMel, MelConfig
 from .jitter import as_packet
-from .mel_repr import clamp_logmel, coefs_to_mel, mel_to_coefs, silence_coefs
+from .mel_repr import SILENCE_LOGMEL, clamp_logmel, coefs_to_mel, mel_to_coefs
 from .vocoder_input import stack
 
 
@@ -66,12 +66,13 @@ def stream_mel_config(bundle) -> MelConfig:
 
 
 class StreamEncoder:
-    """Push PCM, pull raw packets. ``kbps`` 3–6; ``packet_ms`` 32 (default, 48 ms latency) or 48
-    (64 ms, less packet overhead); ``cbr=True`` caps every packet at the per-packet budget
+    """Push PCM, pull raw packets. ``kbps`` 1.2–6; ``packet_ms`` 32 (48 ms latency), 48 (64 ms) or 64
+    (80 ms): longer packets spend less on framing (~6 bytes each); None (default) takes 32 from 3 kbps
+    and 64 below, the only length that carries 1.2–3 kbps. ``cbr=True`` caps every packet at the per-packet budget
     (constant bitrate), else a small bit reservoir lets hard packets borrow from easy ones while the
     running average stays at or under ``kbps``. ``sample_rate``: rate of the pushed PCM."""
 
-    def __init__(self, kbps: float = 3.0, *, packet_ms: int = 32, sample_rate: int = SAMPLE_RATE,
+    def __init__(self, kbps: float = 3.0, *, packet_ms: int | None = None, sample_rate: int = SAMPLE_RATE,
                  cbr: bool = False, bundle=None):
         self.kbps, self.cbr = check_kbps(kbps, streaming=True), bool(cbr)
         self.mode: Mode = voip_mode_for(self.kbps, packet_ms)
@@ -95,7 +96,7 @@ class StreamEncoder:
     @property
     def latency_ms(self) -> float:
         """Algorithmic latency, ms: analysis look-ahead + half the synthesis window + the packet's other frames."""
-        samples = self._ahead + self._synthesis // 2 + (self.mode.groups_per_packet - 1) * self._hop
+        samples = self._ahead + self._synthesis // 2 + (self.mode.frames_per_packet - 1) * self._hop
         return 1000 * samples / SAMPLE_RATE
 
     def push(self, pcm) -> list[bytes]:
@@ -119,7 +120,7 @@ class StreamEncoder:
 
     def _drain(self, final: bool) -> list[bytes]:
         n = self._x0 + len(self._x)
-        P = self.mode.groups_per_packet
+        P = self.mode.frames_per_packet
         total = -(-n // self._hop) + 1  # frames whose synthesis covers every pushed sample
         packets = []
         while True:
@@ -149,18 +150,19 @@ class StreamEncoder:
         return out
 
     def _packet(self, k0: int, frames: int, end: int | None) -> bytes:
-        P, hop = self.mode.groups_per_packet, self._hop
+        mode, hop = self.mode, self._hop
         # n_fft-sample mel frames; the window is zero past the look-ahead, so those samples may be missing
         lo, hi = k0 * hop - self._half, (k0 + frames - 1) * hop + self._half
         with torch.inference_mode():
             mel = self._mel(torch.from_numpy(self._span(lo, hi, end, reflect=True))[None], center=False)
-            coefs = mel_to_coefs(mel, self.mode.n_coefs, 1)[0].T.numpy()
         f0, voiced = pitch.estimate(self._span(lo, hi - self._half + self._ahead, end, reflect=False), self._ahead)
-        index, voiced = pitch.group(f0[2: 2 + frames], voiced[2: 2 + frames], 1)
-        if frames < P:  # last packet: pad with silent, unvoiced frames
-            coefs = np.concatenate([coefs, np.tile(silence_coefs(mel.shape[1], self.mode.n_coefs), (P - frames, 1))])
-            index = np.concatenate([index, np.full(P - frames, index[-1])])
-            voiced = np.concatenate([voiced, np.zeros(P - frames, bool)])
+        f0, voiced = f0[2: 2 + frames], voiced[2: 2 + frames]
+        pad = mode.frames_per_packet - frames
+        if pad:  # last packet: pad with silent, unvoiced frames
+            mel = torch.cat([mel, torch.full((1, mel.shape[1], pad), SILENCE_LOGMEL)], dim=-1)
+            f0, voiced = np.concatenate([f0, np.zeros(pad, f0.dtype)]), np.concatenate([voiced, np.zeros(pad, bool)])
+        coefs = mel_to_coefs(mel, mode.n_coefs, mode.decimation)[0].T.numpy()
+        index, voiced = pitch.group(f0, voiced, mode.decimation)
         allowed = self.budget if self.cbr else self.budget + self._credit
 
         def packet(step_index: int) -> bytes:
@@ -211,9 +213,10 @@ class _Features:
             return blocks + [self._conceal()]
         self.mode = mode
         coefs = torch.from_numpy(groups.values.T.copy())[None]
-        mel = clamp_logmel(coefs_to_mel(coefs, self.n_mels, 1, mode.groups_per_packet))  # valid ≠ renderable
+        d, frames = mode.decimation, mode.frames_per_packet
+        mel = clamp_logmel(coefs_to_mel(coefs, self.n_mels, d, frames))  # valid ≠ renderable
         lf0, self.lf0 = pitch.held_octaves(groups.pitch, groups.voiced, self.lf0)
-        pitch_rows = torch.from_numpy(np.stack([groups.voiced.astype(np.float32), lf0.astype(np.float32)]))[None]
+        pitch_rows = torch.from_numpy(np.repeat(np.stack([groups.voiced, lf0]).astype(np.float32), d, axis=1))[None]
         block = stack(mel, pitch_rows)
         self.last, self.run = block[..., -1:], 0
         return blocks + [block]
@@ -223,7 +226,7 @@ class _Features:
         self.lost += 1
         if self.expected is not None:
             self.expected = (self.expected + 1) % 256
-        P = (self.mode or VOIP_LADDER[0]).groups_per_packet
+        P = (self.mode or VOIP_LADDER[0]).frames_per_packet
         block = hold_and_fade(self.last, self.n_mels, self.run, P)
         if self.last is not None:
             self.run += P

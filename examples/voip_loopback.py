@@ -1,6 +1,6 @@
 """Two VoIP endpoints over UDP on 127.0.0.1, with simulated loss and jitter; prints latency and quality.
 
-    python examples/voip_loopback.py [AUDIO] [--kbps 3] [--packet-ms 32] [--loss 0.1] [--jitter-ms 30]
+    python examples/voip_loopback.py [AUDIO] [--kbps 3] [--packet-ms 32|48|64] [--loss 0.1] [--jitter-ms 30]
                                      [--late-ms 0] [--seconds S] [--cbr] [--seed 0]
 
 The talker reads AUDIO (default: a shipped test clip) in 20 ms chunks at real-time pace, as a
@@ -11,7 +11,7 @@ network thread that timestamps each datagram, and a playout loop) puts every dat
 ``codec.JitterBuffer`` (reordering, duplicates, late packets, a depth that adapts to the measured
 jitter) and plays one slot per packet period into the StreamDecoder: a lost or late packet's slot
 is concealed, and the call's audio lasts as long as the call.
-Streaming runs at 3–6 kbps; other rates are refused with a message.
+Streaming runs at 1.2–6 kbps (64 ms packets below 3 kbps); other rates are refused with a message.
 """
 import argparse
 import queue
@@ -109,8 +109,9 @@ def listener(inbox, packet_ms, out, decode_ms, stats) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("audio", nargs="?", default=CLIP)
-    ap.add_argument("--kbps", type=float, default=3.0, help="3–6 (streaming's range)")
-    ap.add_argument("--packet-ms", type=int, default=32, choices=codec.modes.PACKET_MS)
+    ap.add_argument("--kbps", type=float, default=3.0, help="1.2–6 (streaming's range)")
+    ap.add_argument("--packet-ms", type=int, choices=codec.modes.PACKET_MS,
+                    help="packet length (default: 32 ms from 3 kbps, 64 ms below)")
     ap.add_argument("--loss", type=float, default=0.1, help="random packet loss probability")
     ap.add_argument("--jitter-ms", type=float, default=30.0, help="each packet is delayed 0..this")
     ap.add_argument("--late-ms", type=float, default=0.0, help="one packet mid-call is delayed this much more")
@@ -160,7 +161,7 @@ def report(args, wav, sr, enc, sent, out, encode_ms, decode_ms, stats) -> None:
     print(f"latency: codec {enc.latency_ms:.0f} ms + jitter buffer {stats['depth_ms']:.0f} ms "
           f"= {enc.latency_ms + stats['depth_ms']:.0f} ms mouth to ear (plus network and compute)")
     print(f"compute per 20 ms push: encode mean {np.mean(encode_ms):.2f} ms, "
-          f"p99 {np.percentile(encode_ms, 99):.2f} ms; per {args.packet_ms} ms packet: "
+          f"p99 {np.percentile(encode_ms, 99):.2f} ms; per {enc.mode.packet_ms:g} ms packet: "
           f"decode mean {np.mean(decode_ms):.2f} ms, p99 {np.percentile(decode_ms, 99):.2f} ms")
     try:
         from codec.metrics import all_metrics

@@ -45,13 +45,24 @@ def test_stream_equals_offline_decode_of_the_same_packets(talk, packets):
     assert 0 <= len(out) - len(talk) < 2 * 256  # the last packet is padded to 32 ms
 
 
+@pytest.mark.parametrize("kbps", [1.2, 2.5])
+def test_64ms_packets_stream_equal_offline(talk, kbps):
+    """64 ms packets of two groups of two frames (modes 20, 21) decode frame by frame
+    to what the offline reference makes of them, and the last packet is padded to 64 ms."""
+    packets = stream(talk, kbps, packet_ms=64)
+    assert {bitstream.unpack_packet(p).mode_id for p in packets} == {20 if kbps < 2 else 21}
+    out, dec = play(packets)
+    assert dec.lost == 0 and np.abs(out - codec.decode_packets(packets)).max() < 1e-4
+    assert 0 <= len(out) - len(talk) < 4 * 256
+
+
 def test_chunking_does_not_change_packets(talk, packets):
     assert stream(talk, chunks=len(talk)) == packets
     assert stream(talk, chunks=160) == packets
 
 
-@pytest.mark.parametrize("packet_ms", [32, 48])
-@pytest.mark.parametrize("kbps", [3.0, 4.5, 6.0])
+@pytest.mark.parametrize("kbps, packet_ms", [(3.0, 32), (4.5, 32), (6.0, 32), (3.0, 48), (6.0, 48),
+                                              (1.2, 64), (2.0, 64), (3.0, 64), (6.0, 64)])
 def test_rates(talk, kbps, packet_ms):
     """VBR: the average over the call is at or under the rate; CBR: every packet is."""
     vbr = stream(talk, kbps, packet_ms=packet_ms)
@@ -133,9 +144,12 @@ def test_any_input_rate_and_dtype(talk):
 
 
 def test_bad_arguments():
-    for kbps in (1.2, 2.9, 6.5):  # streaming's own range, not the storage modes' 0.3–6
-        with pytest.raises(ValueError, match="streaming supports 3–6 kbps"):
+    for kbps in (0.6, 1.1, 6.5):  # streaming's own range, not the storage modes' 0.3–6
+        with pytest.raises(ValueError, match="streaming supports 1.2–6 kbps"):
             codec.StreamEncoder(kbps=kbps)
+    for packet_ms in (32, 48):  # below 3 kbps only 64 ms packets leave room for speech
+        with pytest.raises(ValueError, match="use packet_ms=64"):
+            codec.StreamEncoder(kbps=2.9, packet_ms=packet_ms)
     for kbps in (True, "3", None):
         with pytest.raises(ValueError, match="kbps must be a number"):
             codec.StreamEncoder(kbps=kbps)
@@ -143,6 +157,8 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="packet_ms"):
         codec.StreamEncoder(kbps=3, packet_ms=20)
     assert codec.StreamEncoder(kbps=3, packet_ms=48).latency_ms == 64
+    low = codec.StreamEncoder(kbps=1.2)  # the default packet below 3 kbps: 64 ms, 80 ms latency
+    assert low.mode.packet_ms == 64 and low.latency_ms == 80
     enc = codec.StreamEncoder(kbps=3)
     with pytest.raises(codec.AudioInputError):
         enc.push(np.zeros((2, 2, 2)))

@@ -2,11 +2,12 @@
 
     python tests/vectors/make_stream_vectors.py
 
-``STEM.pkts``: the raw packets ``codec.StreamEncoder(kbps=3, packet_ms=...)`` makes from 3 s of a
+``STEM.pkts``: the raw packets ``codec.StreamEncoder(kbps=..., packet_ms=...)`` makes from 3 s of a
 shipped test clip, each prefixed by its length (u16, big-endian); the JSON holds per packet its
 mode, sequence number, step index and the SHA-256 of its decoded integer symbols.
 ``v1_stream_3000bps``: 48 ms packets (mode 16) from the first streaming release (1024-sample
-front end); ``v1_stream_32ms_3000bps``: 32 ms packets (mode 18, low-latency front end).
+front end); ``v1_stream_32ms_3000bps``: 32 ms packets (mode 18, low-latency front end);
+``v1_stream_64ms_1200bps`` and ``v1_stream_64ms_3000bps``: 64 ms packets (modes 20 and 22).
 """
 import argparse
 import hashlib
@@ -19,7 +20,8 @@ import bitstream
 
 HERE = Path(__file__).parent
 CLIP = HERE.parent / "data" / "LJ001-0029.flac"
-STEMS = {HERE / "v1_stream_3000bps": 48, HERE / "v1_stream_32ms_3000bps": 32}  # stem → packet ms
+STEMS = {HERE / "v1_stream_3000bps": (48, 3.0), HERE / "v1_stream_32ms_3000bps": (32, 3.0),
+         HERE / "v1_stream_64ms_1200bps": (64, 1.2), HERE / "v1_stream_64ms_3000bps": (64, 3.0)}  # → (ms, kbps)
 
 
 def split(blob: bytes) -> list[bytes]:
@@ -49,14 +51,14 @@ def main() -> None:
 
     argparse.ArgumentParser(description=__doc__).parse_args()
     wav, sr = sf.read(CLIP, dtype="float32")
-    for stem, packet_ms in STEMS.items():
+    for stem, (packet_ms, kbps) in STEMS.items():
         if stem.with_suffix(".pkts").exists():
             print(f"{stem.name}.pkts exists: golden vectors are frozen")
             continue
-        enc = codec.StreamEncoder(kbps=3.0, packet_ms=packet_ms, sample_rate=sr)
+        enc = codec.StreamEncoder(kbps=kbps, packet_ms=packet_ms, sample_rate=sr)
         packets = enc.push(wav[: 3 * sr]) + enc.flush()
         stem.with_suffix(".pkts").write_bytes(b"".join(len(p).to_bytes(2, "big") + p for p in packets))
-        doc = {"kind": "stream", "format_version": 1, "file": stem.with_suffix(".pkts").name, "kbps": 3.0,
+        doc = {"kind": "stream", "format_version": 1, "file": stem.with_suffix(".pkts").name, "kbps": kbps,
                "packet_ms": packet_ms, "packets": describe(packets)}
         stem.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
         print(f"wrote {stem}.pkts ({len(packets)} packets)")
