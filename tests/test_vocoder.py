@@ -182,3 +182,28 @@ def test_sinusoidal_phase_follows_the_pulse_train():
     diff = torch.angle(ref[0, bins] * ours[0, bins].conj())
     slope = (k * diff).sum() / (k * k).sum()  # the time shift, as a phase per harmonic
     assert torch.allclose(diff, slope * k, atol=0.05), diff
+
+
+@pytest.mark.parametrize("addon, head, phase, harmonic", [
+    ("direct_vocoder", "MagPriorHead", "ExcitationPhase", True),
+    ("stream_vocoder", "MagPriorHead", "SinusoidalPhase", True),
+    ("mel2mel_vocoder", "ISTFTHead", "HeadPhase", False)])
+def test_shipped_configs_pick_one_class_per_role_and_keep_their_weights_keys(addon, head, phase, harmonic):
+    """The head and phase source are classes the flat config fields pick (``mag_prior`` → MagPriorHead,
+    ``phase_init`` → a PHASES entry); a shipped JSON, ``"source_filter": false`` included, builds a model
+    whose state_dict keys are its safetensors' (the weights load unchanged)."""
+    import json
+
+    from safetensors import safe_open
+
+    from codec.bundle import typed
+
+    folder = Path(__file__).parents[1] / "codec" / "bundles" / "default"
+    raw = json.loads((folder / f"{addon}.json").read_text())["vocoder"]
+    voc = Vocoder(typed(VocoderConfig, raw, addon))
+    assert type(voc.head).__name__ == head and type(voc.phase).__name__ == phase
+    assert (voc.harmonicity is not None) == harmonic
+    with safe_open(str(folder / f"{addon}.safetensors"), "pt") as f:
+        assert sorted(f.keys()) == sorted(voc.state_dict())
+    with pytest.raises(ValueError, match="source_filter"):
+        VocoderConfig(source_filter=True)
