@@ -53,7 +53,8 @@ KBPS = (0.3, 0.6, 1.2, 1.5, 3.0, 6.0)
 
 def stream_system(kbps: float) -> System:
     """A row for the streaming path at ``kbps``: the whole clip pushed through StreamEncoder, every packet
-    (32 ms, none lost) through StreamDecoder; bytes = the packets' (no file header)."""
+    (the default length: 32 ms from 3 kbps, 64 ms below; none lost) through StreamDecoder; bytes = the
+    packets' (no file header)."""
     def run(wav):
         enc = codec.StreamEncoder(kbps)
         packets = enc.push(wav) + enc.flush()
@@ -75,8 +76,8 @@ def main(argv=None) -> None:
     ap.add_argument("--representation", action="append", choices=("mel", "latent"),
                     help="encode with this representation where it covers the rate (repeatable; default: the ladder's)")
     ap.add_argument("--stream", type=float, nargs="+", default=[], metavar="KBPS",
-                    help="also the streaming path (StreamEncoder → StreamDecoder, 32 ms packets, no loss) at these "
-                         "rates")
+                    help="also the streaming path (StreamEncoder → StreamDecoder, default packets, no loss) at "
+                         "these rates")
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-floors", action="store_true")
     ap.add_argument("--no-mos", action="store_true", help="skip the neural MOS predictors (slow on CPU)")
