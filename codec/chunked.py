@@ -121,7 +121,8 @@ def encode_latent(encoder, mel: torch.Tensor, block: int | None = None) -> torch
     ~1e-5 here, under 300 frames) from those over a long signal, and the bytes must not change."""
     cfg = encoder.cfg
     stride, groups = cfg.stride, -(-mel.shape[-1] // cfg.stride)
-    reach = -(-(cfg.kernel // 2) * (1 + cfg.enc_layers) // stride)  # latent frames of context either side
+    # latent frames of context either side: the frame-rate convolutions', then the latent-rate blocks'
+    reach = -(-(cfg.kernel // 2) * (1 + cfg.enc_layers) // stride) + cfg.kernel // 2 * cfg.enc_low_layers
     per = max((block or DEFAULT.block) // stride, -(-MIN_LATENT_WINDOW // stride) - 2 * reach)
     window = per + 2 * reach  # latent frames a call
     with torch.inference_mode():
@@ -144,7 +145,8 @@ def decode_latent(decoder, z: torch.Tensor, pitch_rows: torch.Tensor, step_size:
     the one-pass convolutions themselves round differently at some lengths)."""
     cfg, config = decoder.cfg, config or DEFAULT
     stride, groups, frames = cfg.stride, z.shape[-1], pitch_rows.shape[-1]
-    reach = 1 + -(-(cfg.kernel // 2) * (1 + cfg.dec_layers) // stride)  # latent frames: embed ±1, frame convs
+    # latent frames: embed ±1, the latent-rate blocks, then the frame-rate convolutions
+    reach = 1 + cfg.kernel // 2 * cfg.dec_low_layers + -(-(cfg.kernel // 2) * (1 + cfg.dec_layers) // stride)
     per = max(config.block // stride, -(-MIN_LATENT_WINDOW // stride) - 2 * reach)
     window = per + 2 * reach
     with torch.inference_mode():

@@ -82,6 +82,24 @@ def test_latent_decoder_blocks_match_one_pass(speech):
     assert blocks.shape == whole.shape and (blocks - whole).abs().max() < 1e-4
 
 
+def test_latent_rate_blocks_widen_the_reach(speech):
+    """An autoencoder with blocks at the latent rate (``enc_low_layers``, ``dec_low_layers``, #33) sees further:
+    its block-wise encode and decode still equal the one-pass ones."""
+    from codec.latent import LatentAutoencoder, LatentConfig
+
+    torch.manual_seed(0)
+    model = LatentAutoencoder(LatentConfig(stride=3, channels=10, enc_low_layers=2, dec_low_layers=4)).eval()
+    mel = chunked.analyse(speech, MelConfig())[0]
+    rows = torch.from_numpy(pitch.features(*pitch.group(*pitch.estimate(speech), 1), 1, mel.shape[-1]))[None]
+    with torch.inference_mode():
+        z = model.encoder(mel)
+        step = torch.full((1, z.shape[-1]), 2.0)
+        whole = model.decoder(z, rows, step)
+    assert torch.equal(chunked.encode_latent(model.encoder, mel, 200), z)
+    blocks = chunked.decode_latent(model.decoder, z, rows, step, SMALL)
+    assert blocks.shape == whole.shape and (blocks - whole).abs().max() < 1e-4
+
+
 @pytest.mark.parametrize("kbps", [0.6, 3.0])
 def test_encode_in_blocks_writes_the_same_bytes(speech, kbps, monkeypatch):
     """The bytes of a block-wise encode are those of the one-pass encode, mel and latent modes."""
