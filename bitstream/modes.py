@@ -97,7 +97,8 @@ VOIP_MODES: tuple[Mode, ...] = (
 VOIP_KBPS = (min(m.min_kbps for m in VOIP_MODES), max(m.max_kbps for m in VOIP_MODES))  # 1.2–6: the streaming range
 PACKET_MS = (32, 48, 64)  # the packet durations streaming offers
 # The default packet per rate: the shortest that serves it (32 ms from 3 kbps, 64 ms below).
-VOIP_LADDER: tuple[Mode, ...] = tuple(sorted((m for m in VOIP_MODES if m.id in (18, 19, 20, 21)), key=lambda m: m.min_kbps))
+VOIP_LADDER: tuple[Mode, ...] = tuple(sorted((m for m in VOIP_MODES if m.id in (18, 19, 20, 21)),
+                                             key=lambda m: m.min_kbps))
 
 
 def voip_kbps(packet_ms: int) -> tuple[float, float]:

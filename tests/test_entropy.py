@@ -54,7 +54,8 @@ def test_streaming_priors_follow_the_step():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from([0, 3, 4, 5, 18, 19, 20, 21, 22, 23]), st.integers(1, 130), st.integers(48, 255), st.integers(0, 2**31))
+@given(st.sampled_from([0, 3, 4, 5, 18, 19, 20, 21, 22, 23]), st.integers(1, 130), st.integers(48, 255),
+       st.integers(0, 2**31))
 def test_packets_of_a_file_code_like_single_packets(mode_id, groups, g, seed):
     """``encode_groups`` (all packets at once, as the rate control uses it) writes the bytes
     ``encode_packet`` writes packet by packet, clipped values and residuals included, and they decode back."""
