@@ -20,12 +20,12 @@ import torch
 from bitstream.modes import VOIP_MODES, mode_by_id
 from bitstream.payload import mode_weights, quantize
 from codec.bundle import resolve
-from codec.evaluate import read, select_files
+from codec.evaluate import DEV_SPLIT, read, select_files
 from codec.features import LogMel
 from codec.mel_repr import mel_to_coefs
 from codec.stream import stream_mel_config
 
-TRAIN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real" / "train" / "librispeech"
+TRAIN = DEV_SPLIT.parent / "train" / "librispeech"  # the shared data's training speech, beside its dev split
 
 
 def packet_values(wav: np.ndarray, logmel: LogMel, mode, g: int) -> np.ndarray:

@@ -400,11 +400,6 @@ class Vocoder(nn.Module):
         loudest = torch.cummax(level, dim=-1).values
         return loudest if before is None else torch.maximum(loudest, before)
 
-    def quiet_gate(self, spec: torch.Tensor, offset: torch.Tensor, level: torch.Tensor,
-                   loudest: torch.Tensor) -> torch.Tensor:
-        """:meth:`MagPriorHead.quiet_gate` (a ``mag_prior`` vocoder with ``quiet_db``)."""
-        return self.head.quiet_gate(spec, offset, level, loudest)
-
     def forward(self, features: torch.Tensor, generator: torch.Generator | None = None,
                 spectrum: bool = False) -> torch.Tensor:
         """``generator``: the excitation phases' noise (see :meth:`noise`).

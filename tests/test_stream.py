@@ -61,7 +61,7 @@ def test_chunking_does_not_change_packets(talk, packets):
     assert stream(talk, chunks=160) == packets
 
 
-@pytest.mark.parametrize("kbps, packet_ms", [(3.0, 32), (4.5, 32), (6.0, 32), (3.0, 48), (6.0, 48),
+@pytest.mark.parametrize("kbps, packet_ms", [(3.0, 32), (4.5, 32), (6.0, 32), (3.0, 48), (4.5, 48), (6.0, 48),
                                               (1.2, 64), (2.0, 64), (3.0, 64), (6.0, 64)])
 def test_rates(talk, kbps, packet_ms):
     """VBR: the average over the call is at or under the rate; CBR: every packet is."""
