@@ -1,7 +1,8 @@
 """The versioned ``.ldc`` container and raw VoIP packets (byte layout: ``SPEC.md``).
 
 Pure standard library: ``zlib.crc32`` guards the header, ``binascii.crc_hqx``
-(CRC-16/CCITT-FALSE) guards every packet. Every reader raises only
+(CRC-16/CCITT-FALSE) guards every file record (and version-1 raw packets), a CRC-8/AUTOSAR every
+version-2 raw packet. Every reader raises only
 :class:`~bitstream.errors.BitstreamError` subclasses, whatever bytes it is given,
 and does work and allocation linear in the input size.
 """
@@ -26,10 +27,13 @@ from .errors import (
 
 FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
+PACKET_VERSION = 2  # the raw VoIP packet's layout (its TOC's top two bits): what pack_packet writes
+SUPPORTED_PACKET_VERSIONS = (1, 2)
 MAGIC = b"LDCF"
 REPRESENTATIONS = ("mel", "latent")
 MAX_PAYLOAD = 65535  # bytes per packet payload
 MIN_RECORD = 4  # bytes: 1 length + 1 seq + 0 payload + 2 CRC
+_MIN_RAW = {1: 4, 2: 2}  # bytes of a raw packet without payload: TOC (+ seq) + CRC
 
 _PREAMBLE = struct.Struct(">4sBH")  # magic, version, header_len
 # sample_rate, mode_id, representation, bundle_id, frames_per_packet, num_samples,
@@ -43,6 +47,27 @@ _U8, _U16, _U32, _U64 = 0xFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFFFFFFFFFF
 def _crc16(data) -> int:
     """CRC-16/CCITT-FALSE (poly 0x1021, init 0xFFFF, no reflection, no xor-out)."""
     return crc_hqx(data, 0xFFFF)
+
+
+def _crc8_table(poly: int = 0x2F) -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        c = byte
+        for _ in range(8):
+            c = (c << 1 ^ poly if c & 0x80 else c << 1) & 0xFF
+        table.append(c)
+    return tuple(table)
+
+
+_CRC8 = _crc8_table()
+
+
+def _crc8(data) -> int:
+    """CRC-8/AUTOSAR (poly 0x2F, init 0xFF, no reflection, xor-out 0xFF; check value 0xDF)."""
+    c = 0xFF
+    for b in bytes(data):
+        c = _CRC8[c ^ b]
+    return c ^ 0xFF
 
 
 @dataclass(frozen=True)
@@ -115,11 +140,12 @@ class Container:
 
 @dataclass(frozen=True)
 class RawPacket:
-    """A raw VoIP packet: TOC version and mode, sequence byte, payload."""
+    """A raw VoIP packet: TOC version and mode, payload, and (version 1 only) its sequence byte.
+    A version-2 packet carries no sequence number (``seq`` is None): the transport numbers packets."""
 
     version: int
     mode_id: int
-    seq: int
+    seq: int | None
     payload: bytes
 
 
@@ -140,12 +166,12 @@ def _record(seq: int, payload: bytes) -> bytes:
     return _varint(len(payload)) + body + _crc16(body).to_bytes(2, "big")
 
 
-def _check_payload(i, payload) -> bytes:
+def _check_payload(who: str, payload) -> bytes:
     if not isinstance(payload, (bytes, bytearray, memoryview)):
-        raise MalformedError(f"packet {i}: payload must be bytes, got {type(payload).__name__}")
+        raise MalformedError(f"{who}: payload must be bytes, got {type(payload).__name__}")
     payload = bytes(payload)
     if len(payload) > MAX_PAYLOAD:
-        raise MalformedError(f"packet {i}: payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
+        raise MalformedError(f"{who}: payload of {len(payload)} bytes exceeds {MAX_PAYLOAD}")
     return payload
 
 
@@ -154,7 +180,7 @@ def write_file(header: Header, payloads: Sequence[bytes]) -> bytes:
     if len(payloads) != header.num_packets:
         raise MalformedError(f"header announces {header.num_packets} packets, got {len(payloads)} payloads")
     parts = [header.to_bytes()]
-    parts += [_record(i & 0xFF, _check_payload(i, p)) for i, p in enumerate(payloads)]
+    parts += [_record(i & 0xFF, _check_payload(f"packet {i}", p)) for i, p in enumerate(payloads)]
     return b"".join(parts)
 
 
@@ -350,28 +376,33 @@ def info(data: bytes) -> dict:
 
 # ---------------------------------------------------------------- raw VoIP packets
 
-def pack_packet(mode_id: int, seq: int, payload: bytes) -> bytes:
-    """TOC (version << 6 | mode_id) | seq u8 | payload | CRC-16 over all of it (big-endian)."""
+def pack_packet(mode_id: int, payload: bytes) -> bytes:
+    """A version-2 raw packet: TOC (2 << 6 | mode_id) | payload | CRC-8 over both (SPEC §2).
+    No sequence number: the transport (RTP, or the application's own framing) carries it."""
     if not 0 <= mode_id <= 63:
         raise MalformedError(f"mode_id {mode_id} outside [0, 63] for a raw packet")
-    if not 0 <= seq <= 255:
-        raise MalformedError(f"seq {seq} outside [0, 255]")
-    body = bytes((FORMAT_VERSION << 6 | mode_id, seq)) + _check_payload(seq, payload)
-    return body + _crc16(body).to_bytes(2, "big")
+    body = bytes((PACKET_VERSION << 6 | mode_id,)) + _check_payload("raw packet", payload)
+    return body + bytes((_crc8(body),))
 
 
 def unpack_packet(data: bytes) -> RawPacket:
-    """Parse and verify a raw packet made by :func:`pack_packet`."""
+    """Parse and verify a raw packet of any supported version (2: :func:`pack_packet`'s; 1: with
+    its sequence byte and a CRC-16)."""
     data = bytes(data)
     if not data:
         raise TruncatedError("empty packet")
     version = data[0] >> 6
-    if version not in SUPPORTED_VERSIONS:
-        raise UnsupportedVersionError(version, SUPPORTED_VERSIONS)
-    if len(data) < MIN_RECORD:
-        raise TruncatedError(f"packet of {len(data)} bytes is shorter than the minimum {MIN_RECORD}")
-    if len(data) > MAX_PAYLOAD + MIN_RECORD:
-        raise MalformedError(f"packet of {len(data)} bytes exceeds the maximum {MAX_PAYLOAD + MIN_RECORD}")
-    if _crc16(data[:-2]) != int.from_bytes(data[-2:], "big"):
-        raise ChecksumError("raw packet CRC-16 mismatch")
-    return RawPacket(version, data[0] & 0x3F, data[1], data[2:-2])
+    if version not in SUPPORTED_PACKET_VERSIONS:
+        raise UnsupportedVersionError(version, SUPPORTED_PACKET_VERSIONS)
+    least = _MIN_RAW[version]
+    if len(data) < least:
+        raise TruncatedError(f"packet of {len(data)} bytes is shorter than the minimum {least}")
+    if len(data) > MAX_PAYLOAD + least:
+        raise MalformedError(f"packet of {len(data)} bytes exceeds the maximum {MAX_PAYLOAD + least}")
+    if version == 1:
+        if _crc16(data[:-2]) != int.from_bytes(data[-2:], "big"):
+            raise ChecksumError("raw packet CRC-16 mismatch")
+        return RawPacket(version, data[0] & 0x3F, data[1], data[2:-2])
+    if _crc8(data[:-1]) != data[-1]:
+        raise ChecksumError("raw packet CRC-8 mismatch")
+    return RawPacket(version, data[0] & 0x3F, None, data[1:-1])

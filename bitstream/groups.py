@@ -114,4 +114,5 @@ def packet_groups(packet: bytes | RawPacket) -> Groups:
     try:
         return _concat(mode, [_decoded(mode, raw.payload, mode.groups_per_packet)])
     except BitstreamError as exc:
-        raise type(exc)(f"raw packet (mode {mode.id}, seq {raw.seq}): {exc}") from None
+        where = f"mode {mode.id}" + ("" if raw.seq is None else f", seq {raw.seq}")
+        raise type(exc)(f"raw packet ({where}): {exc}") from None

@@ -80,8 +80,9 @@ LADDER: tuple[Mode, ...] = LATENT_MODES[:2] + MEL_MODES[2:]
 
 
 # Streaming (VoIP) modes: raw packets (bitstream.pack_packet), each range-coded on its own. A packet's
-# fixed cost (TOC, sequence, step index, CRC-16, coder flush: ~6 bytes) is 1.5 kbps at 32 ms and 0.75 at
-# 64 ms, so the shortest packets serve 3–6 kbps and rates from 1.2 kbps need 64 ms packets (80 ms latency).
+# fixed cost (TOC, step index, CRC-8: 3 bytes; version-1 packets spent 5 with a sequence byte and a CRC-16)
+# is 0.75 kbps at 32 ms and 0.375 at 64 ms; the shortest packets serve 3–6 kbps and rates from 1.2 kbps
+# take 64 ms packets (80 ms latency).
 # 32 ms (2 frames): the default from 3 kbps, 48 ms latency; 48 ms (3 frames): 64 ms latency; 64 ms:
 # 4 frames from 3 kbps, 2 groups of 2 frames (31.25 Hz) below, where halving the frame rate measured better.
 VOIP_MODES: tuple[Mode, ...] = (

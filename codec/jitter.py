@@ -2,7 +2,8 @@
 packet (or None) per playout slot, in sequence order, for :class:`codec.StreamDecoder`.
 
     jb, dec = codec.JitterBuffer(), codec.StreamDecoder()
-    jb.put(datagram, now_s)                            # whenever a packet arrives (now_s: your clock, s)
+    jb.put(packet, now_s, seq)                         # whenever a packet arrives (now_s: your clock, s;
+                                                       # seq: its number from the transport, e.g. RTP)
     while jb.due(now_s):                               # one slot per packet period once playout starts
         pcm = dec.push(jb.pop(now_s), in_order=True)   # None → the decoder conceals that slot
 
@@ -18,9 +19,10 @@ or, when it is two periods too deep, at most once per ``shrink_every`` slots, by
 (``dropped``): the decoder must take the slots as given (``StreamDecoder.push(..., in_order=True)``),
 not conceal sequence gaps.
 
-Sequence numbers (the raw packet's ``seq`` byte, ``bitstream/SPEC.md`` §2) wrap modulo 256: they are
-unwrapped against the highest one seen, so reordering within ±128 packets (4 s of 32 ms packets) is
-told apart from wrap-around. A jump of more than ``max_ms`` ahead (a restarted sender) resynchronises
+Sequence numbers come from the transport (a raw packet of version 2, ``bitstream/SPEC.md`` §2, has
+none; RTP's are 16-bit) and wrap modulo 2^16 (version-1 packets' own byte, modulo 256): they are
+unwrapped against the highest one seen, so reordering within half the cycle is told apart from
+wrap-around. A jump of more than ``max_ms`` ahead (a restarted sender) resynchronises
 the playout on the new numbers instead of concealing the gap slot by slot (a jump back reads as late
 packets until the numbers pass the highest one played: use a new buffer for a new stream).
 """
@@ -36,7 +38,8 @@ import bitstream
 from bitstream.modes import VOIP_MODES, mode_by_id
 
 _PLAYED, _LOST, _LATE, _DROPPED = range(4)
-SEQ_MODULO = 256  # the raw packet's sequence byte
+SEQ_MODULO = 1 << 16  # sequence numbers from the transport (RTP's are 16-bit)
+_PAST = 1024  # slots whose fate (played, lost, late, dropped) is remembered, to tell late from duplicate
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,15 @@ class JitterConfig:
             raise ValueError(f"percentile must be in (0, 100], got {self.percentile!r}")
         if self.window < 2 or self.warmup < 1 or self.grow_every < 1 or self.shrink_every < 1:
             raise ValueError("window must be >= 2, warmup, grow_every and shrink_every >= 1")
+
+
+def check_seq(seq, who: str) -> int | None:
+    """A sequence number as an int modulo :data:`SEQ_MODULO` (None stays None); a clear TypeError otherwise."""
+    if seq is None:
+        return None
+    if isinstance(seq, bool) or not isinstance(seq, (int, np.integer)):
+        raise TypeError(f"{who}: seq must be an integer packet number, got {type(seq).__name__}")
+    return int(seq) % SEQ_MODULO
 
 
 def as_packet(packet, who: str) -> bytes:
@@ -97,14 +109,17 @@ class JitterBuffer:
         self._transit: float | None = None
         self._jitter = 0.0  # RFC 3550 interarrival jitter estimate, s
         self._started = False  # a slot has been played
+        self._modulo = SEQ_MODULO  # 256 when the packets' own (version-1) sequence byte numbers them
         self._since_grow = self._since_shrink = 0
         self.received = self.played = self.concealed = self.lost = self.late = 0
         self.duplicates = self.reordered = self.damaged = self.inserted = self.dropped = self.resyncs = 0
 
     # -- arrivals --------------------------------------------------------------------------------
-    def put(self, packet, arrival_s: float) -> bool:
-        """Add one datagram that arrived at ``arrival_s`` (s); True if it was kept for playout."""
+    def put(self, packet, arrival_s: float, seq: int | None = None) -> bool:
+        """Add one packet that arrived at ``arrival_s`` (s) with sequence number ``seq`` (from the
+        transport; version-1 packets may omit it); True if it was kept for playout."""
         data = as_packet(packet, "JitterBuffer.put")
+        seq = check_seq(seq, "JitterBuffer.put")
         try:
             raw = bitstream.unpack_packet(data)
             mode = mode_by_id(raw.mode_id)
@@ -113,9 +128,14 @@ class JitterBuffer:
         if mode not in VOIP_MODES:  # damaged, or not a streaming packet: its slot will be concealed
             self.damaged += 1
             return False
+        if seq is None:
+            if raw.seq is None:
+                raise ValueError("JitterBuffer.put: this packet (version 2) carries no sequence number: "
+                                 "pass seq=, the transport's packet number (e.g. RTP's)")
+            seq, self._modulo = raw.seq, 256
         if self._period is None:
             self._period = (self.config.packet_ms or mode.packet_ms) / 1000
-        ext = self._unwrap(raw.seq)
+        ext = self._unwrap(seq)
         if ext in self._buf or self._past.get(ext) in (_PLAYED, _LATE, _DROPPED):
             self.duplicates += 1
             return False
@@ -144,8 +164,9 @@ class JitterBuffer:
         if self._top is None:
             return seq
         ref = max(self._top, self._next)
-        delta = (seq - ref) % SEQ_MODULO
-        return ref + (delta - SEQ_MODULO if delta >= SEQ_MODULO // 2 else delta)
+        m = self._modulo
+        delta = (seq - ref) % m
+        return ref + (delta - m if delta >= m // 2 else delta)
 
     def _measure(self, ext: int, arrival_s: float) -> None:
         transit = arrival_s - ext * self._period  # the network delay, up to a constant
@@ -205,8 +226,8 @@ class JitterBuffer:
     def _mark(self, ext: int, fate: int) -> None:
         self._past[ext] = fate
         self.lost += fate == _LOST
-        if len(self._past) > SEQ_MODULO:  # keep the last half sequence cycle
-            self._past = {e: f for e, f in self._past.items() if e >= ext - SEQ_MODULO // 2}
+        if len(self._past) > _PAST:  # keep the recent half
+            self._past = {e: f for e, f in self._past.items() if e >= ext - _PAST // 2}
 
     def _skip(self) -> None:
         """Shrink by one slot: skip the next sequence number (missing: free; present: dropped)."""
@@ -279,13 +300,15 @@ class JitterBuffer:
             "jitter_ms": round(self.jitter_ms, 1)}
 
     def replay(self, arrivals) -> "Iterator[bytes | None]":
-        """Simulation and tests: (arrival time s, packet) pairs sorted by time → each playout slot's
-        packet (None: conceal it) in order, every slot popped at its due time, until no packet is left."""
+        """Simulation and tests: (arrival time s, packet, seq) triples sorted by time (pairs for
+        version-1 packets) → each playout slot's packet (None: conceal it) in order, every slot popped
+        at its due time, until no packet is left."""
         arrivals, i = list(arrivals), 0
         while i < len(arrivals) or self.pending:
             due = self.next_due_s
             if i < len(arrivals) and (due is None or arrivals[i][0] <= due):
-                self.put(arrivals[i][1], arrivals[i][0])
+                arrival_s, packet, *seq = arrivals[i]
+                self.put(packet, arrival_s, *seq)
                 i += 1
             else:
                 yield self.pop(due)

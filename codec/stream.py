@@ -2,17 +2,18 @@
 
     enc, dec = codec.StreamEncoder(kbps=3), codec.StreamDecoder()
     for chunk in microphone:                 # any chunk size
-        for packet in enc.push(chunk):       # bytes: TOC, sequence number, payload, CRC-16
-            send(packet)
+        for packet in enc.push(chunk):       # bytes: TOC, payload, CRC-8 (SPEC §2)
+            send(packet)                     # the transport numbers packets (e.g. RTP's sequence number)
     for packet in enc.flush():               # end of call: the last (padded) packet, else its audio is lost
         send(packet)
-    pcm = dec.push(packet_or_None)           # None (or a gap in sequence numbers) = lost packet
+    pcm = dec.push(packet_or_None, seq=n)    # None (or a gap in sequence numbers) = lost packet
     tail = dec.flush()                       # end of call: the last half window
 
 Over a real network put a :class:`codec.JitterBuffer` in front of the decoder (reordering, late and
 duplicate packets, adaptive depth) and push its slots with ``dec.push(jb.pop(now), in_order=True)``.
 
-Packets are ``bitstream.pack_packet`` raw packets of a VoIP mode (``modes.VOIP_MODES``: 2 mel
+Packets are ``bitstream.pack_packet`` raw packets (version 2: 2 bytes of framing, no sequence number)
+of a VoIP mode (``modes.VOIP_MODES``: 2 mel
 frames, 32 ms, by default from 3 kbps; 4 frames, 64 ms, below 3 kbps or with ``packet_ms=64``; 3 frames,
 48 ms, with ``packet_ms=48``), each range-coded on its own, so any subset decodes. The decoder renders
 with the bundle's causal vocoder (no look-ahead) and an incremental inverse STFT; a lost packet is
@@ -42,7 +43,7 @@ from .audio import AudioInputError, StreamResampler, check_rate, to_float, to_mo
 from .bundle import BundleError, resolve, typed
 from .conceal import hold_and_fade
 from .features import LogMel, MelConfig
-from .jitter import as_packet
+from .jitter import SEQ_MODULO, as_packet, check_seq
 from .mel_repr import SILENCE_LOGMEL, clamp_logmel, coefs_to_mel, mel_to_coefs
 from .vocoder_input import stack
 
@@ -68,7 +69,7 @@ def stream_mel_config(bundle) -> MelConfig:
 
 class StreamEncoder:
     """Push PCM, pull raw packets. ``kbps`` 1.2–6; ``packet_ms`` 32 (48 ms latency), 48 (64 ms) or 64
-    (80 ms): longer packets spend less on framing (~6 bytes each); None (default) takes 32 from 3 kbps
+    (80 ms): longer packets spend less on framing (~3 bytes each); None (default) takes 32 from 3 kbps
     and 64 below, the only length that carries 1.2–3 kbps. ``cbr=True`` caps every packet at the per-packet budget
     (constant bitrate), else a small bit reservoir lets hard packets borrow from easy ones while the
     running average stays at or under ``kbps``. ``sample_rate``: rate of the pushed PCM."""
@@ -89,7 +90,7 @@ class StreamEncoder:
         self._x = np.zeros(0, np.float32)  # 16 kHz samples from absolute index _x0 on
         self._x0 = 0
         self._frame = 0  # next mel frame to code
-        self._seq = 0
+        self.sent = 0  # packets made so far (number them from 0 in this order for the decoder's ``seq``)
         self._credit = 0.0  # reservoir (bytes), VBR only
         self._step_index = self.mode.typical_g  # last packet's step index: where the next search starts
         self._closed = False
@@ -168,13 +169,16 @@ class StreamEncoder:
 
         def packet(step_index: int) -> bytes:
             (payload,) = encode_groups(self.mode, coefs, index, voiced, step_index, trim=True)
-            return bitstream.pack_packet(self.mode.id, self._seq % 256, payload)
+            return bitstream.pack_packet(self.mode.id, payload)
 
         self._step_index, out = rate.fit(packet, allowed, self._step_index)  # the next search starts here
         if not self.cbr:
             self._credit = min(self._credit + self.budget - len(out), 4 * self.budget)
-        self._seq += 1
+        self.sent += 1
         return out
+
+
+MAX_GAP = 128  # packets: a longer jump ahead is a restarted sender, not a loss to conceal
 
 
 class _Features:
@@ -183,15 +187,18 @@ class _Features:
     def __init__(self, n_mels: int):
         self.n_mels = n_mels
         self.expected: int | None = None  # next sequence number
+        self.modulo = SEQ_MODULO  # 256 for the in-band byte of version-1 packets
         self.mode: Mode | None = None
         self.last: torch.Tensor | None = None  # (1, n_mels + 2, 1) last good or concealed frame
         self.run = 0  # frames concealed in a row
         self.lf0 = 0.0  # held log-F0 (octaves) carried across packets
         self.lost = 0
 
-    def push(self, packet: bytes | None, in_order: bool = False) -> list[torch.Tensor]:
-        """One received packet (or None) → feature blocks, concealing any packets missed before it
-        (``in_order``: the packet is the next playout slot's, from a jitter buffer: no gap check)."""
+    def push(self, packet: bytes | None, in_order: bool = False, seq: int | None = None) -> list[torch.Tensor]:
+        """One received packet (or None) → feature blocks, concealing any packets missed before it.
+        ``seq``: the packet's sequence number from the transport (version-1 packets carry their own);
+        without one the packet is taken as the next. ``in_order``: the packet is the next playout
+        slot's, from a jitter buffer: no gap check."""
         if packet is None:
             return [self._conceal()]
         try:
@@ -202,12 +209,15 @@ class _Features:
         if mode not in VOIP_MODES:  # a storage mode's packet has no place in a call
             return [self._conceal()]
         blocks = []
-        if self.expected is not None and not in_order:
-            gap = (raw.seq - self.expected) % 256
-            if gap >= 128:  # late or duplicate: already concealed or played
+        if seq is None and raw.seq is not None:
+            seq, self.modulo = raw.seq, 256
+        if seq is not None and self.expected is not None and not in_order:
+            gap = (seq - self.expected) % self.modulo
+            if gap >= self.modulo // 2:  # late or duplicate: already concealed or played
                 return []
-            blocks += [self._conceal() for _ in range(gap)]
-        self.expected = (raw.seq + 1) % 256
+            if gap <= MAX_GAP:
+                blocks += [self._conceal() for _ in range(gap)]
+        self.expected = None if seq is None else (seq + 1) % self.modulo
         try:
             groups = bitstream.packet_groups(raw)
         except bitstream.BitstreamError:
@@ -226,7 +236,7 @@ class _Features:
         """Features for one lost packet: hold the last frame, then fade it toward silence (``codec.conceal``)."""
         self.lost += 1
         if self.expected is not None:
-            self.expected = (self.expected + 1) % 256
+            self.expected = (self.expected + 1) % self.modulo
         P = (self.mode or VOIP_LADDER[0]).frames_per_packet
         block = hold_and_fade(self.last, self.n_mels, self.run, P)
         if self.last is not None:
@@ -245,7 +255,9 @@ def _vocoder(bundle):
 class StreamDecoder:
     """Push packets (bytes, or None for a lost one), get 16 kHz float32 PCM back as it becomes final.
 
-    Sequence-number gaps are concealed too; late and duplicate packets are dropped. ``lost``
+    Give each packet its sequence number (``seq``: the transport's, e.g. RTP's, any integer taken
+    modulo 2^16): a gap is concealed, a late or duplicate packet dropped, a jump of more than 128
+    packets taken as a restarted sender. Without ``seq`` every packet is the next one. ``lost``
     counts concealed packets. :meth:`flush` returns the tail when the call ends. Behind a
     :class:`codec.JitterBuffer` push each slot with ``in_order=True``.
     """
@@ -267,15 +279,15 @@ class StreamDecoder:
     def lost(self) -> int:
         return self._features.lost
 
-    def push(self, packet: bytes | None, *, in_order: bool = False) -> np.ndarray:
+    def push(self, packet: bytes | None, *, seq: int | None = None, in_order: bool = False) -> np.ndarray:
         """One packet (bytes; None for a lost one) → the 16 kHz samples now final (float32).
 
-        ``in_order=False`` (packets straight from the network): a gap in sequence numbers is
-        concealed, a late or duplicate packet dropped. ``in_order=True`` (one call per playout slot of
+        ``in_order=False`` (packets straight from the network, each with its ``seq``): a gap in
+        sequence numbers is concealed, a late or duplicate packet dropped. ``in_order=True`` (one call per playout slot of
         a :class:`codec.JitterBuffer`, which has already reordered, dropped and conceal-marked): the
         packet is decoded as given, whatever its sequence number."""
         packet = None if packet is None else as_packet(packet, "StreamDecoder.push")
-        return self._render(self._features.push(packet, in_order))
+        return self._render(self._features.push(packet, in_order, check_seq(seq, "StreamDecoder.push")))
 
     def flush(self) -> np.ndarray:
         """The samples still held by the overlap-add (the stream's last half window)."""

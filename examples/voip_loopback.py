@@ -4,7 +4,8 @@
                                      [--late-ms 0] [--seconds S] [--cbr] [--seed 0]
 
 The talker reads AUDIO (default: a shipped test clip) in 20 ms chunks at real-time pace, as a
-sound card would deliver it, and sends each packet the StreamEncoder returns as one UDP datagram;
+sound card would deliver it, and sends each packet the StreamEncoder returns as one UDP datagram
+behind a 2-byte sequence number (ldcodec packets carry none: RTP's header would carry it);
 the network simulator drops packets at random and delays each by up to --jitter-ms (so some
 arrive out of order), and one packet in the middle of the call by --late-ms more. The listener (a
 network thread that timestamps each datagram, and a playout loop) puts every datagram into a
@@ -27,6 +28,7 @@ from codec.audio import load, prepare
 
 CLIP = Path(__file__).resolve().parent.parent / "tests" / "data" / "LJ001-0028.flac"
 END = b""  # an empty datagram ends the call
+SEQ_BYTES = 2  # the datagram's own header: the packet's sequence number (u16, big-endian), as in RTP
 IDLE_S = 2.0  # the listener gives up when nothing arrives for this long (the talker is gone)
 
 
@@ -45,7 +47,7 @@ def talker(enc, wav, sr, args, sock, addr, encode_ms) -> int:
         for p in packets:
             if rng.random() >= args.loss:
                 delay = rng.uniform(0, args.jitter_ms / 1000) + (args.late_ms / 1000 if n == late_one else 0)
-                network.append((now + delay, n, p))
+                network.append((now + delay, n, (n % 65536).to_bytes(SEQ_BYTES, "big") + p))
             n += 1
         network.sort()
         while network and network[0][0] <= now:
@@ -94,7 +96,7 @@ def listener(inbox, packet_ms, out, decode_ms, stats) -> None:
                 if data == END:
                     done = True
                 else:
-                    jb.put(data, t)
+                    jb.put(data[SEQ_BYTES:], t, seq=int.from_bytes(data[:SEQ_BYTES], "big"))
             now = time.monotonic()
             while jb.due(now) or (done and jb.pending):  # at the end, play out what is left at once
                 t0 = time.perf_counter()

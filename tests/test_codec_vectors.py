@@ -38,7 +38,7 @@ def test_decodes_with_its_bundle(js):
 
 
 @pytest.mark.parametrize("name", ["v1_stream_3000bps", "v1_stream_32ms_3000bps", "v1_stream_64ms_1200bps",
-                                  "v1_stream_64ms_3000bps"])
+                                  "v1_stream_64ms_3000bps", "v2_stream_32ms_3000bps", "v2_stream_64ms_1200bps"])
 def test_stream_vector_unchanged(name):
     """Raw packets of each streaming release keep decoding to the same symbols, and to audio."""
     from vectors.make_stream_vectors import STEMS, describe, split

@@ -5,6 +5,8 @@ import sys
 import zlib
 
 import numpy as np
+from binascii import crc_hqx
+
 import pytest
 from hypothesis import given, settings, strategies as st
 
@@ -357,31 +359,49 @@ def test_bundle_check(good):
 # ------------------------------------------------------------------ raw packets
 
 def test_raw_packet_round_trip():
-    for mode, seq, payload in ((0, 0, b""), (63, 255, b"\x01" * 40), (17, 3, bytes(range(256)))):
-        p = pack_packet(mode, seq, payload)
-        assert p[0] >> 6 == 1 and p[0] & 63 == mode and p[1] == seq and len(p) == len(payload) + 4
-        assert unpack_packet(p) == RawPacket(1, mode, seq, payload)
+    for mode, payload in ((0, b""), (63, b"\x01" * 40), (17, bytes(range(256)))):
+        p = pack_packet(mode, payload)
+        assert p[0] >> 6 == 2 and p[0] & 63 == mode and len(p) == len(payload) + 2
+        assert unpack_packet(p) == RawPacket(2, mode, None, payload)
+
+
+def test_crc8_check_value():
+    from bitstream.container import _crc8
+    assert _crc8(b"123456789") == 0xDF  # CRC-8/AUTOSAR (SPEC §3)
+
+
+def test_version_1_raw_packets_still_parse():
+    """The first streaming release's layout: TOC (version 1), sequence byte, payload, CRC-16."""
+    body = bytes((1 << 6 | 18, 200)) + b"hello"
+    p = body + crc_hqx(body, 0xFFFF).to_bytes(2, "big")
+    assert unpack_packet(p) == RawPacket(1, 18, 200, b"hello")
+    with pytest.raises(ChecksumError, match="CRC-16"):
+        unpack_packet(p[:-1] + bytes((p[-1] ^ 1,)))
+    with pytest.raises(TruncatedError):
+        unpack_packet(p[:3])
 
 
 def test_raw_packet_errors():
-    p = pack_packet(5, 9, b"hello")
+    p = pack_packet(5, b"hello")
     with pytest.raises(TruncatedError):
         unpack_packet(b"")
     with pytest.raises(TruncatedError):
-        unpack_packet(p[:3])
+        unpack_packet(p[:1])
     with pytest.raises(UnsupportedVersionError) as e:
-        unpack_packet(bytes([2 << 6 | 5]) + p[1:])
-    assert e.value.version == 2
+        unpack_packet(bytes([3 << 6 | 5]) + p[1:])
+    assert e.value.version == 3
     with pytest.raises(UnsupportedVersionError):
         unpack_packet(b"\x05\x09")  # version 0
-    bad = bytearray(p)
-    bad[3] ^= 4
-    with pytest.raises(ChecksumError):
-        unpack_packet(bytes(bad))
+    for i in range(len(p)):  # every single-bit error is caught
+        for bit in range(8):
+            bad = bytearray(p)
+            bad[i] ^= 1 << bit
+            with pytest.raises((ChecksumError, UnsupportedVersionError)):
+                unpack_packet(bytes(bad))
     with pytest.raises(MalformedError):
-        pack_packet(64, 0, b"")
-    with pytest.raises(MalformedError):
-        pack_packet(1, 256, b"")
+        pack_packet(64, b"")
+    with pytest.raises(MalformedError, match="raw packet: payload must be bytes"):
+        pack_packet(1, "text")
 
 
 # ------------------------------------------------------------------ info and hygiene

@@ -274,6 +274,6 @@ def test_stream_decoder_renders_crc_valid_packets_finite_and_within_full_scale()
                                     int(rng.integers(40, 130)), trim=True)[0]
             if seq % 4 == 3:  # random bytes: an invalid payload, concealed like a lost packet
                 payload = rng.bytes(len(payload))
-            outs.append(dec.push(pack_packet(mode.id, seq, payload)))
+            outs.append(dec.push(pack_packet(mode.id, payload), seq=seq))
         out = np.concatenate(outs + [dec.flush()])
         assert dec.lost >= 2 and np.isfinite(out).all() and np.abs(out).max() <= 1.0, (mode.id, dec.lost)

@@ -1,6 +1,9 @@
 """codec.JitterBuffer on a simulated network with seeded delays: reordering, duplicates, late and lost
 packets, burst jitter, sequence wrap-around. No model: the packets are valid raw VoIP packets with
-dummy payloads (the buffer reads only the TOC and sequence byte and checks the CRC)."""
+dummy payloads (the buffer reads only the TOC and checks the CRC); their sequence numbers come beside
+them, as from RTP, 16-bit, and start near the wrap so that every test crosses it."""
+from binascii import crc_hqx
+
 import numpy as np
 import pytest
 
@@ -9,20 +12,21 @@ import codec
 from codec.jitter import JitterBuffer, JitterConfig
 
 P = 0.032  # s per packet (modes 18/19)
+FIRST_SEQ = 65536 - 100  # packet 0's sequence number: packet 100 wraps to 0
 
 
 def packet(i: int) -> bytes:
-    return bitstream.pack_packet(18, i % 256, i.to_bytes(4, "big"))  # payload: the unwrapped index
+    return bitstream.pack_packet(18, i.to_bytes(4, "big"))  # payload: the packet's index
 
 
 def index(p: bytes | None) -> int | None:
-    return None if p is None else int.from_bytes(p[2:6], "big")
+    return None if p is None else int.from_bytes(p[1:5], "big")
 
 
-def network(n: int, delays, *, drop=(), dup=(), start=0) -> list[tuple[float, bytes]]:
-    """(arrival s, packet) of packets start..start+n−1 sent every 32 ms, delayed by ``delays[i]`` s."""
-    out = [(i * P + delays[i], packet(start + i)) for i in range(n) if i not in drop]
-    out += [(i * P + delays[i] + 0.05, packet(start + i)) for i in dup]
+def network(n: int, delays, *, drop=(), dup=(), start=0) -> list[tuple[float, bytes, int]]:
+    """(arrival s, packet, seq) of packets start..start+n−1 sent every 32 ms, delayed by ``delays[i]`` s."""
+    sent = [(i * P + delays[i], packet(start + i), (FIRST_SEQ + start + i) % 65536) for i in range(n)]
+    out = [a for i, a in enumerate(sent) if i not in drop] + [(sent[i][0] + 0.05, *sent[i][1:]) for i in dup]
     return sorted(out, key=lambda a: a[0])
 
 
@@ -49,7 +53,7 @@ def test_clean_network_plays_every_packet_once_in_order():
 
 
 def test_reordering_duplicates_and_wraparound():
-    """600 packets (the sequence byte wraps twice), every 7th pair swapped, 5 % sent twice."""
+    """600 packets, every 7th pair swapped, 5 % sent twice."""
     rng = np.random.default_rng(0)
     n = 600
     delays = rng.uniform(0.0, 0.01, n)
@@ -73,8 +77,8 @@ def test_losses_are_concealed_and_counted():
 
 
 def test_a_long_outage_does_not_confuse_the_sequence_numbers():
-    """6 s without packets (190 sequence numbers, more than half the 256 cycle): the slots pass as lost
-    in real time, and the packets after the outage play, not read as late."""
+    """6 s without packets (190 sequence numbers, across the wrap): the slots pass as lost in real
+    time, and the packets after the outage play, not read as late."""
     n = 400
     slots, jb = play(network(n, np.full(n, 0.01), drop=set(range(100, 290))))
     assert jb.lost == 190 and jb.late == 0 and jb.resyncs == 0
@@ -131,7 +135,7 @@ def test_depth_follows_jitter():
 
 def test_sender_jump_resynchronises_instead_of_concealing_the_gap():
     arrivals = network(50, np.full(50, 0.01)) + [
-        (t + 50 * P, p) for t, p in network(50, np.full(50, 0.01), start=150)]
+        (t + 50 * P, p, seq) for t, p, seq in network(50, np.full(50, 0.01), start=150)]
     slots, jb = play(arrivals)
     assert jb.resyncs == 1 and jb.concealed <= 2
     assert [s for s in slots if s is not None] == list(range(50)) + list(range(150, 200))
@@ -155,11 +159,26 @@ def test_deterministic_and_no_drift_over_a_long_call():
 def test_bad_input():
     jb = JitterBuffer()
     with pytest.raises(TypeError, match="bytes"):
-        jb.put("not a packet", 0.0)
-    assert not jb.put(b"\x00\x01\x02", 0.0) and not jb.put(bytes(8), 0.0)
-    storage = bitstream.pack_packet(2, 0, b"abcd")  # a storage mode has no place in a call
-    assert not jb.put(storage, 0.0) and jb.damaged == 3
+        jb.put("not a packet", 0.0, 0)
+    with pytest.raises(TypeError, match="seq"):
+        jb.put(packet(0), 0.0, "7")
+    with pytest.raises(ValueError, match="seq="):  # a version-2 packet is numbered by the transport
+        jb.put(packet(0), 0.0)
+    assert not jb.put(b"\x00\x01\x02", 0.0, 0) and not jb.put(bytes(8), 0.0, 0)
+    storage = bitstream.pack_packet(2, b"abcd")  # a storage mode has no place in a call
+    assert not jb.put(storage, 0.0, 0) and jb.damaged == 3
     assert jb.pop(0.0) is None and jb.next_due_s is None  # nothing yet: nothing due
     with pytest.raises(ValueError, match="min_ms"):
         JitterConfig(min_ms=100, max_ms=50)
     assert codec.JitterBuffer(max_ms=200).config.max_ms == 200
+
+
+def test_version_1_packets_number_themselves():
+    """The first streaming release's packets carry a sequence byte (modulo 256): no seq needed."""
+    def v1(i: int) -> bytes:
+        body = bytes((1 << 6 | 18, i % 256)) + i.to_bytes(4, "big")
+        return body + crc_hqx(body, 0xFFFF).to_bytes(2, "big")
+
+    arrivals = [(t, v1(index(p))) for t, p, _ in network(300, np.full(300, 0.01), drop={5, 6})]
+    slots = [None if p is None else int.from_bytes(p[2:6], "big") for p in JitterBuffer().replay(arrivals)]
+    assert slots == [i if i not in (5, 6) else None for i in range(300)]

@@ -22,9 +22,11 @@ def stream(wav, kbps=3.0, cbr=False, chunks=None, sample_rate=16000, packet_ms=3
     return packets + enc.flush()
 
 
-def play(packets):
+def play(packets, seqs=None):
+    """Decode ``packets`` in order (``seqs``: their sequence numbers, as a transport would give them)."""
     dec = codec.StreamDecoder()
-    return np.concatenate([dec.push(p) for p in packets] + [dec.flush()]), dec
+    seqs = [None] * len(packets) if seqs is None else seqs
+    return np.concatenate([dec.push(p, seq=n) for p, n in zip(packets, seqs)] + [dec.flush()]), dec
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +107,10 @@ def test_loss_is_concealed_and_stream_recovers(packets):
     assert np.isfinite(out).all() and len(out) == len(play(packets)[0])
     assert np.array_equal(out, codec.decode_packets(lossy).astype(np.float32)) or \
         np.abs(out - codec.decode_packets(lossy)).max() < 1e-4
-    # a missing packet (sequence gap) is the same as an explicit None
-    gapped, _ = play([p for p in lossy if p is not None])
+    # a missing packet (a gap in the transport's sequence numbers, here across the 16-bit wrap) is the
+    # same as an explicit None
+    arrived = [(p, (65530 + i) % 65536) for i, p in enumerate(lossy) if p is not None]
+    gapped, _ = play(*zip(*arrived))
     assert np.abs(gapped[: len(out)] - out[: len(gapped)]).max() < 1e-4
     # after the loss burst the decoder is back in step: the tail matches the lossless decode
     clean, _ = play(packets)
@@ -131,8 +135,9 @@ def test_concealment_keeps_intelligibility(clips):
 def test_damaged_late_and_duplicate_packets(packets):
     bad = bytearray(packets[5])
     bad[3] ^= 0x10  # CRC fails → concealed, never an exception
+    seqs = list(range(len(packets)))
     mixed = packets[:5] + [bytes(bad)] + packets[6:10] + [packets[7]] + packets[10:]
-    out, dec = play(mixed)
+    out, dec = play(mixed, seqs[:10] + [7] + seqs[10:])
     assert dec.lost == 1 and np.isfinite(out).all()
     assert len(out) == len(play(packets)[0])  # the duplicate added nothing
 
@@ -195,8 +200,8 @@ def test_decoder_refuses_what_is_not_bytes(packets):
 
 def through_jitter_buffer(packets, delays, dup=()):
     """Packets sent every 32 ms, delayed by ``delays`` (s), some twice → a JitterBuffer → the decoder."""
-    arrivals = sorted([(i * 0.032 + delays[i], p) for i, p in enumerate(packets)] +
-                      [(i * 0.032 + delays[i] + 0.05, packets[i]) for i in dup], key=lambda a: a[0])
+    arrivals = sorted([(i * 0.032 + delays[i], p, i) for i, p in enumerate(packets)] +
+                      [(i * 0.032 + delays[i] + 0.05, packets[i], i) for i in dup], key=lambda a: a[0])
     jb, dec = codec.JitterBuffer(), codec.StreamDecoder()
     out = [dec.push(p, in_order=True) for p in jb.replay(arrivals)]
     return np.concatenate(out + [dec.flush()]), jb, dec
