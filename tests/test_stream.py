@@ -142,6 +142,18 @@ def test_damaged_late_and_duplicate_packets(packets):
     assert len(out) == len(play(packets)[0])  # the duplicate added nothing
 
 
+def test_sequence_numbers_from_the_transport(packets):
+    """``seq`` is the transport's number: not an integer → a clear TypeError; a jump of more than 128
+    packets is a restarted sender (nothing concealed), a smaller one a loss (concealed slot by slot)."""
+    dec = codec.StreamDecoder()
+    with pytest.raises(TypeError, match="seq"):
+        dec.push(packets[0], seq=1.5)
+    out, dec = play(packets[:6], [0, 1, 2, 5000, 5001, 5002])
+    assert dec.lost == 0 and len(out) == len(play(packets[:6])[0])
+    out, dec = play(packets[:6], [0, 1, 2, 12, 13, 14])
+    assert dec.lost == 9
+
+
 def test_any_input_rate_and_dtype(talk):
     from scipy.signal import resample_poly
 
