@@ -65,13 +65,23 @@ def clamp_logmel(mel: torch.Tensor) -> torch.Tensor:
     return torch.nan_to_num(mel, nan=SILENCE_LOGMEL).clamp(lo, hi)
 
 
-def smooth_frames(mel: torch.Tensor) -> torch.Tensor:
-    """(batch, n_mels, frames) log-mel low-passed along time by [1, 2, 1] / 4 (edge frames repeated).
+def smooth_frames(mel: torch.Tensor, left: torch.Tensor | None = None) -> torch.Tensor:
+    """(batch, n_mels, frames) log-mel low-passed along time by [1, 2, 1] / 4 (edge frames repeated;
+    ``left`` (batch, n_mels, 1): the frame before the first instead, e.g. the previous packet's last).
 
-    The ``direct`` decoder's post-filter for dequantised cepstra: their quantisation error changes
-    from frame to frame, which the vocoder renders as roughness, while speech envelopes change more
-    slowly. Its measured effect (and how it was measured) is in docs/results.md, "The vocoder: bake-off,
-    diagnosis, design".
+    The decoders' post-filter for dequantised cepstra: their quantisation error changes from frame to
+    frame, which the vocoder renders as roughness, while speech envelopes change more slowly. Its
+    measured effect (and how it was measured) is in docs/results.md, "The vocoder: bake-off, diagnosis,
+    design" (files) and "Smoothing the streamed mel" (calls).
     """
-    padded = torch.cat([mel[..., :1], mel, mel[..., -1:]], dim=-1)
+    padded = torch.cat([mel[..., :1] if left is None else left, mel, mel[..., -1:]], dim=-1)
     return (padded[..., :-2] + 2 * padded[..., 1:-1] + padded[..., 2:]) / 4
+
+
+def smooth_packets(mel: torch.Tensor, frames: int) -> torch.Tensor:
+    """:func:`smooth_frames` as the streaming decoder applies it, ``frames`` frames (a packet) at a time:
+    each packet's first frame sees the previous packet's last, its last frame repeats itself (no
+    look-ahead). (batch, n_mels, T) → the same shape."""
+    chunks = torch.split(mel, frames, dim=-1)
+    return torch.cat([smooth_frames(c, None if i == 0 else chunks[i - 1][..., -1:]) for i, c in enumerate(chunks)],
+                     dim=-1)

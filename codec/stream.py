@@ -44,7 +44,7 @@ from .bundle import BundleError, resolve, typed
 from .conceal import hold_and_fade
 from .features import LogMel, MelConfig
 from .jitter import SEQ_MODULO, as_packet, check_seq
-from .mel_repr import SILENCE_LOGMEL, clamp_logmel, coefs_to_mel, mel_to_coefs
+from .mel_repr import SILENCE_LOGMEL, clamp_logmel, coefs_to_mel, mel_to_coefs, smooth_frames
 from .vocoder_input import stack
 
 
@@ -190,6 +190,7 @@ class _Features:
         self.modulo = SEQ_MODULO  # 256 for the in-band byte of version-1 packets
         self.mode: Mode | None = None
         self.last: torch.Tensor | None = None  # (1, n_mels + 2, 1) last good or concealed frame
+        self.left: torch.Tensor | None = None  # (1, n_mels, 1) the last log-mel frame before smoothing
         self.run = 0  # frames concealed in a row
         self.lf0 = 0.0  # held log-F0 (octaves) carried across packets
         self.lost = 0
@@ -226,6 +227,7 @@ class _Features:
         coefs = torch.from_numpy(groups.values.T.copy())[None]
         d, frames = mode.decimation, mode.frames_per_packet
         mel = clamp_logmel(coefs_to_mel(coefs, self.n_mels, d, frames))  # valid ≠ renderable
+        mel, self.left = smooth_frames(mel, self.left), mel[..., -1:]  # low-passed as direct's, no look-ahead
         lf0, self.lf0 = pitch.held_octaves(groups.pitch, groups.voiced, self.lf0)
         pitch_rows = torch.from_numpy(np.repeat(np.stack([groups.voiced, lf0]).astype(np.float32), d, axis=1))[None]
         block = stack(mel, pitch_rows)
@@ -239,6 +241,7 @@ class _Features:
             self.expected = (self.expected + 1) % self.modulo
         P = (self.mode or VOIP_LADDER[0]).frames_per_packet
         block = hold_and_fade(self.last, self.n_mels, self.run, P)
+        self.left = block[:, :self.n_mels, -1:]
         if self.last is not None:
             self.run += P
         return block

@@ -106,6 +106,21 @@ def test_post_filter_removes_frame_to_frame_noise_and_keeps_envelopes():
     assert smooth_frames(level + 0.1 * alternating)[..., 1:-1].sub(level[..., 1:-1]).abs().max() < 1e-6
 
 
+def test_streaming_post_filter_needs_no_look_ahead():
+    """Packet by packet (the streaming decoder's, and what its vocoder trains on): every frame but each packet's
+    last is smoothed exactly as offline, the previous packet's last frame on the left; a packet's last frame
+    never sees the next packet."""
+    from codec.mel_repr import smooth_frames, smooth_packets
+
+    mel = torch.randn(1, 80, 11)
+    offline, streamed = smooth_frames(mel), smooth_packets(mel, 4)
+    interior = [t for t in range(11) if t % 4 != 3 and t != 10]
+    assert torch.allclose(streamed[..., interior], offline[..., interior])
+    later = mel.clone()
+    later[..., 4:] += 5.0  # what comes after the first packet does not change it
+    assert torch.equal(smooth_packets(later, 4)[..., :4], streamed[..., :4])
+
+
 def test_quality_grows_with_rate(coded, clips):
     mel = [np.mean([all_metrics(w, o)["mel"] for (_, o), w in zip(coded[k], clips)]) for k in (0.3, 1.2, 6.0)]
     assert mel[0] > mel[1] > mel[2]

@@ -39,7 +39,7 @@ from bitstream.payload import step_size
 from ..bundle import Bundle
 from ..decoders import latent_decoder, vocoder_for
 from ..features import LogMel, MelConfig
-from ..mel_repr import degrade, smooth_frames
+from ..mel_repr import degrade, smooth_frames, smooth_packets
 from ..modes import LADDER, MEL_MODES, VOIP_MODES
 from ..stream import stream_vocoder
 from ..vocoder import Vocoder, VocoderConfig
@@ -56,8 +56,8 @@ def codec_features(crops: Crops, mel: torch.Tensor, rng: np.random.Generator, p_
 
     Per example: with probability ``p_clean`` the exact mel (pitch at the full frame rate), else
     mel and pitch through the quantiser and decimation of a random mode of ``ladder``, at a step
-    index near that mode's operating point, then low-passed in time as the ``direct`` decoder does
-    (offline mel modes only). ``causal``: pitch rows as the streaming decoder makes them.
+    index near that mode's operating point, then low-passed in time as the decoders do. ``causal``: pitch
+    rows, and the low-pass packet by packet, as the streaming decoder makes them.
     ``restore(features, step, mode)``: a decoder stage applied to quantised mel examples (e.g. mel2mel).
     ``latent_bundle``: a bundle, through whose latent encoder and ``latent_decoder`` latent modes of ``ladder``
     pass as a latent stream does (encoded, rounded to the step, decoded with the stream's pitch rows).
@@ -75,7 +75,9 @@ def codec_features(crops: Crops, mel: torch.Tensor, rng: np.random.Generator, p_
             m = latent_decoder(latent_bundle)(torch.round(z / step) * step, rows, step)
         elif mode:
             m = degrade(m, mode.n_coefs, decimation, step)
-            if not causal and restore is None:
+            if causal:
+                m = smooth_packets(m, mode.frames_per_packet)
+            elif restore is None:
                 m = smooth_frames(m)
         feats = stack(m, rows)
         out.append(restore(feats, step, mode) if restore and mode and mode.representation == "mel" else feats)
