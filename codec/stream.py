@@ -15,8 +15,10 @@ duplicate packets, adaptive depth) and push its slots with ``dec.push(jb.pop(now
 Packets are ``bitstream.pack_packet`` raw packets (version 2: 2 bytes of framing, no sequence number)
 of a VoIP mode (``modes.VOIP_MODES``: 2 mel
 frames, 32 ms, by default from 3 kbps; 4 frames, 64 ms, below 3 kbps or with ``packet_ms=64``; 3 frames,
-48 ms, with ``packet_ms=48``), each range-coded on its own, so any subset decodes. The decoder renders
-with the bundle's causal vocoder (no look-ahead) and an incremental inverse STFT; a lost packet is
+48 ms, with ``packet_ms=48``), each range-coded on its own, so any subset decodes. The decoder low-passes
+the decoded log-mel in time as ``direct`` does, packet by packet (``codec.mel_repr.smooth_frames`` with the
+previous packet's last frame: no look-ahead), and renders with the bundle's causal vocoder (no look-ahead)
+and an incremental inverse STFT; a lost packet is
 concealed by holding the last frame's spectrum and pitch, then fading it out, and the stream recovers
 on the next good packet.
 :func:`decode_packets` is the offline reference: the stream decoder's output equals it up to
