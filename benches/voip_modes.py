@@ -40,8 +40,8 @@ def main() -> None:
     for pair in args.pairs:
         kbps, mode_id = float(pair.split(":")[0]), int(pair.split(":")[1])
         m = [all_metrics(w, forced(w, kbps, mode_id)) for w in wavs]
-        print(f"| {kbps:g} | {mode_id} | {np.mean([x['pesq'] for x in m]):.2f} | {np.mean([x['stoi'] for x in m]):.3f} |",
-              flush=True)
+        pesq, stoi = np.mean([x["pesq"] for x in m]), np.mean([x["stoi"] for x in m])
+        print(f"| {kbps:g} | {mode_id} | {pesq:.2f} | {stoi:.3f} |", flush=True)
 
 
 if __name__ == "__main__":

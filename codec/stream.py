@@ -288,8 +288,8 @@ class StreamDecoder:
         """One packet (bytes; None for a lost one) → the 16 kHz samples now final (float32).
 
         ``in_order=False`` (packets straight from the network, each with its ``seq``): a gap in
-        sequence numbers is concealed, a late or duplicate packet dropped. ``in_order=True`` (one call per playout slot of
-        a :class:`codec.JitterBuffer`, which has already reordered, dropped and conceal-marked): the
+        sequence numbers is concealed, a late or duplicate packet dropped. ``in_order=True`` (one call per
+        playout slot of a :class:`codec.JitterBuffer`, which has already reordered, dropped and conceal-marked): the
         packet is decoded as given, whatever its sequence number."""
         packet = None if packet is None else as_packet(packet, "StreamDecoder.push")
         return self._render(self._features.push(packet, in_order, check_seq(seq, "StreamDecoder.push")))

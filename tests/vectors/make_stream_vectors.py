@@ -62,8 +62,8 @@ def main() -> None:
         enc = codec.StreamEncoder(kbps=kbps, packet_ms=packet_ms, sample_rate=sr)
         packets = enc.push(wav[: 3 * sr]) + enc.flush()
         stem.with_suffix(".pkts").write_bytes(b"".join(len(p).to_bytes(2, "big") + p for p in packets))
-        doc = {"kind": "stream", "format_version": bitstream.PACKET_VERSION, "file": stem.with_suffix(".pkts").name, "kbps": kbps,
-               "packet_ms": packet_ms, "packets": describe(packets)}
+        doc = {"kind": "stream", "format_version": bitstream.PACKET_VERSION, "file": stem.with_suffix(".pkts").name,
+               "kbps": kbps, "packet_ms": packet_ms, "packets": describe(packets)}
         stem.with_suffix(".json").write_text(json.dumps(doc, indent=1) + "\n")
         print(f"wrote {stem}.pkts ({len(packets)} packets)")
 
