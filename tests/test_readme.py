@@ -53,7 +53,8 @@ def test_streaming_snippet_returns_every_sample():
     snippet = next(code for lang, code in BLOCKS if lang == "python" and "microphone" in code)
     wav48 = np.repeat(sf.read(ROOT / "tests" / "data" / "LJ001-0028.flac", dtype="float32")[0][:40000], 3)
     network: list[bytes] = []
-    scope = {"codec": codec, "microphone": np.array_split(wav48, 37), "send": network.append, "received": network}
+    scope = {"codec": codec, "microphone": np.array_split(wav48, 37), "send": network.append,
+             "received": enumerate(network)}  # (the transport's sequence number, packet), in order
     exec(snippet, scope)
     assert sum(map(len, scope["pcm"])) >= len(wav48) // 3
 
