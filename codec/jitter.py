@@ -40,6 +40,7 @@ from bitstream.modes import VOIP_MODES, mode_by_id
 _PLAYED, _LOST, _LATE, _DROPPED = range(4)
 SEQ_MODULO = 1 << 16  # sequence numbers from the transport (RTP's are 16-bit)
 _PAST = 1024  # slots whose fate (played, lost, late, dropped) is remembered, to tell late from duplicate
+MAX_PENDING = 512  # packets waiting at most (16 s of 32 ms packets): a flood beyond it is dropped on arrival
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ class JitterBuffer:
     packet / None), ``lost`` (sequence numbers whose slot passed without them, and which have not
     turned up since), ``late`` (arrived after their slot; dropped), ``duplicates``, ``reordered``
     (arrived after a higher sequence number, still in time), ``damaged`` (not a valid VoIP packet),
-    ``inserted`` / ``dropped`` (slots added / packets dropped to adapt the depth), ``resyncs``.
+    ``inserted`` / ``dropped`` (slots added / packets dropped to adapt the depth, or past ``MAX_PENDING``), ``resyncs``.
     """
 
     def __init__(self, config: JitterConfig | None = None, **settings):
@@ -142,6 +143,9 @@ class JitterBuffer:
         self._measure(ext, float(arrival_s))
         if self._next is not None and ext < self._next and self._started:
             return self._late(ext)
+        if len(self._buf) >= MAX_PENDING:  # a sender far ahead of the playout: memory stays bounded
+            self.dropped += 1
+            return False
         if self._top is not None and ext < self._top:
             self.reordered += 1
         self._top = ext if self._top is None else max(self._top, ext)

@@ -182,3 +182,13 @@ def test_version_1_packets_number_themselves():
     arrivals = [(t, v1(index(p))) for t, p, _ in network(300, np.full(300, 0.01), drop={5, 6})]
     slots = [None if p is None else int.from_bytes(p[2:6], "big") for p in JitterBuffer().replay(arrivals)]
     assert slots == [i if i not in (5, 6) else None for i in range(300)]
+
+
+def test_a_flood_of_packets_ahead_stays_bounded():
+    """A hostile or broken sender: 5,000 distinct numbers at once, far ahead of any playout. The buffer keeps
+    at most MAX_PENDING of them and drops the rest on arrival."""
+    from codec.jitter import MAX_PENDING
+
+    jb = JitterBuffer()
+    kept = sum(jb.put(packet(i), 0.0, i * 7) for i in range(5000))
+    assert kept == jb.pending == MAX_PENDING and jb.dropped == 5000 - MAX_PENDING
