@@ -264,12 +264,13 @@ def _add_batch_options(p: argparse.ArgumentParser, resume: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from bitstream import FORMAT_VERSION
+    from bitstream import FORMAT_VERSION, PACKET_VERSION
 
     from . import __version__
 
     ap = argparse.ArgumentParser(prog="ldcodec", description="Neural speech codec, 0.3–6 kbps.")
-    ap.add_argument("--version", action="version", version=f"ldcodec {__version__} (bitstream format {FORMAT_VERSION})")
+    ap.add_argument("--version", action="version",
+                    version=f"ldcodec {__version__} (bitstream format {FORMAT_VERSION}, raw packets {PACKET_VERSION})")
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("encode", help="audio file(s) or folder(s) → .ldc")

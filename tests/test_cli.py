@@ -447,7 +447,8 @@ def test_info_exit_1_for_extra_bytes_and_header_contradictions(encoded, tmp_path
 
 def test_version():
     code, out, _ = run("--version")
-    assert code == 0 and out.strip() == f"ldcodec {codec.__version__} (bitstream format {bitstream.FORMAT_VERSION})"
+    formats = f"bitstream format {bitstream.FORMAT_VERSION}, raw packets {bitstream.PACKET_VERSION}"
+    assert code == 0 and out.strip() == f"ldcodec {codec.__version__} ({formats})"
 
 
 def test_decode_help_describes_decode():
