@@ -39,6 +39,7 @@ from bitstream.modes import VOIP_MODES, mode_by_id
 
 _PLAYED, _LOST, _LATE, _DROPPED = range(4)
 SEQ_MODULO = 1 << 16  # sequence numbers from the transport (RTP's are 16-bit)
+V1_SEQ_MODULO = 256  # a version-1 raw packet's own sequence byte
 _PAST = 1024  # slots whose fate (played, lost, late, dropped) is remembered, to tell late from duplicate
 MAX_PENDING = 512  # packets waiting at most (16 s of 32 ms packets): a flood beyond it is dropped on arrival
 
@@ -110,7 +111,7 @@ class JitterBuffer:
         self._transit: float | None = None
         self._jitter = 0.0  # RFC 3550 interarrival jitter estimate, s
         self._started = False  # a slot has been played
-        self._modulo = SEQ_MODULO  # 256 when the packets' own (version-1) sequence byte numbers them
+        self._modulo = SEQ_MODULO  # V1_SEQ_MODULO when the packets' own (version-1) byte numbers them
         self._since_grow = self._since_shrink = 0
         self.received = self.played = self.concealed = self.lost = self.late = 0
         self.duplicates = self.reordered = self.damaged = self.inserted = self.dropped = self.resyncs = 0
@@ -133,7 +134,7 @@ class JitterBuffer:
             if raw.seq is None:
                 raise ValueError("JitterBuffer.put: this packet (version 2) carries no sequence number: "
                                  "pass seq=, the transport's packet number (e.g. RTP's)")
-            seq, self._modulo = raw.seq, 256
+            seq, self._modulo = raw.seq, V1_SEQ_MODULO
         if self._period is None:
             self._period = (self.config.packet_ms or mode.packet_ms) / 1000
         ext = self._unwrap(seq)

@@ -17,10 +17,9 @@ of a VoIP mode (``modes.VOIP_MODES``: 2 mel
 frames, 32 ms, by default from 3 kbps; 4 frames, 64 ms, below 3 kbps or with ``packet_ms=64``; 3 frames,
 48 ms, with ``packet_ms=48``), each range-coded on its own, so any subset decodes. The decoder low-passes
 the decoded log-mel in time as ``direct`` does, packet by packet (``codec.mel_repr.smooth_frames`` with the
-previous packet's last frame: no look-ahead), and renders with the bundle's causal vocoder (no look-ahead)
-and an incremental inverse STFT; a lost packet is
-concealed by holding the last frame's spectrum and pitch, then fading it out, and the stream recovers
-on the next good packet.
+previous packet's last frame), and renders with the bundle's causal vocoder and an incremental inverse STFT,
+none of which looks ahead; a lost packet is concealed by holding the last frame's spectrum and pitch, then
+fading it out, and the stream recovers on the next good packet.
 :func:`decode_packets` is the offline reference: the stream decoder's output equals it up to
 float rounding.
 
@@ -45,7 +44,7 @@ from .audio import AudioInputError, StreamResampler, check_rate, to_float, to_mo
 from .bundle import BundleError, resolve, typed
 from .conceal import hold_and_fade
 from .features import LogMel, MelConfig
-from .jitter import SEQ_MODULO, as_packet, check_seq
+from .jitter import SEQ_MODULO, V1_SEQ_MODULO, as_packet, check_seq
 from .mel_repr import SILENCE_LOGMEL, clamp_logmel, coefs_to_mel, mel_to_coefs, smooth_frames
 from .vocoder_input import stack
 
@@ -189,7 +188,7 @@ class _Features:
     def __init__(self, n_mels: int):
         self.n_mels = n_mels
         self.expected: int | None = None  # next sequence number
-        self.modulo = SEQ_MODULO  # 256 for the in-band byte of version-1 packets
+        self.modulo = SEQ_MODULO  # V1_SEQ_MODULO for the in-band byte of version-1 packets
         self.mode: Mode | None = None
         self.last: torch.Tensor | None = None  # (1, n_mels + 2, 1) last good or concealed frame
         self.left: torch.Tensor | None = None  # (1, n_mels, 1) the last log-mel frame before smoothing
@@ -213,7 +212,7 @@ class _Features:
             return [self._conceal()]
         blocks = []
         if seq is None and raw.seq is not None:
-            seq, self.modulo = raw.seq, 256
+            seq, self.modulo = raw.seq, V1_SEQ_MODULO
         if seq is not None and self.expected is not None and not in_order:
             gap = (seq - self.expected) % self.modulo
             if gap >= self.modulo // 2:  # late or duplicate: already concealed or played
