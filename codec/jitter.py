@@ -141,12 +141,13 @@ class JitterBuffer:
         if ext in self._buf or self._past.get(ext) in (_PLAYED, _LATE, _DROPPED):
             self.duplicates += 1
             return False
-        self._measure(ext, float(arrival_s))
-        if self._next is not None and ext < self._next and self._started:
-            return self._late(ext)
-        if len(self._buf) >= MAX_PENDING:  # a sender far ahead of the playout: memory stays bounded
-            self.dropped += 1
+        late = self._next is not None and ext < self._next and self._started
+        if not late and len(self._buf) >= MAX_PENDING:  # a sender far ahead of the playout: memory stays
+            self.dropped += 1                              # bounded, and the flood skews no delay statistic
             return False
+        self._measure(ext, float(arrival_s))
+        if late:
+            return self._late(ext)
         if self._top is not None and ext < self._top:
             self.reordered += 1
         self._top = ext if self._top is None else max(self._top, ext)

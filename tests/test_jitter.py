@@ -192,3 +192,7 @@ def test_a_flood_of_packets_ahead_stays_bounded():
     jb = JitterBuffer()
     kept = sum(jb.put(packet(i), 0.0, i * 7) for i in range(5000))
     assert kept == jb.pending == MAX_PENDING and jb.dropped == 5000 - MAX_PENDING
+    kept_only = JitterBuffer()
+    for i in range(MAX_PENDING):
+        kept_only.put(packet(i), 0.0, i * 7)
+    assert jb.depth_ms == kept_only.depth_ms  # the dropped ones left the delay statistics alone
