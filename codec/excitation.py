@@ -93,9 +93,10 @@ def harmonic_comb(pitch_rows: torch.Tensor, n_fft: int, sample_rate: int) -> tor
     main lobe at every multiple of each frame's F0, nothing below F0. Voicing is not applied here.
 
     The centred Hann window's transform at δ bins off a harmonic, unit peak, is
-    W(δ) = sinc(δ) + ½·sinc(δ − 1) + ½·sinc(δ + 1), and ∫|W|² dδ = 1.5, so with harmonics s bins apart
-    Σ_k |W(b − k·s)|² · s / 1.5 averages 1 over the bins b. The four harmonics nearest each bin are summed
-    (W is below −31 dB beyond ±2 bins, and harmonics lie ≥ 3.2 bins apart at the lowest F0).
+    W(δ) = sinc(δ) + ½·sinc(δ − 1) + ½·sinc(δ + 1) = sin(πδ) / (πδ·(1 − δ²)) (1 at δ = 0, ½ at δ = ±1),
+    and ∫|W|² dδ = 1.5, so with harmonics s bins apart Σ_k |W(b − k·s)|² · s / 1.5 averages 1 over the
+    bins b. The four harmonics nearest each bin are summed (W is below −31 dB beyond ±2 bins, and
+    harmonics lie ≥ 3.2 bins apart at the lowest F0).
     """
     f0 = (REF_HZ * torch.exp2(pitch_rows[:, 1:2])).clamp(pitch.F0_MIN, pitch.F0_MAX)  # (B, 1, frames)
     spacing = f0 * n_fft / sample_rate  # bins between harmonics
@@ -105,7 +106,10 @@ def harmonic_comb(pitch_rows: torch.Tensor, n_fft: int, sample_rate: int) -> tor
     for j in (-1, 0, 1, 2):
         k = torch.floor(u) + j
         delta = (u - k) * spacing
-        w = torch.sinc(delta) + 0.5 * torch.sinc(delta - 1) + 0.5 * torch.sinc(delta + 1)
+        den = math.pi * delta * (1 - delta * delta)
+        regular = den.abs() > 1e-4  # one sine instead of three sincs; the limits where it is 0 / 0
+        w = torch.where(regular, torch.sin(math.pi * delta) / torch.where(regular, den, torch.ones_like(den)),
+                        torch.where(delta.abs() < 0.5, 1.0, 0.5))
         comb = comb + torch.where(k >= 1, w * w, torch.zeros_like(w))
     return comb * spacing / 1.5
 
