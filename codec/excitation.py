@@ -29,9 +29,9 @@ def upsample(rows: torch.Tensor, hop: int) -> torch.Tensor:
     return F.interpolate(rows, size=(frames - 1) * hop + 1, mode="linear", align_corners=True)[..., :-1]
 
 
-def harmonic_count(f0: torch.Tensor) -> torch.Tensor:
-    """Harmonics kept below TOP_HZ for F0 ``f0`` (Hz, any shape), at least 1."""
-    return torch.floor(TOP_HZ / f0).clamp(min=1)
+def harmonic_count(f0: torch.Tensor, top_hz: float = TOP_HZ) -> torch.Tensor:
+    """Harmonics kept below ``top_hz`` for F0 ``f0`` (Hz, any shape), at least 1."""
+    return torch.floor(top_hz / f0).clamp(min=1)
 
 
 def voicing_and_f0(pitch_rows: torch.Tensor, hop: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,9 +40,9 @@ def voicing_and_f0(pitch_rows: torch.Tensor, hop: int) -> tuple[torch.Tensor, to
     return up[:, 0].clamp(0, 1), (REF_HZ * torch.exp2(up[:, 1])).clamp(pitch.F0_MIN, pitch.F0_MAX)
 
 
-def harmonic(f0: torch.Tensor, sample_rate: int,
-             phase0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Band-limited pulse train Σ_{k=1..K} cos(k·φ), K = ⌊TOP_HZ / F0⌋, φ integrated from F0.
+def harmonic(f0: torch.Tensor, sample_rate: int, phase0: torch.Tensor | None = None,
+             top_hz: float = TOP_HZ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Band-limited pulse train Σ_{k=1..K} cos(k·φ), K = ⌊top_hz / F0⌋, φ integrated from F0.
 
     ``f0``: (B, samples) Hz; ``phase0``: (B,) starting phase (radians, streaming), 0 if None.
     Returns (excitation (B, samples), phase after the last sample (B,)). Closed form (Dirichlet
@@ -52,7 +52,7 @@ def harmonic(f0: torch.Tensor, sample_rate: int,
     cycles = torch.cumsum(inc, dim=-1) + (0.0 if phase0 is None else phase0.double()[:, None] / (2 * math.pi))
     end = cycles[:, -1] if cycles.shape[-1] else torch.zeros(f0.shape[0], dtype=torch.float64)
     phi = 2 * math.pi * torch.frac(cycles)
-    k = harmonic_count(f0.double())
+    k = harmonic_count(f0.double(), top_hz)
     half = torch.sin(phi / 2)
     small = half.abs() < 1e-6
     dirichlet = torch.sin(k * phi / 2) * torch.cos((k + 1) * phi / 2) / torch.where(small, torch.ones_like(half), half)
@@ -61,27 +61,31 @@ def harmonic(f0: torch.Tensor, sample_rate: int,
 
 
 def excitation(pitch_rows: torch.Tensor, hop: int, sample_rate: int, generator: torch.Generator | None = None,
-               phase0: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+               phase0: torch.Tensor | None = None,
+               top_hz: float = TOP_HZ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Pitch rows (B, 2, frames) [voicing, log2(F0 / REF_HZ)] → (harmonic (B, S), noise (B, S), end phase (B,)),
     S = (frames − 1)·hop. The harmonic source is gated by the interpolated voicing; the noise is
-    unit-variance white noise from ``generator`` (a fixed seed makes decoding repeatable)."""
+    unit-variance white noise from ``generator`` (a fixed seed makes decoding repeatable); harmonics up
+    to ``top_hz``."""
     voicing, f0 = voicing_and_f0(pitch_rows, hop)
-    harm, end = harmonic(f0, sample_rate, phase0)
+    harm, end = harmonic(f0, sample_rate, phase0, top_hz)
     noise = torch.randn(voicing.shape, generator=generator, device="cpu").to(pitch_rows)
     return harm * voicing, noise, end
 
 
 def phase(pitch_rows: torch.Tensor, n_fft: int, hop: int, sample_rate: int, window: torch.Tensor, frames: int,
-          generator: torch.Generator | None = None, phase0: torch.Tensor | None = None) -> torch.Tensor:
+          generator: torch.Generator | None = None, phase0: torch.Tensor | None = None,
+          top_hz: float = TOP_HZ) -> torch.Tensor:
     """Pitch rows (B, 2, frames) → the excitation's STFT phase (B, n_fft // 2 + 1, frames), unit complex.
 
     The pulse train (scaled to the noise's power) where voiced, white noise where not, plus noise at
     −26 dB everywhere: harmonics whose phases advance with the transmitted F0 from frame to frame, the
     phase Codec2 and other sinusoidal coders synthesise with. Centred frames ``hop`` samples apart.
-    ``phase0``: the pulse train's phase at the first frame's centre (see :func:`harmonic`)."""
-    harm, noise, _ = excitation(pitch_rows, hop, sample_rate, generator, phase0)
+    ``phase0``: the pulse train's phase at the first frame's centre (see :func:`harmonic`); ``top_hz``: the
+    highest harmonic, the noise's phase above it (see :func:`sinusoidal_phase`)."""
+    harm, noise, _ = excitation(pitch_rows, hop, sample_rate, generator, phase0, top_hz)
     voicing, f0 = voicing_and_f0(pitch_rows, hop)
-    source = harm / harmonic_count(f0).sqrt() + noise * (1 - voicing + 0.05)
+    source = harm / harmonic_count(f0, top_hz).sqrt() + noise * (1 - voicing + 0.05)
     spec = torch.stft(source, n_fft, hop, window=window, center=True, return_complex=True)[..., :frames]
     spec = torch.nn.functional.pad(spec, (0, frames - spec.shape[-1]))
     return spec / spec.abs().clamp(min=1e-16)
@@ -130,8 +134,8 @@ def fundamental(pitch_rows: torch.Tensor, hop: int, sample_rate: int,
 
 
 def sinusoidal_phase(pitch_rows: torch.Tensor, n_fft: int, hop: int, sample_rate: int,
-                     start: torch.Tensor | None = None,
-                     generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     start: torch.Tensor | None = None, generator: torch.Generator | None = None,
+                     top_hz: float = TOP_HZ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`phase` synthesised frame by frame, with no look-ahead (the streaming decoder computes it as
     it goes): pitch rows (B, 2, frames) → (unit complex (B, n_fft // 2 + 1, frames), the fundamental's
     phase and F0 at the last frame (B, 2), float64: the ``start`` of the next call).
@@ -142,11 +146,13 @@ def sinusoidal_phase(pitch_rows: torch.Tensor, n_fft: int, hop: int, sample_rate
     then the frame's windowed DFT (reference: the frame's start, as ``torch.stft(center=True)``).
     ``start``: (B, 2) [Φ, F0] at the frame before the first, None at the start of a stream (Φ = 0).
     ``generator``: the noise, n_fft fresh samples per frame in frame order, so a stream cut anywhere
-    draws the same noise as the whole signal when its generator continues (tested)."""
+    draws the same noise as the whole signal when its generator continues (tested). ``top_hz``: the
+    highest harmonic; above it the phase is the noise's (a voicing cut-off, as in MELP's mixed excitation
+    and Codec2's: the buzz of perfectly periodic high harmonics is what it removes)."""
     phi, f0 = fundamental(pitch_rows, hop, sample_rate, start)
     voicing = pitch_rows[:, 0].double().clamp(0, 1)[..., None]
     offsets = torch.arange(n_fft, dtype=torch.float64, device=pitch_rows.device) - n_fft // 2
-    k = harmonic_count(f0)[..., None]
+    k = harmonic_count(f0, top_hz)[..., None]
     theta = torch.remainder(phi[..., None] + 2 * math.pi * f0[..., None] * offsets / sample_rate, 2 * math.pi)
     half = torch.sin(theta / 2)
     small = half.abs() < 1e-6

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .excitation import harmonic_comb, sinusoidal_phase
+from .excitation import TOP_HZ, harmonic_comb, sinusoidal_phase
 from .excitation import phase as excitation_phase
 from .features import MelConfig, mel_filterbank
 from .inversion import griffin_lim, least_squares_inverse, mel_to_magnitude, minimum_phase
@@ -55,11 +55,14 @@ class VocoderConfig:
     quiet_db: float | None = None  # MagPriorHead: frames this far (dB) below the loudest keep at most the prior
     harmonic_prior: bool = False  # MagPriorHead: a HarmonicPrior moves voiced power onto the F0 harmonics
     harmonic_boost: float = 0.0  # HarmonicPrior at decoding (eval mode): harmonicity α → α + boost · (1 − α)
+    voiced_top_hz: float = TOP_HZ  # excitation phases: highest harmonic (Hz); above it the noise's phase
 
     def __post_init__(self):
         if self.source_filter:
             raise ValueError("source_filter=True: the source–filter head (SourceFilterHead) was removed from ldcodec "
                              "(issue #31); this vocoder needs an older ldcodec")
+        if not 0 < self.voiced_top_hz <= TOP_HZ:
+            raise ValueError(f"voiced_top_hz must be in (0, {TOP_HZ:g}] Hz, not {self.voiced_top_hz}")
 
     @property
     def head(self) -> str:
@@ -435,7 +438,8 @@ class Vocoder(nn.Module):
         from frame to frame as in Codec2's synthesis. ``generator``: see :meth:`noise`; ``start``: the pulse
         train's phase at the first frame (B,), radians (0 if None)."""
         source = excitation_phase(features[:, self.cfg.n_mels:self.cfg.n_mels + 2], self.cfg.n_fft, self.cfg.hop,
-                                  MelConfig.sample_rate, self.head.window, mag.shape[-1], self.noise(generator), start)
+                                  MelConfig.sample_rate, self.head.window, mag.shape[-1], self.noise(generator), start,
+                                  self.cfg.voiced_top_hz)
         return source * self.envelope_phase(mag)
 
     def sinusoidal_phase(self, features: torch.Tensor, mag: torch.Tensor, generator: torch.Generator | None = None,
@@ -444,7 +448,8 @@ class Vocoder(nn.Module):
         the :meth:`envelope_phase` of ``mag`` (B, n_fft // 2 + 1, T) → (unit complex phase, like ``mag``; the
         state a stream passes back as ``start``). ``generator``: see :meth:`noise`."""
         source, state = sinusoidal_phase(features[:, self.cfg.n_mels:self.cfg.n_mels + 2], self.cfg.n_fft,
-                                         self.cfg.hop, MelConfig.sample_rate, start, self.noise(generator))
+                                         self.cfg.hop, MelConfig.sample_rate, start, self.noise(generator),
+                                         self.cfg.voiced_top_hz)
         return source * self.envelope_phase(mag), state
 
     def envelope_phase(self, mag: torch.Tensor) -> torch.Tensor:

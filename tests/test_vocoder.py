@@ -184,6 +184,27 @@ def test_sinusoidal_phase_follows_the_pulse_train():
     assert torch.allclose(diff, slope * k, atol=0.05), diff
 
 
+def test_sinusoidal_phase_is_noise_above_the_voicing_cut_off():
+    """``top_hz``: a voiced frame's harmonics keep the pulse train's phase below the cut-off (whatever the
+    noise draws), and take the noise's above it (two noise draws disagree there)."""
+    from codec.excitation import sinusoidal_phase
+
+    pitch_rows = torch.stack([torch.ones(1, 8), torch.zeros(1, 8)], dim=1)  # fully voiced, F0 169.7 Hz
+    bins = torch.round(torch.arange(1, 46) * 169.7 * 1024 / 16000).long()  # the harmonics below 7.8 kHz
+    below, above = bins < 3000 * 1024 / 16000, bins > 3300 * 1024 / 16000
+    draws = [sinusoidal_phase(pitch_rows, 1024, 256, 16000, None, torch.Generator().manual_seed(s), top_hz=3000)[0]
+             for s in (0, 1)]
+    agree = (draws[0] * draws[1].conj()).real[0, bins]  # cos of the phase difference, per harmonic and frame
+    assert (agree[below] > 0.99).all() and agree[above].mean() < 0.5
+    full = [sinusoidal_phase(pitch_rows, 1024, 256, 16000, None, torch.Generator().manual_seed(s))[0] for s in (0, 1)]
+    assert ((full[0] * full[1].conj()).real[0, bins] > 0.99).all()  # default: harmonics up to 7.8 kHz
+
+
+def test_voiced_top_hz_is_checked():
+    with pytest.raises(ValueError, match="voiced_top_hz"):
+        VocoderConfig(voiced_top_hz=9000.0)
+
+
 @pytest.mark.parametrize("addon, head, phase, harmonic", [
     ("direct_vocoder", "MagPriorHead", "ExcitationPhase", True),
     ("stream_vocoder", "MagPriorHead", "SinusoidalPhase", True),

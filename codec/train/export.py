@@ -15,15 +15,16 @@ the mel2mel decoder uses; ``direct_vocoder``: the one ``direct`` and ``lat2lat``
 e.g. adversarially fine-tuned). Add-ons are outside the bundle id.
 
 ``--render KEY=VALUE ...`` sets the vocoder's decoding settings (phase_iterations, phase_init, quiet_db,
-harmonic_boost: no weight depends on them; ``quiet_db=none`` for none) in the exported JSON's ``vocoder``
-section, so a shipped JSON is what a command wrote, not a hand edit; ``--render-only BUNDLE --addon NAME
---render ...`` changes them in an add-on already exported, without a checkpoint (``NAME.json`` alone is
-rewritten; its weights and the bundle id stay; the main vocoder's, in ``config.json``, are part of the id)::
+harmonic_boost, voiced_top_hz: no weight depends on them; ``quiet_db=none`` for none) in the exported
+JSON's ``vocoder`` section, so a shipped JSON is what a command wrote, not a hand edit; ``--render-only
+BUNDLE --addon NAME --render ...`` changes them in an add-on already exported, without a checkpoint
+(``NAME.json`` alone is rewritten; its weights and the bundle id stay; the main vocoder's, in
+``config.json``, are part of the id)::
 
     python -m codec.train.export runs/voc_harm/last.safetensors codec/bundles/default --addon direct_vocoder \\
         --render phase_iterations=24 phase_init=excitation quiet_db=30 harmonic_boost=0.15
     python -m codec.train.export --render-only codec/bundles/default --addon stream_vocoder \\
-        --render phase_init=sinusoidal
+        --render phase_init=sinusoidal voiced_top_hz=4000
 """
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ from ..vocoder import Vocoder, VocoderConfig
 
 ADDONS = ("stream_vocoder", "mel2mel_vocoder", "direct_vocoder")
 KINDS = ("vocoder", "mel2mel", "lat2lat", "latent")  # what a run trained: its config.json's key
-RENDER_FIELDS = ("phase_iterations", "phase_init", "quiet_db", "harmonic_boost")  # decoding only: no weight needs them
+RENDER_FIELDS = ("phase_iterations", "phase_init", "quiet_db", "harmonic_boost",
+                 "voiced_top_hz")  # decoding only: no weight needs them
 TYPES = {int: "an integer", float: "a number", str: "a string"}
 
 
@@ -78,7 +80,10 @@ def render(config: dict, settings: dict, where: str) -> None:
     if not settings:
         return
     old = typed(VocoderConfig, config.get("vocoder"), f"{where} 'vocoder'")
-    new = VocoderConfig(**{**asdict(old), **settings})
+    try:
+        new = VocoderConfig(**{**asdict(old), **settings})
+    except ValueError as exc:  # a value out of its range (voiced_top_hz, ...)
+        raise ValueError(f"{where}: {exc}") from None
     if new.phase_init == "learned" and old.phase_init != "learned":
         raise ValueError(f"{where}: phase_init 'learned' needs a head trained for it (codec.train.vocoder "
                          f"--learned-phase), not one trained with {old.phase_init!r}")
