@@ -50,7 +50,8 @@ def test_stream_encode(benchmark, wav, kbps, packet_ms):
 @pytest.mark.parametrize("kbps", RATES)
 def test_decode_direct(benchmark, wav, kbps):
     data = codec.encode(wav, kbps=kbps)
-    benchmark.pedantic(codec.decode, args=(data,), kwargs={"decoder": "direct"}, rounds=3, iterations=1)
+    benchmark.pedantic(codec.decode, args=(data,), kwargs={"decoder": "direct"}, rounds=5, iterations=1,
+                       warmup_rounds=1)
     _speed(benchmark, wav)
 
 
@@ -58,5 +59,6 @@ def test_decode_direct(benchmark, wav, kbps):
 def test_decode_diffusion(benchmark, wav, decoder, kbps):
     """The diffusion decoders at their default 4 steps, on a stream of a mode they read."""
     data = codec.encode(wav, kbps=kbps, representation="mel" if decoder == "mel2mel" else "latent")
-    benchmark.pedantic(codec.decode, args=(data,), kwargs={"decoder": decoder}, rounds=3, iterations=1)
+    benchmark.pedantic(codec.decode, args=(data,), kwargs={"decoder": decoder}, rounds=5, iterations=1,
+                       warmup_rounds=1)
     _speed(benchmark, wav)

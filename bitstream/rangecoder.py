@@ -29,9 +29,9 @@ def _probabilities(freqs: np.ndarray) -> np.ndarray:
     return f / f.sum(axis=-1, keepdims=True)
 
 
-def _rows(freqs: np.ndarray, n: int, rows=None) -> np.ndarray:
-    """Probabilities (n, alphabet) of ``n`` symbols: ``freqs`` shared, one row each, or ``freqs[rows]``."""
-    p = _probabilities(freqs)
+def _rows(p: np.ndarray, n: int, rows=None) -> np.ndarray:
+    """Probabilities (n, alphabet) of ``n`` symbols from :func:`_probabilities` ``p``: shared, one row each, or
+    ``p[rows]``."""
     if rows is not None:
         rows = np.asarray(rows).reshape(-1)
         if p.ndim != 2 or len(rows) != n or (n and (rows.min() < 0 or rows.max() >= p.shape[0])):
@@ -61,7 +61,7 @@ class RangeEncoder:
         idx = np.asarray(symbols, dtype=np.int64).reshape(-1) - offset
         if idx.size == 0:
             return
-        p = _rows(freqs, idx.size, rows)
+        p = _rows(_probabilities(freqs), idx.size, rows)
         if idx.min() < 0 or idx.max() >= p.shape[1]:
             raise ValueError(f"symbol outside its alphabet [{offset}, {offset + p.shape[1]})")
         idx = idx.astype(np.int32)
@@ -106,6 +106,7 @@ class RangeDecoder:
 
     def __init__(self, data: bytes) -> None:
         self._coder = constriction.stream.queue.RangeDecoder(_words(data))
+        self._last: tuple[np.ndarray, np.ndarray] | None = None  # (table or bank, its probabilities)
 
     def decode(self, freqs, n: int | None = None, offset: int = 0, rows=None) -> np.ndarray:
         """Decode ``n`` symbols (``n`` defaults to the number of table rows, or of ``rows``) → int64
@@ -120,7 +121,9 @@ class RangeDecoder:
                 n = f.shape[0]
         if n == 0:
             return np.zeros(0, dtype=np.int64)
-        p = _rows(f, n, rows)
+        if self._last is None or self._last[0] is not f:  # a bank used group after group is divided once
+            self._last = (f, _probabilities(f))
+        p = _rows(self._last[1], n, rows)
         try:
             idx = self._coder.decode(_FAMILY, p)
         except Exception as exc:  # constriction raises on exhausted/invalid data
