@@ -73,10 +73,10 @@ def griffin_lim(mag: torch.Tensor, phase: torch.Tensor, iterations: int, n_fft: 
     def synthesis(phase: torch.Tensor) -> torch.Tensor:  # (B, n_fft + hop · (frames − 1)), padding included
         return overlap_add(torch.fft.irfft(mag * phase, n=n_fft, dim=-1) * w, hop) * inv_envelope
 
-    previous = None
+    previous, pull = None, momentum / (1 + momentum)
     for _ in range(iterations):
         rebuilt = torch.fft.rfft(synthesis(phase).unfold(-1, n_fft, hop) * w, dim=-1)
-        phase = torch.sgn(rebuilt if previous is None else torch.add(rebuilt, previous, alpha=-momentum / (1 + momentum)))
+        phase = torch.sgn(rebuilt if previous is None else torch.add(rebuilt, previous, alpha=-pull))
         previous = rebuilt
     y = synthesis(phase)[:, n_fft // 2:n_fft // 2 + hop * (frames - 1)]
     if length is not None:
