@@ -471,7 +471,8 @@ def test_export_render_sets_decoding_settings_and_refuses_training_ones(tmp_path
                          (["phase_iterations=2.5"], "phase_iterations takes an integer"),
                          (["quiet_db=loud"], "quiet_db takes a number"),
                          (["phase_init=random"], "phase_init must be one of"),
-                         (["phase_init=learned"], "needs a head trained for it"), (["quiet_db"], "KEY=VALUE")):
+                         (["phase_init=learned"], "needs a head trained for it"), (["quiet_db"], "KEY=VALUE"),
+                         (["voiced_top_hz=9000"], "voiced_top_hz must be in (0, 7800] Hz")):
         with pytest.raises(SystemExit):
             export.main([str(ckpt), str(bundle), "--addon", "direct_vocoder", "--render", *bad])
         assert message in capsys.readouterr().err
