@@ -80,16 +80,13 @@ def render(config: dict, settings: dict, where: str) -> None:
     if not settings:
         return
     old = typed(VocoderConfig, config.get("vocoder"), f"{where} 'vocoder'")
-    try:
-        new = VocoderConfig(**{**asdict(old), **settings})
-    except ValueError as exc:  # a value out of its range (voiced_top_hz, ...)
-        raise ValueError(f"{where}: {exc}") from None
-    if new.phase_init == "learned" and old.phase_init != "learned":
-        raise ValueError(f"{where}: phase_init 'learned' needs a head trained for it (codec.train.vocoder "
-                         f"--learned-phase), not one trained with {old.phase_init!r}")
-    if new.phase_iterations < 0:
-        raise ValueError(f"{where}: phase_iterations must be ≥ 0, not {new.phase_iterations}")
-    try:
+    try:  # every refusal names the JSON it came from
+        new = VocoderConfig(**{**asdict(old), **settings})  # a value out of its range (voiced_top_hz, ...)
+        if new.phase_init == "learned" and old.phase_init != "learned":
+            raise ValueError("phase_init 'learned' needs a head trained for it (codec.train.vocoder "
+                             f"--learned-phase), not one trained with {old.phase_init!r}")
+        if new.phase_iterations < 0:
+            raise ValueError(f"phase_iterations must be ≥ 0, not {new.phase_iterations}")
         Vocoder(new)  # a combination the vocoder refuses (an unknown phase_init, 'learned' in a causal one, ...)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None
