@@ -4,7 +4,8 @@ rate, packets), and the frame/group/packet counts a header implies.
 A mode fixes the bitstream layout; the encoder's rate control then picks the quantiser step
 (per file) so that the achieved rate, counted from file bytes, lands at or under the request.
 Each representation has its own storage modes (``MEL_MODES``, ``LATENT_MODES``); ``LADDER`` is
-the default rung per rate, the one ``codec.encode`` uses unless asked for a representation.
+the default rung per rate, the one ``codec.encode`` uses unless asked for a representation;
+``RETIRED_MODES`` are read, no longer written.
 """
 from __future__ import annotations
 
@@ -64,19 +65,25 @@ MEL_MODES: tuple[Mode, ...] = (
     Mode(3, 2.00, 4.00, "mel", n_coefs=28, decimation=1, groups_per_packet=50, typical_g=117),
     Mode(4, 4.00, 6.00, "mel", n_coefs=48, decimation=1, groups_per_packet=50, typical_g=97),
 )
-# Latent modes: the 16-channel 12.5 Hz latent of ``codec.latent`` (one group = 5 mel frames). Above
-# 1.3 kbps the autoencoder saturates (STOI ≈ 0.80) and the cepstrum does better.
+# Latent modes: the latent of one of the bundle's latent autoencoders, the one whose channels and stride are the
+# mode's ``n_coefs`` and ``decimation`` (``codec.Bundle.latent_for``): 16 channels at 12.5 Hz (one group = 5 mel
+# frames) up to 0.9 kbps, 10 channels at 20.8 Hz (3 frames) from 0.9 to 1.3 kbps.
 LATENT_MODES: tuple[Mode, ...] = (
     Mode(5, 0.30, 0.45, "latent", n_coefs=16, decimation=5, groups_per_packet=32, typical_g=195),
     Mode(6, 0.45, 0.90, "latent", n_coefs=16, decimation=5, groups_per_packet=32, typical_g=157),
+    Mode(8, 0.90, 1.30, "latent", n_coefs=10, decimation=3, groups_per_packet=50, typical_g=154),
+)
+# Modes files of earlier releases use and no encoder writes any more: they decode as before.
+# Mode 7: the 16-channel latent at 0.9–1.3 kbps, where it saturates (STOI ≈ 0.80); mode 8 took its rates.
+RETIRED_MODES: tuple[Mode, ...] = (
     Mode(7, 0.90, 1.30, "latent", n_coefs=16, decimation=5, groups_per_packet=32, typical_g=120),
 )
-STORAGE_MODES = MEL_MODES + LATENT_MODES
+STORAGE_MODES = MEL_MODES + LATENT_MODES + RETIRED_MODES  # every file mode a reader knows
 # Which rung serves a rate is the encoder's choice, made on the held-out dev speakers (docs/results.md):
-# the latent below 0.9 kbps (modes 5, 6: the higher neural MOS at about equal STOI), the cepstrum from
-# mode 2 on (with the real-speech vocoder, mode 2 beats mode 7 at 1.2 kbps on WB-PESQ, STOI, mel distance
-# and DistillMOS). Mode 7 stays for representation="latent". Any mode decodes whatever the ladder says.
-LADDER: tuple[Mode, ...] = LATENT_MODES[:2] + MEL_MODES[2:]
+# the 16-channel latent below 0.9 kbps (modes 5, 6: the higher neural MOS at about equal STOI), the 10-channel
+# one from 0.9 to 1.3 kbps (mode 8: above the cepstrum's mode 2 at 1.2 kbps on WB-PESQ, STOI, DNSMOS and
+# DistillMOS), the cepstrum above. Any mode decodes whatever the ladder says.
+LADDER: tuple[Mode, ...] = LATENT_MODES + MEL_MODES[2:]
 
 
 # Streaming (VoIP) modes: raw packets (bitstream.pack_packet), each range-coded on its own. A packet's
@@ -134,7 +141,7 @@ def mode_for(kbps: float, representation: str | None = None) -> Mode:
     if representation is None:
         rungs = LADDER
     elif representation in REPRESENTATIONS:
-        rungs = tuple(m for m in STORAGE_MODES if m.representation == representation)
+        rungs = MEL_MODES if representation == "mel" else LATENT_MODES
     else:
         raise ValueError(f"representation must be one of {', '.join(REPRESENTATIONS)} (or None), "
                          f"got {representation!r}")
@@ -185,7 +192,7 @@ def check_layout(header: Header) -> Mode:
     try:
         mode = mode_by_id(header.mode_id)
     except KeyError:
-        known = ", ".join(str(m.id) for m in STORAGE_MODES)
+        known = ", ".join(str(m.id) for m in sorted(STORAGE_MODES, key=lambda m: m.id))
         raise MalformedError(f"unknown mode id {header.mode_id} (this ldcodec's file modes: {known})") from None
     groups = groups_for(frames_for(header.num_samples), mode.decimation)
     if (header.representation != mode.representation or header.frames_per_packet != mode.groups_per_packet

@@ -32,8 +32,7 @@ class RateWarning(UserWarning):
 
 
 class BundleWarning(UserWarning):
-    """The bundle lacks the latent autoencoder, so encode used the mel modes at a rate where the latent is the
-    default."""
+    """The bundle lacks the latent autoencoder a rate's ladder rung needs, so encode used the mel modes."""
 
 
 WARNINGS = (DamagedStreamWarning, RateWarning, BundleWarning)  # what the CLI reports beside a file's result
@@ -41,17 +40,20 @@ WARNINGS = (DamagedStreamWarning, RateWarning, BundleWarning)  # what the CLI re
 
 def encode_mode(kbps: float, representation: str | None = None, bundle=None) -> Mode:
     """The mode :func:`encode` writes for ``kbps``: the ladder's rung, or ``representation``'s. A bundle
-    without the latent autoencoder falls back from the ladder's latent rungs to the mel ones
-    (:class:`BundleWarning`); asking it for ``representation="latent"`` is a ``bundle.BundleError``."""
+    without the latent autoencoder of that rung's layout (``Bundle.writing``) falls back from the
+    ladder's latent rungs to the mel ones (:class:`BundleWarning`); asking it for ``representation="latent"``
+    is a ``bundle.BundleError``."""
     mode = mode_for(kbps, representation)
     b = resolve(bundle)
-    if mode.representation == "latent" and not b.has("latent"):
+    try:
+        b.writing(mode)
+    except BundleError as missing:
         if representation == "latent":
-            raise BundleError(f"bundle {b.name} has no latent autoencoder (latent.safetensors), so it cannot "
-                                      f"write latent streams; use representation='mel'")
+            raise BundleError(f"{missing}, so it cannot write latent streams at {float(kbps):g} kbps; "
+                              f"use representation='mel'") from None
         mode = mode_for(kbps, "mel")
-        warnings.warn(f"bundle {b.name} has no latent autoencoder (latent.safetensors): {float(kbps):g} kbps uses "
-                      f"the mel representation (mode {mode.id})", BundleWarning, stacklevel=3)
+        warnings.warn(f"{missing}: {float(kbps):g} kbps uses the mel representation (mode {mode.id})",
+                      BundleWarning, stacklevel=3)
     return mode
 
 
@@ -80,6 +82,7 @@ def encode(wav, sample_rate: int | None = None, kbps: float = 3.0, *, representa
     kbps = check_kbps(kbps)
     b = resolve(bundle)
     mode = encode_mode(kbps, representation, b)
+    b = b.writing(mode)  # for a latent mode, the latent generation of its layout
     bundle_id = b.stream_id(mode.representation)
     if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**32:
         raise ValueError(f"seed must be an integer in [0, 2**32), got {seed!r}")
@@ -142,12 +145,17 @@ def decode_bytes(data: bytes, decoder: str | None = None, steps: int | None = No
                  strict: bool = True, hint: str = DAMAGE_HINT) -> tuple[np.ndarray, int]:
     """:func:`decode` of ``data`` (bytes); a strict error about a packet ends with ``hint`` (how to go on)."""
     header = bitstream.read_header(data)[0]  # header damage raises here: nothing to conceal
-    check_layout(header)  # a header that contradicts itself is malformed
+    mode = check_layout(header)  # a header that contradicts itself is malformed
     try:
         header, groups = bitstream.read_groups(data, strict=strict)
     except bitstream.BitstreamError as exc:  # strict: a packet's damage
         raise _hinted(exc, hint) from None
     b = for_stream(header.bundle_id, bundle, header.representation)
+    if header.representation == "latent" and b.latent_layout != (mode.n_coefs, mode.decimation):
+        channels, stride = b.latent_layout
+        raise bitstream.MalformedError(
+            f"mode {mode.id} codes {mode.n_coefs} latent channels per {mode.decimation} mel frames, but the latent "
+            f"autoencoder the header names ({b.latent_name} of bundle {b.name}) makes {channels} per {stride}")
     cls = decoders.get(decoder or header.decoder, header.representation, from_header=not decoder)
     steps = decoders.check_steps(cls, steps)
     if groups.lost.any():

@@ -157,6 +157,35 @@ class Bundle:
             views.append(view)
         return views
 
+    def latent_for(self, n_coefs: int, decimation: int) -> "Bundle | None":
+        """The view of the newest latent generation whose autoencoder has ``n_coefs`` channels at one latent
+        frame per ``decimation`` mel frames (a latent mode's layout), or None: the one that encodes that mode."""
+        for view in self.latent_generations():
+            if view.latent_layout == (n_coefs, decimation):
+                return view
+        return None
+
+    def writing(self, mode) -> "Bundle":
+        """The view that writes the streams of ``mode`` (a ``bitstream.Mode``): this bundle for a mel mode, the
+        latent generation of its layout (:meth:`latent_for`) for a latent one; a :class:`BundleError` if none."""
+        if mode.representation != "latent":
+            return self
+        view = self.latent_for(mode.n_coefs, mode.decimation)
+        if view is None:
+            raise BundleError(f"bundle {self.name} has no latent autoencoder of {mode.n_coefs} channels at stride "
+                              f"{mode.decimation} (mode {mode.id})")
+        return view
+
+    @cached_property
+    def latent_layout(self) -> tuple[int, int] | None:
+        """(channels, stride) of this view's latent autoencoder, read from its JSON; None without one."""
+        from .latent import LatentConfig
+
+        if not self.has(self.latent_name):
+            return None
+        cfg = typed(LatentConfig, self.addon_config(self.latent_name).get("latent"), f"{self.latent_name}.json")
+        return cfg.channels, cfg.stride
+
     def latent_addon(self, model: str) -> str:
         """The add-on name of ``model`` ("decoder", "lat2lat") made for this view's latent generation."""
         if self.latent_name == "latent":

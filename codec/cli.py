@@ -139,7 +139,7 @@ def cmd_info(args) -> int:
 
 def cmd_modes(args) -> int:
     from . import decoders
-    from .modes import LADDER, STORAGE_MODES, VOIP_LADDER, VOIP_MODES
+    from .modes import LADDER, RETIRED_MODES, STORAGE_MODES, VOIP_LADDER, VOIP_MODES
 
     available = decoders.available()
     print("| mode | use | kbps | representation | coefficients | frame rate (Hz) | packet (ms) | default decoder "
@@ -148,7 +148,8 @@ def cmd_modes(args) -> int:
     for m in STORAGE_MODES + VOIP_MODES:
         streaming = m in VOIP_MODES
         use = ("stream" if m in VOIP_LADDER else f"stream (packet_ms={m.packet_ms:.0f})") if streaming else \
-            "file" if m in LADDER else f"file (representation={m.representation})"
+            "file" if m in LADDER else "file (decode only)" if m in RETIRED_MODES else \
+            f"file (representation={m.representation})"
         names = ", ".join(sorted(n for n, c in available.items() if m.representation in c.representations))
         if streaming:
             names = "StreamDecoder (causal vocoder)"

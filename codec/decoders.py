@@ -249,7 +249,9 @@ class Lat2LatDecoder(Decoder):
         super().__init__(bundle)
         self.model = lat2lat.load(bundle)
         if self.model is None:
-            raise BundleError(f"bundle {bundle.name} has no lat2lat model (lat2lat.safetensors); use decoder='direct'")
+            name = bundle.latent_addon("lat2lat")
+            raise BundleError(f"bundle {bundle.name} has no lat2lat model for its latent autoencoder "
+                              f"{bundle.latent_name} ({name}.safetensors); use decoder='direct'")
 
     def decode(self, coded, steps):
         vocoder, d = vocoder_for(self.bundle), coded.mode.decimation

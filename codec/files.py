@@ -183,7 +183,7 @@ def _ldc_mismatch(dst: Path, kbps: float, mode: Mode, bundle_id: bytes) -> str |
 
 def check_resume(tasks: list[tuple[Path, Path]], kbps: float, mode: Mode, bundle=None) -> None:
     """Before any work: a ``ValueError`` naming the existing outputs that were made with other settings."""
-    bundle_id = resolve(bundle).stream_id(mode.representation)
+    bundle_id = resolve(bundle).writing(mode).stream_id(mode.representation)
     bad = [(dst, why) for _, dst in tasks if dst.is_file() and (why := _ldc_mismatch(dst, kbps, mode, bundle_id))]
     if bad:
         dst, why = bad[0]
@@ -259,7 +259,7 @@ def encode_file(src: Path, dst: Path, kbps: float = 3.0, representation: str | N
     if resume and complete(dst):
         b = resolve(bundle)
         mode = api.encode_mode(kbps, representation, b)
-        why = _ldc_mismatch(dst, kbps, mode, b.stream_id(mode.representation))
+        why = _ldc_mismatch(dst, kbps, mode, b.writing(mode).stream_id(mode.representation))
         if why:
             raise ValueError(f"{dst} exists but was {why}; delete it or run without resume to replace it")
         return f"{src} -> {dst}: already done"

@@ -7,6 +7,7 @@ from bitstream.modes import (  # noqa: F401
     MIN_KBPS,
     PACKET_MS,
     REPRESENTATIONS,
+    RETIRED_MODES,
     STORAGE_MODES,
     VOIP_LADDER,
     VOIP_MODES,

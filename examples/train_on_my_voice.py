@@ -33,10 +33,10 @@ def main() -> None:
     vocoder.main(["--data", str(args.speech), "--init", str(base), "--out", str(run),
                   "--steps", str(args.steps), "--lr", "2e-4", "--threads", str(args.threads)])
     export.main([str(run / "last.safetensors"), str(args.out), "--name", args.out.name])
-    for addon in ("latent", "lat2lat", "mel2mel", "stream_vocoder"):  # independent of the vocoder's weights
-        for part in (base / f"{addon}.json", base / f"{addon}.safetensors"):
-            if part.exists():
-                shutil.copy(part, args.out / part.name)
+    for part in sorted(base.iterdir()):  # add-ons independent of the vocoder's weights: every latent generation
+        if part.suffix in (".json", ".safetensors") and (part.stem.startswith(("latent", "lat2lat"))
+                                                         or part.stem in ("mel2mel", "stream_vocoder")):
+            shutil.copy(part, args.out / part.name)
 
     first = next(p for p in sorted(args.speech.rglob("*")) if p.suffix.lower() in {".wav", ".flac"})
     data = codec.encode(first, kbps=0.6, bundle=args.out)  # a path, at its own rate; 0.6 kbps: a latent mode

@@ -27,7 +27,7 @@ from cli_run import one_line_error, run
 
 DATA = Path(__file__).parent / "data"
 CLIP = DATA / "LJ001-0028.flac"
-KBPS = 1.2
+KBPS = 1.5  # mode 2: the cepstrum, 1 s packets
 
 
 @pytest.fixture(scope="module")
@@ -169,10 +169,10 @@ def test_resume_refuses_outputs_made_with_other_settings(clips, tmp_path):
     line = one_line_error(err)
     assert "2 existing output(s)" in line and "mode 2 (mel" in line and "mode 3 (mel" in line
     assert {p.name: p.read_bytes() for p in arc.iterdir()} == before  # nothing encoded, nothing replaced
-    code, _, err = run("encode", src, "-o", arc, "--resume", "--kbps", 1.0)  # the same mode, a lower rate
-    assert code == 2 and "over the 1 kbps asked" in one_line_error(err)
-    code, _, err = run("encode", src, "-o", arc, "--resume", "--kbps", KBPS, "--representation", "latent")
-    assert code == 2 and "mode 7 (latent" in one_line_error(err)
+    code, _, err = run("encode", src, "-o", arc, "--resume", "--kbps", 1.3)  # the same mode, a lower rate
+    assert code == 2 and "over the 1.3 kbps asked" in one_line_error(err)
+    code, _, err = run("encode", src, "-o", arc, "--resume", "--kbps", 1.2)  # the latent, mode 8
+    assert code == 2 and "mode 8 (latent" in one_line_error(err)
 
     code, out, err = run("encode", src, "-o", arc, "--resume", "--kbps", KBPS)
     assert code == 0 and out.count("already done") == 2, err
@@ -188,8 +188,8 @@ def test_resume_accepts_what_the_rate_control_makes(clip, tmp_path):
     for kbps, seconds in ((0.3, 6), (1.2, 6), (3.0, 3), (6.0, 0.2), (1.2, 0.3)):
         data = codec.encode(clip[: int(seconds * 16000)], kbps=kbps)
         mode = codec.mode_for(kbps)
-        assert files.mismatch(data, len(data), kbps, mode, Bundle.load(shipped_bundles()[0]).stream_id(
-            mode.representation)) is None, (kbps, seconds)
+        bundle_id = Bundle.load(shipped_bundles()[0]).writing(mode).stream_id(mode.representation)
+        assert files.mismatch(data, len(data), kbps, mode, bundle_id) is None, (kbps, seconds)
 
 
 def test_decode_resume_redoes_incomplete_wavs(encoded, tmp_path):
@@ -286,7 +286,7 @@ def test_info_damaged_file(damaged):
 def test_info_lists_every_damaged_packet(encoded, tmp_path):
     data = bytearray(encoded.read_bytes())
     c = read_file(bytes(data))
-    assert len(c.packets) == 6  # 1.2 kbps: mode 2, 1.02 s packets
+    assert len(c.packets) == 6  # 1.5 kbps: mode 2, 1.02 s packets
     _, start = read_header(bytes(data))
     second = data.index(c.packets[1].payload)  # packet 1's payload
     data[start + 10: second + 20] = bytes(second + 10 - start)  # wipe from inside packet 0 to inside packet 1

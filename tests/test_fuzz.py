@@ -232,7 +232,8 @@ def test_decoded_crc_valid_mutants_are_finite_and_within_full_scale(clip):
     import codec
 
     rng = np.random.default_rng(SEED)
-    for kbps, rep, seconds in ((1.2, None, 1.1), (3.0, None, 0.9), (6.0, None, 0.9), (0.6, "latent", 2.7)):
+    for kbps, rep, seconds in ((1.5, None, 1.1), (3.0, None, 0.9), (6.0, None, 0.9), (0.6, "latent", 2.7),
+                               (1.2, None, 2.7)):
         data = codec.encode(clip[: int(seconds * 16000)], 16000, kbps=kbps, representation=rep)
         c = read_file(data)
         h, ps = c.header, [p.payload for p in c.packets]

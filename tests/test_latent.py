@@ -1,4 +1,6 @@
-"""The latent representation (modes 5–7) and the lat2lat decoder: rate, ids, quality, reproducibility."""
+"""The latent representation (modes 5, 6 and 8; 7 decodes only) and the lat2lat decoder: rate, ids, layouts,
+quality, reproducibility."""
+import dataclasses
 import shutil
 
 import numpy as np
@@ -14,7 +16,7 @@ from codec.metrics import all_metrics
 
 @pytest.fixture(scope="module")
 def streams(clip):
-    return {k: codec.encode(clip, 16000, kbps=k, representation="latent") for k in (0.3, 0.6)}
+    return {k: codec.encode(clip, 16000, kbps=k, representation="latent") for k in (0.3, 0.6, 1.2)}
 
 
 def test_rate_and_header(clip, streams):
@@ -27,9 +29,31 @@ def test_rate_and_header(clip, streams):
 
 
 def test_stream_names_the_latent_weights(streams):
-    """A latent stream's bundle id covers the autoencoder: a mel stream's id does not match it."""
+    """A latent stream's bundle id covers the autoencoder of its mode's layout (16 channels at 12.5 Hz up to
+    0.9 kbps, 10 at 20.8 Hz above): the ids differ from each other and from a mel stream's."""
     b = Bundle.load(shipped_bundles()[0])
-    assert codec.info(streams[0.3])["bundle_id"] == b.stream_id("latent").hex() != b.id.hex()
+    assert codec.mode_for(1.2).id == 8 and codec.mode_for(0.6).id == 6  # the ladder's latent rungs
+    for k, layout in ((0.3, (16, 5)), (1.2, (10, 3))):
+        view = b.latent_for(*layout)
+        assert view is not None and view.latent_layout == layout
+        assert codec.info(streams[k])["bundle_id"] == view.stream_id("latent").hex() != b.id.hex()
+    assert codec.info(streams[0.3])["bundle_id"] != codec.info(streams[1.2])["bundle_id"]
+
+
+def test_mode_and_autoencoder_must_agree(streams):
+    """A header whose mode's layout is not that of the autoencoder its id names is malformed, said in words."""
+    b = Bundle.load(shipped_bundles()[0])
+    c = bitstream.read_file(streams[1.2])
+    forged = bitstream.write_file(dataclasses.replace(c.header, bundle_id=b.latent_for(16, 5).stream_id("latent")),
+                                  [p.payload for p in c.packets])
+    with pytest.raises(bitstream.MalformedError, match="mode 8 codes 10 latent channels per 3 mel frames.*16 per 5"):
+        codec.decode(forged)
+
+
+def test_lat2lat_names_the_generation_it_lacks(streams):
+    """The 10-channel latent has no lat2lat model yet: asking for it names the file it lacks."""
+    with pytest.raises(codec.BundleError, match="no lat2lat model for its latent autoencoder latent .lat2lat"):
+        codec.decode(streams[1.2], decoder="lat2lat")
 
 
 def test_deterministic_decode(clip, streams):
@@ -96,6 +120,25 @@ def test_bundle_without_latent(clip, streams, tmp_path):
     assert codec.decode(data, bundle=tmp_path)[0].shape == clip.shape
     with pytest.raises(codec.BundleError, match="no such bundle folder"):
         codec.encode(clip, 16000, bundle=tmp_path / "nowhere")
+
+
+def test_bundle_with_one_latent_layout(clip, streams, tmp_path):
+    """A bundle that keeps only the 16-channel autoencoder (an earlier release's) writes the 0.6 kbps stream the
+    shipped one does, and at 1.2 kbps, where the ladder's latent is the 10-channel one, falls back to the
+    cepstrum with a warning; asked for the latent there, it names the layout it lacks."""
+    src = shipped_bundles()[0]
+    for f in ("config.json", "vocoder.safetensors"):
+        shutil.copy(src / f, tmp_path / f)
+    old = Bundle.load(src).latent_for(16, 5).latent_name
+    for ext in ("json", "safetensors"):
+        shutil.copy(src / f"{old}.{ext}", tmp_path / f"latent.{ext}")
+    assert codec.encode(clip, 16000, kbps=0.6, representation="latent", bundle=tmp_path) == streams[0.6]
+    with pytest.warns(codec.BundleWarning, match="no latent autoencoder of 10 channels at stride 3 .mode 8.: "
+                                                 "1.2 kbps uses the mel representation .mode 2."):
+        data = codec.encode(clip, 16000, kbps=1.2, bundle=tmp_path)
+    assert codec.info(data)["mode_id"] == 2
+    with pytest.raises(codec.BundleError, match="10 channels at stride 3"):
+        codec.encode(clip, 16000, kbps=1.2, representation="latent", bundle=tmp_path)
 
 
 def test_damaged_latent_packet_concealed(clip):

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import save_file
 
 import codec
-from codec.bundle import Bundle
+from codec.bundle import Bundle, kept_latents
 from codec.decoders import latent_decoder, vocoder_for
 from codec.stream import stream_mel_config, stream_vocoder
 from codec.train import export, vocoder
@@ -172,15 +173,15 @@ def test_latent_decoder_adversarial_fine_tune_keeps_the_encoder(tmp_path):
     b = Bundle.load(bundle)
     assert b.stream_id("latent") == resolve().stream_id("latent") and latent_decoder(b) is not b.latent.decoder
     wav = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
-    data = codec.encode(wav, kbps=0.6, representation="latent")  # the shipped bundle's stream
-    assert codec.encode(wav, kbps=0.6, representation="latent", bundle=b) == data
+    data = codec.encode(wav, kbps=1.2, representation="latent")  # the shipped bundle's stream (its newest latent)
+    assert codec.encode(wav, kbps=1.2, representation="latent", bundle=b) == data
     assert not np.array_equal(codec.decode(data, bundle=b)[0], codec.decode(data)[0])
 
 
 def test_latent_refit_keeps_the_previous_generation_decodable(tmp_path, monkeypatch):
     """--adversarial --refit trains the whole autoencoder (with the rate term). Its export replaces
     ``latent.*``, so new latent streams get a new id, and keeps the autoencoder it replaces, with the
-    decoder and lat2lat made for it, as ``latent_v1``: streams written before decode as they did."""
+    models made for it, as the next ``latent_vN``: streams written before decode as they did."""
     import shutil
 
     from codec.bundle import BundleError, resolve
@@ -194,27 +195,30 @@ def test_latent_refit_keeps_the_previous_generation_decodable(tmp_path, monkeypa
     train_latent.main(args + ["--init", str(resolve().path), "--adversarial"])
     bundle = tmp_path / "bundle"
     shutil.copytree(resolve().path, bundle)
+    shutil.copy(bundle / "latent.json", bundle / "latent_decoder.json")  # a decoder made for the shipped latent
+    save_file(resolve().latent.decoder.state_dict(), str(bundle / "latent_decoder.safetensors"))
+    wav = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
+    old = codec.encode(wav, kbps=1.2, representation="latent")  # written with the shipped autoencoder
+    expected = codec.decode(old, bundle=bundle)[0]  # with the decoder made for it
     train_latent.main(["--export", str(out / "last.safetensors"), str(bundle)])
     b = Bundle.load(bundle)
+    n_kept = len(kept_latents(resolve().path))
+    kept = f"latent_v{n_kept + 1}"  # the shipped latent, kept as the next generation
     assert b.id == resolve().id and not b.has("latent_decoder") and latent_decoder(b) is b.latent.decoder
-    assert all(b.has(f"latent_v1{s}") for s in ("", "_decoder", "_lat2lat")) and not b.has("lat2lat")
+    assert b.has(kept) and b.has(f"{kept}_decoder") and not b.has("lat2lat")
     shipped = resolve().latent.encoder.state_dict()
     assert not all(torch.equal(v, shipped[k]) for k, v in b.latent.encoder.state_dict().items())
 
-    wav = np.random.default_rng(0).normal(0, 0.1, 16000).astype(np.float32)
-    old = codec.encode(wav, kbps=0.6, representation="latent")  # written with the shipped autoencoder
-    new = codec.encode(wav, kbps=0.6, representation="latent", bundle=b)
+    new = codec.encode(wav, kbps=1.2, representation="latent", bundle=b)
     assert codec.info(new)["bundle_id"] == b.stream_id("latent").hex() != resolve().stream_id("latent").hex()
-    expected = codec.decode(old)[0]
-    assert np.array_equal(codec.decode(old, bundle=b)[0], expected)
-    assert np.array_equal(codec.decode(old, bundle=b, decoder="lat2lat")[0], codec.decode(old, decoder="lat2lat")[0])
+    assert np.array_equal(codec.decode(old, bundle=b)[0], expected)  # the decoder was kept with it
     assert codec.decode(new, bundle=b)[0].shape == wav.shape
     with pytest.raises(BundleError, match="lat2lat"):
         codec.decode(new, bundle=b, decoder="lat2lat")  # none made for the new generation yet
     monkeypatch.setenv("LDCODEC_BUNDLE", str(bundle))  # found by id among the bundle's generations
     assert np.array_equal(codec.decode(old)[0], expected)
-    train_latent.main(["--export", str(out / "last.safetensors"), str(bundle)])  # a second refit: v2, v1 kept
-    assert Bundle.load(bundle).has("latent_v2") and np.array_equal(codec.decode(old)[0], expected)
+    train_latent.main(["--export", str(out / "last.safetensors"), str(bundle)])  # a second refit: one more kept
+    assert Bundle.load(bundle).has(f"latent_v{n_kept + 2}") and np.array_equal(codec.decode(old)[0], expected)
 
 
 @pytest.mark.parametrize("flag, state", [("--adversarial", "discriminators"),

@@ -2,7 +2,7 @@
 
     python tests/vectors/make_codec_vectors.py [--force]
 
-For each (rate, representation): ``v1_codec_[latent_]<bps>bps.ldc`` made by ``codec.encode`` from a
+For each stem in ``VECTORS``: ``STEM.ldc`` made by ``codec.encode`` at its rate and representation from a
 shipped test clip, and a JSON with the header, each packet's step index and the SHA-256 of its
 decoded integer symbols (cepstral or latent integers, voiced pitch indices, voicing flags),
 plus the SHA-256 of the full decode with the bundle named in the header.
@@ -18,7 +18,10 @@ import bitstream
 
 HERE = Path(__file__).parent
 CLIP = HERE.parent / "data" / "LJ001-0029.flac"
-VECTORS = ((0.3, "mel"), (3.0, "mel"), (0.3, "latent"))  # existing ones are kept
+# stem → (kbps, representation); existing ones are kept. v1_codec_latent_1200bps is mode 7 (retired: the
+# 16-channel latent at 1.2 kbps, written by the release before mode 8), v1_codec_mode8_1200bps its successor.
+VECTORS = {"v1_codec_300bps": (0.3, "mel"), "v1_codec_3000bps": (3.0, "mel"), "v1_codec_latent_300bps": (0.3, "latent"),
+           "v1_codec_latent_1200bps": (1.2, "latent"), "v1_codec_mode8_1200bps": (1.2, "latent")}
 
 
 def symbols_sha256(q: np.ndarray, pitch: np.ndarray, voiced: np.ndarray) -> str:
@@ -50,8 +53,8 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     wav, sr = sf.read(CLIP, dtype="float32")
-    for kbps, representation in VECTORS:
-        stem = HERE / f"v1_codec_{'latent_' if representation == 'latent' else ''}{round(kbps * 1000)}bps"
+    for name, (kbps, representation) in VECTORS.items():
+        stem = HERE / name
         if stem.with_suffix(".ldc").exists() and not args.force:
             print(f"{stem}.ldc exists: golden vectors are frozen (use --force only for a new format)")
             continue
