@@ -125,8 +125,9 @@ class System:
 def codec_systems(kbps: list[float], decoders: list[str | None], representations: list[str | None] = (None,),
                   bundle=None, skipped: list[str] | None = None) -> list[System]:
     """ldcodec rows for every (rate, representation, decoder spec) that fits together with ``bundle``;
-    the others (a latent stream at 3 kbps, mel2mel on a latent stream) are left out, each with a
-    note in ``skipped`` when given."""
+    the others (a latent stream at 3 kbps, mel2mel on a latent stream, a decoder whose model the bundle lacks
+    for that stream) are left out, each with a note in ``skipped`` when given."""
+    from .bundle import BundleError, resolve
     from .decoders import available
 
     known, out = available(), {}
@@ -143,6 +144,13 @@ def codec_systems(kbps: list[float], decoders: list[str | None], representations
             for d in decoders:
                 name = split_spec(d)[0] or mode.default_decoder
                 cls = known.get(name)
+                if cls is not None and mode.representation in cls.representations:
+                    try:
+                        cls(resolve(bundle).writing(mode))  # e.g. lat2lat has no model for every latent
+                    except BundleError as exc:
+                        if skipped is not None:
+                            skipped.append(f"{d} skipped at {k:g} kbps: {exc}")
+                        continue
                 if cls is None or mode.representation in cls.representations:
                     spec = d or mode.default_decoder
                     out[(k, mode.representation, spec)] = System(

@@ -144,7 +144,8 @@ def test_decoder_specs_with_steps(tmp_path):
 
 
 def test_incompatible_decoders_are_skipped_with_a_note(tmp_path):
-    """At 0.6 kbps (latent) mel2mel cannot run: its rows are left out with a note, the run goes on."""
+    """At 0.6 kbps (latent) mel2mel cannot run, at 1.2 kbps lat2lat has no model: their rows are left out with a
+    note, the run goes on."""
     clip = tmp_path / "x.wav"
     sf.write(clip, sf.read(DATA / "LJ001-0028.flac", dtype="float32")[0][:24000], 16000)
     code, out, err = run("eval", clip, "--kbps", "0.6", "--decoder", "direct", "--decoder", "lat2lat:2",
@@ -155,6 +156,13 @@ def test_incompatible_decoders_are_skipped_with_a_note(tmp_path):
     assert "Note: mel2mel:2 skipped at 0.6 kbps: it cannot read latent streams" in out
     code, out, err = run("eval", clip, "--kbps", "3", "--decoder", "lat2lat", "--no-floors", "--no-peers")
     assert code == 2 and "nothing to evaluate" in one_line_error(err)
+    # 1.2 kbps: the 10-channel latent, for which the bundle has no lat2lat model yet
+    code, out, err = run("eval", clip, "--kbps", "1.2", "--decoder", "direct", "--decoder", "lat2lat:2",
+                         "--no-floors", "--no-peers")
+    assert code == 0, err
+    assert [line.split("|")[1].strip() for line in out.strip().splitlines()[2:] if line.startswith("| ldcodec")] == [
+        "ldcodec 1.2 kbps latent direct"]
+    assert "Note: lat2lat:2 skipped at 1.2 kbps: bundle ldc-mel-v1 has no lat2lat model" in out
 
 
 def test_bundle_option(tmp_path):
