@@ -143,20 +143,20 @@ def codec_systems(kbps: list[float], decoders: list[str | None], representations
                 continue
             for d in decoders:
                 name = split_spec(d)[0] or mode.default_decoder
-                cls = known.get(name)
-                if cls is not None and mode.representation in cls.representations:
+                cls, why = known.get(name), None
+                if cls is not None and mode.representation not in cls.representations:
+                    why = f"it cannot read {mode.representation} streams"
+                elif cls is not None:
                     try:
                         cls(resolve(bundle).writing(mode))  # e.g. lat2lat has no model for every latent
                     except BundleError as exc:
-                        if skipped is not None:
-                            skipped.append(f"{d} skipped at {k:g} kbps: {exc}")
-                        continue
-                if cls is None or mode.representation in cls.representations:
+                        why = str(exc)
+                if why is None:
                     spec = d or mode.default_decoder
                     out[(k, mode.representation, spec)] = System(
                         f"ldcodec {k:g} kbps {mode.representation} {spec}", "ldcodec", k, mode.representation, spec)
                 elif skipped is not None:
-                    skipped.append(f"{d} skipped at {k:g} kbps: it cannot read {mode.representation} streams")
+                    skipped.append(f"{d} skipped at {k:g} kbps: {why}")
     return list(out.values())
 
 
