@@ -67,11 +67,11 @@ MEL_MODES: tuple[Mode, ...] = (
 )
 # Latent modes: the latent of one of the bundle's latent autoencoders, the one whose channels and stride are the
 # mode's ``n_coefs`` and ``decimation`` (``codec.Bundle.latent_for``): 16 channels at 12.5 Hz (one group = 5 mel
-# frames) up to 0.9 kbps, 10 channels at 20.8 Hz (3 frames) from 0.9 to 1.3 kbps.
+# frames) up to 0.75 kbps, 10 channels at 20.8 Hz (3 frames) from 0.75 to 1.3 kbps.
 LATENT_MODES: tuple[Mode, ...] = (
     Mode(5, 0.30, 0.45, "latent", n_coefs=16, decimation=5, groups_per_packet=32, typical_g=195),
-    Mode(6, 0.45, 0.90, "latent", n_coefs=16, decimation=5, groups_per_packet=32, typical_g=157),
-    Mode(8, 0.90, 1.30, "latent", n_coefs=10, decimation=3, groups_per_packet=50, typical_g=154),
+    Mode(6, 0.45, 0.75, "latent", n_coefs=16, decimation=5, groups_per_packet=32, typical_g=157),
+    Mode(8, 0.75, 1.30, "latent", n_coefs=10, decimation=3, groups_per_packet=50, typical_g=154),
 )
 # Modes files of earlier releases use and no encoder writes any more: they decode as before.
 # Mode 7: the 16-channel latent at 0.9–1.3 kbps, where it saturates (STOI ≈ 0.80); mode 8 took its rates.
@@ -80,9 +80,9 @@ RETIRED_MODES: tuple[Mode, ...] = (
 )
 STORAGE_MODES = MEL_MODES + LATENT_MODES + RETIRED_MODES  # every file mode a reader knows
 # Which rung serves a rate is the encoder's choice, made on the held-out dev speakers (docs/results.md):
-# the 16-channel latent below 0.9 kbps (modes 5, 6: the higher neural MOS at about equal STOI), the 10-channel
-# one from 0.9 to 1.3 kbps (mode 8: above the cepstrum's mode 2 at 1.2 kbps on WB-PESQ, STOI, DNSMOS and
-# DistillMOS), the cepstrum above. Any mode decodes whatever the ladder says.
+# the 16-channel latent below 0.75 kbps (modes 5, 6: the higher neural MOS at about equal STOI), the 10-channel
+# one from 0.75 to 1.3 kbps (mode 8: above the 16-channel one at 0.75 kbps and the cepstrum's mode 2 at 0.9 and
+# 1.2 kbps on WB-PESQ, STOI, DNSMOS and DistillMOS), the cepstrum above. Any mode decodes whatever the ladder says.
 LADDER: tuple[Mode, ...] = LATENT_MODES + MEL_MODES[2:]
 
 
