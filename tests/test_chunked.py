@@ -65,13 +65,14 @@ def test_latent_encoder_blocks_equal_one_pass(speech):
         assert torch.equal(chunked.encode_latent(encoder, mel, block), whole)
 
 
-def test_latent_decoder_blocks_match_one_pass(speech):
+@pytest.mark.parametrize("kbps", [0.6, 1.2])  # both latent layouts: 16 channels at stride 5, 10 at stride 3
+def test_latent_decoder_blocks_match_one_pass(speech, kbps):
     """The latent decoder in blocks gives the one-pass log-mel to within rounding; short streams take the one-pass
     path."""
     import bitstream
     from bitstream.modes import frames_for
 
-    header, groups = bitstream.read_groups(codec.encode(speech, kbps=0.6))
+    header, groups = bitstream.read_groups(codec.encode(speech, kbps=kbps))
     b = for_stream(header.bundle_id, None, header.representation)
     coded = decoders.Coded.from_groups(groups, b, header.seed, frames_for(header.num_samples))
     step = torch.from_numpy(coded.step_size)[None].float()
@@ -100,7 +101,7 @@ def test_latent_rate_blocks_widen_the_reach(speech):
     assert blocks.shape == whole.shape and (blocks - whole).abs().max() < 1e-4
 
 
-@pytest.mark.parametrize("kbps", [0.6, 3.0])
+@pytest.mark.parametrize("kbps", [0.6, 1.2, 3.0])
 def test_encode_in_blocks_writes_the_same_bytes(speech, kbps, monkeypatch):
     """The bytes of a block-wise encode are those of the one-pass encode, mel and latent modes."""
     one_pass = codec.encode(speech, kbps=kbps)
