@@ -139,18 +139,32 @@ def cmd_info(args) -> int:
 
 def cmd_modes(args) -> int:
     from . import decoders
+    from .bundle import BundleError, resolve
     from .modes import LADDER, RETIRED_MODES, STORAGE_MODES, VOIP_LADDER, VOIP_MODES
 
-    available = decoders.available()
+    available, b = decoders.available(), resolve(args.bundle)
+    # the rates the ladder gives each of its rungs: from the rung below's top
+    ladder = {m.id: (LADDER[i - 1].max_kbps if i else m.min_kbps, m.max_kbps) for i, m in enumerate(LADDER)}
+
+    def usable(cls, mode) -> bool:
+        """Whether decoder ``cls`` reads ``mode`` with the bundle (e.g. lat2lat has no model for every latent)."""
+        if mode.representation not in cls.representations:
+            return False
+        try:
+            cls(b.writing(mode))
+        except BundleError:
+            return False
+        return True
+
     print("| mode | use | kbps | representation | coefficients | frame rate (Hz) | packet (ms) | default decoder "
           "| decoders |")
     print("|---|---|---|---|---|---|---|---|---|")
     for m in STORAGE_MODES + VOIP_MODES:
         streaming = m in VOIP_MODES
         use = ("stream" if m in VOIP_LADDER else f"stream (packet_ms={m.packet_ms:.0f})") if streaming else \
-            "file" if m in LADDER else "file (decode only)" if m in RETIRED_MODES else \
-            f"file (representation={m.representation})"
-        names = ", ".join(sorted(n for n, c in available.items() if m.representation in c.representations))
+            "file (default at {:g}–{:g})".format(*ladder[m.id]) if m.id in ladder else \
+            "file (decode only)" if m in RETIRED_MODES else f"file (representation={m.representation})"
+        names = ", ".join(sorted(n for n, c in available.items() if not streaming and usable(c, m)))
         if streaming:
             names = "StreamDecoder (causal vocoder)"
         print(f"| {m.id} | {use} | {m.min_kbps:g}–{m.max_kbps:g} | {m.representation} | {m.n_coefs} | {m.group_rate:g} "
@@ -306,6 +320,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("modes", help="the bitrate ladder and the decoders each mode allows")
+    _add_bundle_option(p, "default: $LDCODEC_BUNDLE, else the shipped one; its models decide the decoders")
     p.set_defaults(func=cmd_modes)
 
     p = sub.add_parser("eval", help="rate–quality table (PESQ, STOI, mel, RTF) of audio at several rates, "
