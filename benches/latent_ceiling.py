@@ -14,8 +14,8 @@ of each dev speaker, the first ``--seconds``): the encoder's latent of the clip'
   a run's ``step_range`` when its config has one, else ``codec.latent.STEP_RANGE``);
 - "K kbps": the latent quantised by the codec's own rate control at K kbps: the finest step index whose
   whole ``.ldc`` file (header, packets of 2.56 s, pitch side information, the range coder's bytes) fits
-  ``K × seconds`` — the same bytes ``codec.encode(..., representation="latent")`` writes for the shipped
-  16 × 12.5 Hz latent, and the same layout (``n_coefs`` = channels, ``decimation`` = stride) for others,
+  ``K × seconds`` — the same bytes ``codec.encode(..., representation="latent")`` writes for a shipped layout
+  (16 × 12.5 Hz, 10 × 20.8 Hz), and the same layout (``n_coefs`` = channels, ``decimation`` = stride) for others,
 
 decoded with the pitch rows the stream carries, and rendered by the ``direct_vocoder`` of ``--bundle``
 (as ``decoder="direct"`` does). Columns: real kbps (file bytes), quantiser step, the decoder's log-mel L1
@@ -40,6 +40,7 @@ import torch
 
 import bitstream
 from bitstream import Header, Mode
+from bitstream.modes import LATENT_MODES
 from bitstream.payload import dequantize, encode_groups, mode_weights, quantize, step_size
 from codec import chunked, pitch, rate
 from codec.bundle import Bundle, resolve
@@ -51,7 +52,7 @@ from codec.vocoder_input import track_rows
 from codec.train.export import ema_weights
 
 KBPS = (0.3, 0.6, 1.2)
-PACKET_MEL_FRAMES = 160  # 2.56 s packets, as the shipped latent modes (32 groups of 5 frames)
+PACKET_MEL_FRAMES = 160  # 2.56 s packets (32 groups of 5 frames, as modes 5–6) for a layout no mode has
 
 
 class Model:
@@ -83,7 +84,11 @@ def load_model(spec: str, min_step: float | None) -> Model:
 
 
 def latent_mode(cfg: LatentConfig) -> Mode:
-    """The storage layout of a latent of ``cfg``'s channels and stride (the shipped modes' for 16 × 5)."""
+    """The storage layout of a latent of ``cfg``'s channels and stride: a shipped latent mode's when one has it
+    (16 × 5: modes 5–6, 10 × 3: mode 8), else packets of about 2.56 s."""
+    shipped = [m for m in LATENT_MODES if (m.n_coefs, m.decimation) == (cfg.channels, cfg.stride)]
+    if shipped:
+        return shipped[-1]
     per = max(1, PACKET_MEL_FRAMES // cfg.stride)
     return Mode(7, 0.9, 1.3, "latent", n_coefs=cfg.channels, decimation=cfg.stride, groups_per_packet=per,
                 typical_g=150)
