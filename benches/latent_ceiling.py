@@ -11,7 +11,8 @@ float16 as the export writes them) or such a checkpoint file. For each file (the
 of each dev speaker, the first ``--seconds``): the encoder's latent of the clip's log-mel, then
 
 - "unquantised": the latent as is, the decoder told the smallest step it trained with (``--min-step``;
-  a run's ``step_range`` when its config has one, else ``codec.latent.STEP_RANGE``);
+  the ``step_range`` of a run's config or a bundle's ``latent.json`` when it has one, else
+  ``codec.latent.STEP_RANGE``);
 - "K kbps": the latent quantised by the codec's own rate control at K kbps: the finest step index whose
   whole ``.ldc`` file (header, packets of 2.56 s, pitch side information, the range coder's bytes) fits
   ``K × seconds`` — the same bytes ``codec.encode(..., representation="latent")`` writes for a shipped layout
@@ -73,7 +74,8 @@ def load_model(spec: str, min_step: float | None) -> Model:
             b = next((v for v in b.latent_generations() if v.latent_name == generation), None)
             if b is None:
                 raise SystemExit(f"{path} keeps no latent generation {generation!r}")
-        return Model(spec, b.latent.encoder, latent_decoder(b), min_step or STEP_RANGE[0])
+        lo = min_step or (b.addon_config(b.latent_name).get("step_range") or STEP_RANGE)[0]
+        return Model(spec, b.latent.encoder, latent_decoder(b), lo)
     ckpt = path / "last.safetensors" if path.is_dir() else path
     config = json.loads((ckpt.parent / "config.json").read_text())
     model = LatentAutoencoder(LatentConfig(**config["latent"]))
