@@ -260,9 +260,8 @@ def test_modes_table():
     rows = [line for line in out.splitlines() if line.startswith("| ") and not line.startswith("| mode")]
     storage = codec.modes.STORAGE_MODES
     assert [int(r.split("|")[1]) for r in rows] == [m.id for m in storage + codec.modes.VOIP_MODES]
-    for m, r in zip(storage, rows):  # the decoders the bundle has models for: no lat2lat for mode 8's latent yet
-        names = "direct, mel2mel" if m.representation == "mel" else "direct, lat2lat" if m.id != 8 else "| direct |"
-        assert names in r
+    for m, r in zip(storage, rows):  # the decoders the bundle has models for
+        assert ("direct, mel2mel" if m.representation == "mel" else "direct, lat2lat") in r
         assert (" file (default at " in r) == (m in codec.LADDER)
     assert "| 2 | file (default at 1.3–2) | 0.9–2 |" in out  # the ladder's rates for the rung, and the mode's own
     assert all("| stream |" in r for r in rows[len(storage):])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import struct
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 import soundfile as sf
 
 from codec import evaluate as ev
+from codec.bundle import resolve
 from cli_run import one_line_error, run
 
 DATA = Path(__file__).parent / "data"
@@ -144,8 +146,8 @@ def test_decoder_specs_with_steps(tmp_path):
 
 
 def test_incompatible_decoders_are_skipped_with_a_note(tmp_path):
-    """At 0.6 kbps (latent) mel2mel cannot run, at 1.2 kbps lat2lat has no model: their rows are left out with a
-    note, the run goes on."""
+    """At 0.6 kbps (latent) mel2mel cannot run, at 1.2 kbps a bundle without a lat2lat model for the 10-channel latent
+    cannot run lat2lat: their rows are left out with a note, the run goes on."""
     clip = tmp_path / "x.wav"
     sf.write(clip, sf.read(DATA / "LJ001-0028.flac", dtype="float32")[0][:24000], 16000)
     code, out, err = run("eval", clip, "--kbps", "0.6", "--decoder", "direct", "--decoder", "lat2lat:2",
@@ -156,13 +158,18 @@ def test_incompatible_decoders_are_skipped_with_a_note(tmp_path):
     assert "Note: mel2mel:2 skipped at 0.6 kbps: it cannot read latent streams" in out
     code, out, err = run("eval", clip, "--kbps", "3", "--decoder", "lat2lat", "--no-floors", "--no-peers")
     assert code == 2 and "nothing to evaluate" in one_line_error(err)
-    # 1.2 kbps: the 10-channel latent, for which the bundle has no lat2lat model yet
+    # 1.2 kbps: the 10-channel latent, with a bundle that has no lat2lat model for it
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    for f in resolve().path.iterdir():
+        if not f.name.startswith("lat2lat."):
+            shutil.copy(f, bundle / f.name)
     code, out, err = run("eval", clip, "--kbps", "1.2", "--decoder", "direct", "--decoder", "lat2lat:2",
-                         "--no-floors", "--no-peers")
+                         "--no-floors", "--no-peers", "--bundle", bundle)
     assert code == 0, err
     assert [line.split("|")[1].strip() for line in out.strip().splitlines()[2:] if line.startswith("| ldcodec")] == [
         "ldcodec 1.2 kbps latent direct"]
-    assert "Note: lat2lat:2 skipped at 1.2 kbps: bundle ldc-mel-v1 has no lat2lat model" in out
+    assert "Note: lat2lat:2 skipped at 1.2 kbps: bundle ldc-mel-v1 has no lat2lat model for its latent" in out
 
 
 def test_bundle_option(tmp_path):

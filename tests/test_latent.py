@@ -50,10 +50,18 @@ def test_mode_and_autoencoder_must_agree(streams):
         codec.decode(forged)
 
 
-def test_lat2lat_names_the_generation_it_lacks(streams):
-    """The 10-channel latent has no lat2lat model yet: asking for it names the file it lacks."""
+def test_lat2lat_reads_both_layouts_and_names_the_model_a_bundle_lacks(clip, streams, tmp_path):
+    """Each latent generation has its lat2lat (``lat2lat.*`` for the 10-channel one, ``latent_v2_lat2lat.*`` for the
+    16-channel one); a bundle without the one a stream needs names the file it lacks."""
+    for k in (0.6, 1.2):
+        out, _ = codec.decode(streams[k], decoder="lat2lat")
+        assert out.shape == clip.shape and np.isfinite(out).all()
+    src = shipped_bundles()[0]
+    for f in src.iterdir():
+        if not f.name.startswith("lat2lat."):
+            shutil.copy(f, tmp_path / f.name)
     with pytest.raises(codec.BundleError, match="no lat2lat model for its latent autoencoder latent .lat2lat"):
-        codec.decode(streams[1.2], decoder="lat2lat")
+        codec.decode(streams[1.2], decoder="lat2lat", bundle=tmp_path)
 
 
 def test_deterministic_decode(clip, streams):
