@@ -147,7 +147,7 @@ def cmd_modes(args) -> int:
     ladder = {m.id: (LADDER[i - 1].max_kbps if i else m.min_kbps, m.max_kbps) for i, m in enumerate(LADDER)}
 
     def usable(cls, mode) -> bool:
-        """Whether decoder ``cls`` reads ``mode`` with the bundle (e.g. lat2lat has no model for every latent)."""
+        """Whether decoder ``cls`` reads ``mode`` with the bundle (a bundle may lack, e.g., the lat2lat of a latent)."""
         if mode.representation not in cls.representations:
             return False
         try:

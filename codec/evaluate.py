@@ -148,7 +148,7 @@ def codec_systems(kbps: list[float], decoders: list[str | None], representations
                     why = f"it cannot read {mode.representation} streams"
                 elif cls is not None:
                     try:
-                        cls(resolve(bundle).writing(mode))  # e.g. lat2lat has no model for every latent
+                        cls(resolve(bundle).writing(mode))  # a bundle may lack, e.g., the lat2lat of a latent
                     except BundleError as exc:
                         why = str(exc)
                 if why is None:
