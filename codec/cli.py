@@ -139,22 +139,12 @@ def cmd_info(args) -> int:
 
 def cmd_modes(args) -> int:
     from . import decoders
-    from .bundle import BundleError, resolve
+    from .bundle import resolve
     from .modes import LADDER, RETIRED_MODES, STORAGE_MODES, VOIP_LADDER, VOIP_MODES
 
     available, b = decoders.available(), resolve(args.bundle)
     # the rates the ladder gives each of its rungs: from the rung below's top
     ladder = {m.id: (LADDER[i - 1].max_kbps if i else m.min_kbps, m.max_kbps) for i, m in enumerate(LADDER)}
-
-    def usable(cls, mode) -> bool:
-        """Whether decoder ``cls`` reads ``mode`` with the bundle (a bundle may lack, e.g., the lat2lat of a latent)."""
-        if mode.representation not in cls.representations:
-            return False
-        try:
-            cls(b.writing(mode))
-        except BundleError:
-            return False
-        return True
 
     print("| mode | use | kbps | representation | coefficients | frame rate (Hz) | packet (ms) | default decoder "
           "| decoders |")
@@ -164,7 +154,7 @@ def cmd_modes(args) -> int:
         use = ("stream" if m in VOIP_LADDER else f"stream (packet_ms={m.packet_ms:.0f})") if streaming else \
             "file (default at {:g}–{:g})".format(*ladder[m.id]) if m.id in ladder else \
             "file (decode only)" if m in RETIRED_MODES else f"file (representation={m.representation})"
-        names = ", ".join(sorted(n for n, c in available.items() if not streaming and usable(c, m)))
+        names = ", ".join(sorted(n for n, c in available.items() if not streaming and not decoders.unusable(c, b, m)))
         if streaming:
             names = "StreamDecoder (causal vocoder)"
         print(f"| {m.id} | {use} | {m.min_kbps:g}–{m.max_kbps:g} | {m.representation} | {m.n_coefs} | {m.group_rate:g} "

@@ -290,6 +290,19 @@ def available() -> dict[str, type[Decoder]]:
     return found
 
 
+def unusable(cls: type[Decoder], bundle, mode: Mode) -> str | None:
+    """Why decoder ``cls`` cannot decode the streams ``bundle`` writes in ``mode`` (it reads another representation,
+    or the bundle lacks its model for them, e.g. the ``lat2lat`` of a latent generation), or None when it can.
+    Builds the decoder once: its models load (and stay loaded) with the bundle."""
+    if mode.representation not in cls.representations:
+        return f"it cannot read {mode.representation} streams"
+    try:
+        cls(bundle.writing(mode))
+    except BundleError as exc:
+        return str(exc)
+    return None
+
+
 def get(name: str, representation: str, from_header: bool = False) -> type[Decoder]:
     """The decoder class called ``name``; a clear error if unknown or incompatible: a ``ValueError`` for a
     name the caller chose, a :class:`DecoderError` (a ``BitstreamError``) for one the stream's header names

@@ -127,30 +127,24 @@ def codec_systems(kbps: list[float], decoders: list[str | None], representations
     """ldcodec rows for every (rate, representation, decoder spec) that fits together with ``bundle``;
     the others (a latent stream at 3 kbps, mel2mel on a latent stream, a decoder whose model the bundle lacks
     for that stream) are left out, each with a note in ``skipped`` when given."""
-    from .bundle import BundleError, resolve
-    from .decoders import available
+    from .bundle import resolve
+    from .decoders import available, unusable
 
-    known, out = available(), {}
+    known, out, b = available(), {}, resolve(bundle)
     for k in kbps:
         for rep in representations:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", api.BundleWarning)  # a bundle without latent: the mel rows
-                    mode = api.encode_mode(k, rep, bundle)
+                    mode = api.encode_mode(k, rep, b)
             except ValueError as exc:
                 if skipped is not None:
                     skipped.append(f"{k:g} kbps {rep}: skipped ({exc})")
                 continue
             for d in decoders:
                 name = split_spec(d)[0] or mode.default_decoder
-                cls, why = known.get(name), None
-                if cls is not None and mode.representation not in cls.representations:
-                    why = f"it cannot read {mode.representation} streams"
-                elif cls is not None:
-                    try:
-                        cls(resolve(bundle).writing(mode))  # a bundle may lack, e.g., the lat2lat of a latent
-                    except BundleError as exc:
-                        why = str(exc)
+                cls = known.get(name)
+                why = None if cls is None else unusable(cls, b, mode)
                 if why is None:
                     spec = d or mode.default_decoder
                     out[(k, mode.representation, spec)] = System(
